@@ -1,0 +1,1 @@
+//! The atomic-broadcast consensus core, sans-IO (issue [broadcast]).

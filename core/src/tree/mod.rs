@@ -1,0 +1,1 @@
+//! The ZooKeeper data tree as a pure state machine (issue [tree]).
