@@ -108,7 +108,16 @@ pub fn init_ca(dir: &Path, opts: &IssueOptions) -> Result<IssuedFiles> {
     let key = generate_key("CA key")?;
     let mut params = base_params(opts)?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "corral cluster CA");
+    // A CA name of its own (from its key) so that a certificate of another
+    // cluster's CA reads as "unknown issuer", not as a bad signature.
+    let tag: String = key
+        .public_key_raw()
+        .iter()
+        .skip(1)
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    dn.push(DnType::CommonName, format!("corral cluster CA {tag}"));
     dn.push(DnType::OrganizationalUnitName, "corral-ca");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));

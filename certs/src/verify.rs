@@ -63,8 +63,27 @@ impl ServerPolicy {
 
 /// Wraps our error for rustls, which sends `bad_certificate` and keeps the text.
 fn rejected(e: CertError) -> rustls::Error {
-    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
+    let reason = Reason(e.to_string());
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(reason))))
 }
+
+/// A rejection reason that prints the same with `{}` and `{:?}`: rustls shows
+/// its inner error with `{:?}`, and operators should read a sentence.
+struct Reason(String);
+
+impl std::fmt::Debug for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reason {}
 
 fn provider(store: &CertStore) -> &CryptoProvider {
     store.provider()

@@ -1,0 +1,106 @@
+//! Every limit of a link, named and explicit (nothing is left to quinn's defaults).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{IdleTimeout, VarInt};
+
+use crate::error::{Result, TransportError};
+
+/// Limits and timers of an endpoint and its links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// The cluster's id: peers of another cluster are refused at the link hello.
+    pub cluster_id: String,
+    /// Concurrent bidirectional streams a remote may open.
+    pub streams_bidi_max: u32,
+    /// Concurrent unidirectional streams a remote may open.
+    pub streams_uni_max: u32,
+    /// Flow-control window of one stream, in bytes.
+    pub stream_receive_window_bytes: u32,
+    /// Flow-control window of a whole connection, in bytes.
+    pub connection_receive_window_bytes: u32,
+    /// Bytes we buffer unacknowledged per connection.
+    pub send_window_bytes: u64,
+    /// A link with no traffic for this long is closed.
+    pub idle_timeout_ms: u32,
+    /// A ping is sent after this long without traffic (below `idle_timeout_ms`).
+    pub keep_alive_ms: u32,
+    /// Limit on the TLS handshake plus the link hello.
+    pub handshake_timeout_ms: u32,
+    /// Largest frame body accepted or sent, in bytes.
+    pub frame_bytes_max: u32,
+    /// How often certificate files are checked for change; 0 turns it off.
+    pub cert_reload_poll_ms: u32,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            cluster_id: "corral".into(),
+            streams_bidi_max: 256,
+            streams_uni_max: 64,
+            stream_receive_window_bytes: 8 << 20,
+            connection_receive_window_bytes: 32 << 20,
+            send_window_bytes: 32 << 20,
+            idle_timeout_ms: 30_000,
+            keep_alive_ms: 5_000,
+            handshake_timeout_ms: 10_000,
+            frame_bytes_max: 16 << 20,
+            cert_reload_poll_ms: 5_000,
+        }
+    }
+}
+
+impl LinkConfig {
+    /// Checks the limits are consistent.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| {
+            Err(TransportError::Config {
+                what: what.to_owned(),
+            })
+        };
+        if self.keep_alive_ms == 0 || self.keep_alive_ms >= self.idle_timeout_ms {
+            return bad("keep_alive_ms must be above 0 and below idle_timeout_ms");
+        }
+        if self.frame_bytes_max < 64 {
+            return bad("frame_bytes_max must be at least 64");
+        }
+        if self.streams_bidi_max == 0 {
+            return bad("streams_bidi_max must be at least 1 (the link hello uses one)");
+        }
+        if self.stream_receive_window_bytes == 0 || self.connection_receive_window_bytes == 0 {
+            return bad("receive windows must be above 0");
+        }
+        if self.handshake_timeout_ms == 0 {
+            return bad("handshake_timeout_ms must be above 0");
+        }
+        Ok(())
+    }
+
+    /// quinn's transport parameters for these limits.
+    pub(crate) fn quinn_transport(&self) -> Result<Arc<quinn::TransportConfig>> {
+        self.validate()?;
+        let idle = IdleTimeout::try_from(Duration::from_millis(self.idle_timeout_ms.into()))
+            .map_err(|e| TransportError::Config {
+                what: format!("idle_timeout_ms: {e}"),
+            })?;
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.streams_bidi_max))
+            .max_concurrent_uni_streams(VarInt::from_u32(self.streams_uni_max))
+            .stream_receive_window(VarInt::from_u32(self.stream_receive_window_bytes))
+            .receive_window(VarInt::from_u32(self.connection_receive_window_bytes))
+            .send_window(self.send_window_bytes)
+            .max_idle_timeout(Some(idle))
+            .keep_alive_interval(Some(Duration::from_millis(self.keep_alive_ms.into())))
+            // No unreliable datagrams: every message is framed on a stream.
+            .datagram_receive_buffer_size(None);
+        Ok(Arc::new(transport))
+    }
+
+    /// The handshake limit as a duration.
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms.into())
+    }
+}

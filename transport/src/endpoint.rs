@@ -1,0 +1,468 @@
+//! QUIC endpoints: listening, dialling, and turning connections into [`Link`]s.
+//!
+//! ```text
+//!  dial:   connect_peer(addr, id) ─► QUIC+TLS (ServerPolicy: CA, node id) ─► hello ─► Link
+//!  accept: accept() ─► Incoming::establish() ─► QUIC+TLS (ClientPolicy: CA) ─►
+//!          ALPN + certificate kind ─► hello ─► Link
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use corral_certs::{CertStore, ClientPolicy, ExpectServer, Identity, ServerPolicy};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+use tokio::task::JoinHandle;
+
+use crate::config::LinkConfig;
+use crate::error::{Result, TransportError};
+use crate::frame::{FrameReader, FrameWriter};
+use crate::hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome};
+use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
+
+/// TLS session tickets kept for resumption, across all remotes.
+const RESUMPTION_SESSIONS_MAX: usize = 256;
+
+/// A UDP socket speaking corral's QUIC: it dials and, if a server, accepts.
+///
+/// Cloning is cheap; all clones share the socket.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    quinn: quinn::Endpoint,
+    store: Arc<CertStore>,
+    config: Arc<LinkConfig>,
+    transport: Arc<quinn::TransportConfig>,
+    sessions: Arc<dyn ClientSessionStore>,
+    _reload: Arc<AbortOnDrop>,
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Endpoint {
+    /// Binds a server at `addr`: it accepts peer and client links, and dials.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn server(addr: SocketAddr, store: Arc<CertStore>, config: LinkConfig) -> Result<Self> {
+        let transport = config.quinn_transport()?;
+        let tls = server_tls(&store)?;
+        let quic = QuicServerConfig::try_from(tls).map_err(|e| TransportError::Config {
+            what: format!("server TLS: {e}"),
+        })?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+        server.transport_config(transport.clone());
+        let quinn = quinn::Endpoint::server(server, addr)
+            .map_err(|source| TransportError::Bind { addr, source })?;
+        Ok(Self::new(quinn, store, config, transport))
+    }
+
+    /// Binds a dial-only endpoint at `addr` (port 0 for any).
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn client(addr: SocketAddr, store: Arc<CertStore>, config: LinkConfig) -> Result<Self> {
+        let transport = config.quinn_transport()?;
+        let quinn = quinn::Endpoint::client(addr)
+            .map_err(|source| TransportError::Bind { addr, source })?;
+        Ok(Self::new(quinn, store, config, transport))
+    }
+
+    fn new(
+        quinn: quinn::Endpoint,
+        store: Arc<CertStore>,
+        config: LinkConfig,
+        transport: Arc<quinn::TransportConfig>,
+    ) -> Self {
+        let reload = (config.cert_reload_poll_ms > 0).then(|| {
+            let store = store.clone();
+            let period = std::time::Duration::from_millis(config.cert_reload_poll_ms.into());
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    match store.reload_if_changed() {
+                        Ok(true) => tracing::info!(paths = ?store.paths(), "certificates reloaded"),
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "certificate reload failed; keeping the previous set"),
+                    }
+                }
+            })
+        });
+        Self {
+            quinn,
+            store,
+            config: Arc::new(config),
+            transport,
+            sessions: Arc::new(ClientSessionMemoryCache::new(RESUMPTION_SESSIONS_MAX)),
+            _reload: Arc::new(AbortOnDrop(reload)),
+        }
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.quinn
+            .local_addr()
+            .map_err(|source| TransportError::Config {
+                what: format!("local address: {source}"),
+            })
+    }
+
+    /// The certificate store this endpoint presents and verifies with.
+    pub fn store(&self) -> &Arc<CertStore> {
+        &self.store
+    }
+
+    /// The limits of this endpoint.
+    pub fn config(&self) -> &LinkConfig {
+        &self.config
+    }
+
+    /// Dials node `node_id` at `addr` on the peer ALPN; its certificate must name `node_id`.
+    ///
+    /// Cancel safety: cancel-safe; a dropped call leaves no link (a half-made
+    /// connection is closed when dropped).
+    pub async fn connect_peer(
+        &self,
+        addr: SocketAddr,
+        node_id: corral_certs::NodeId,
+    ) -> Result<Link> {
+        let tls = self.client_tls(ALPN_PEER, ExpectServer::Node(node_id))?;
+        // The name keys the TLS resumption cache by node, never reusing one
+        // node's session for another at the same address.
+        let server_name = format!("node-{node_id}.peer.corral");
+        self.connect_with(addr, &server_name, tls, ExpectServer::Node(node_id))
+            .await
+    }
+
+    /// Dials the cluster at `addr` on the client ALPN; the server's certificate
+    /// must be a node certificate valid for `server_name` (a DNS name or IP).
+    ///
+    /// Cancel safety: cancel-safe, as [`Endpoint::connect_peer`].
+    pub async fn connect_client(&self, addr: SocketAddr, server_name: &str) -> Result<Link> {
+        let tls = self.client_tls(ALPN_CLIENT, ExpectServer::AnyNode)?;
+        self.connect_with(addr, server_name, tls, ExpectServer::AnyNode)
+            .await
+    }
+
+    /// The rustls config a dial uses: our certificate, the CA, `expect`, one ALPN.
+    ///
+    /// Public so tools and tests can alter it before [`Endpoint::connect_with`].
+    pub fn client_tls(&self, alpn: &[u8], expect: ExpectServer) -> Result<rustls::ClientConfig> {
+        let mut tls = rustls::ClientConfig::builder_with_provider(self.store.provider().clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TransportError::Config {
+                what: format!("client TLS: {e}"),
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ServerPolicy::new(
+                self.store.clone(),
+                expect,
+            )))
+            .with_client_cert_resolver(self.store.clone());
+        tls.alpn_protocols = vec![alpn.to_vec()];
+        // Resumption yes (cheap reconnects), 0-RTT never: early data could replay
+        // a state-changing request.
+        tls.resumption = Resumption::store(self.sessions.clone());
+        tls.enable_early_data = false;
+        Ok(tls)
+    }
+
+    /// Dials `addr` with a given rustls config, then checks the server's identity
+    /// against `expect` and runs the link hello.
+    ///
+    /// Cancel safety: cancel-safe, as [`Endpoint::connect_peer`].
+    pub async fn connect_with(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+        tls: rustls::ClientConfig,
+        expect: ExpectServer,
+    ) -> Result<Link> {
+        let quic = QuicClientConfig::try_from(tls).map_err(|e| TransportError::Config {
+            what: format!("client TLS: {e}"),
+        })?;
+        let mut client = quinn::ClientConfig::new(Arc::new(quic));
+        client.transport_config(self.transport.clone());
+        let connecting = self
+            .quinn
+            .connect_with(client, addr, server_name)
+            .map_err(|source| TransportError::Connect { peer: addr, source })?;
+        let limit = self.config.handshake_timeout();
+        let timeout_ms = u64::from(self.config.handshake_timeout_ms);
+        let dial = async {
+            let conn = connecting
+                .await
+                .map_err(|source| TransportError::Handshake { peer: addr, source })?;
+            let alpn = negotiated_alpn(&conn).ok_or_else(|| TransportError::Rejected {
+                peer: addr,
+                reason: "the server negotiated no corral ALPN".into(),
+            })?;
+            // Checked again here because a resumed TLS session skips the verifier.
+            let identity = remote_identity(&conn)?;
+            let matches = match expect {
+                ExpectServer::Node(id) => identity == Identity::Node(id),
+                ExpectServer::AnyNode => identity.node_id().is_some(),
+            };
+            if !matches {
+                let reason = format!("server is {identity}, expected {expect:?}");
+                conn.close(CloseCode::Refused.into(), reason.as_bytes());
+                return Err(TransportError::Rejected { peer: addr, reason });
+            }
+            self.hello_dialer(&conn, alpn).await?;
+            Ok(Link::new(conn, identity, alpn, self.config.frame_bytes_max))
+        };
+        tokio::time::timeout(limit, dial)
+            .await
+            .map_err(|_| TransportError::Timeout {
+                peer: addr,
+                stage: "dialling",
+                timeout_ms,
+            })?
+    }
+
+    async fn hello_dialer(&self, conn: &quinn::Connection, alpn: Alpn) -> Result<()> {
+        let peer = conn.remote_address();
+        let refused = |e: TransportError| refusal(peer, e);
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|source| refusal_of(peer, source))?;
+        let mut writer = FrameWriter::new(send, peer, HELLO_BYTES_MAX);
+        let mut reader = FrameReader::new(recv, peer, HELLO_BYTES_MAX);
+        let cluster_id = match alpn {
+            Alpn::Peer => Some(self.config.cluster_id.clone()),
+            Alpn::Client => None,
+        };
+        let hello = LinkHello {
+            protocol_version: LINK_PROTOCOL_VERSION,
+            cluster_id,
+        };
+        writer.send(&hello).await.map_err(refused)?;
+        writer.finish().await.map_err(refused)?;
+        match reader.read::<LinkWelcome>().await.map_err(refused)? {
+            Some(_welcome) => Ok(()),
+            None => Err(TransportError::Refused {
+                peer,
+                reason: "the server ended the hello".into(),
+            }),
+        }
+    }
+
+    /// Waits for the next incoming connection; `None` once the endpoint is closed.
+    ///
+    /// Cancel safety: cancel-safe.
+    pub async fn accept(&self) -> Option<Incoming> {
+        let incoming = self.quinn.accept().await?;
+        Some(Incoming {
+            incoming,
+            config: self.config.clone(),
+        })
+    }
+
+    /// Closes every connection and stops accepting.
+    pub fn close(&self) {
+        self.quinn
+            .close(CloseCode::Shutdown.into(), b"endpoint closing");
+    }
+
+    /// Waits until every connection has finished closing.
+    ///
+    /// Cancel safety: cancel-safe.
+    pub async fn wait_idle(&self) {
+        self.quinn.wait_idle().await;
+    }
+}
+
+/// A connection attempt not yet handshaken; [`Incoming::establish`] makes it a link.
+#[derive(Debug)]
+pub struct Incoming {
+    incoming: quinn::Incoming,
+    config: Arc<LinkConfig>,
+}
+
+impl Incoming {
+    /// The remote's address.
+    pub fn remote_address(&self) -> std::net::SocketAddr {
+        self.incoming.remote_address()
+    }
+
+    /// Runs the TLS handshake, the ALPN and certificate-kind checks, and the hello.
+    ///
+    /// Errors name the remote and what failed; a refused remote is told why.
+    /// Run it in its own task: it takes a round trip or two.
+    ///
+    /// Cancel safety: cancel-safe; a dropped call drops the connection.
+    pub async fn establish(self) -> Result<Link> {
+        let peer = self.incoming.remote_address();
+        let timeout_ms = u64::from(self.config.handshake_timeout_ms);
+        let limit = self.config.handshake_timeout();
+        let config = self.config.clone();
+        let accept = async move {
+            let connecting = self
+                .incoming
+                .accept()
+                .map_err(|source| TransportError::Handshake { peer, source })?;
+            let conn = connecting
+                .await
+                .map_err(|source| TransportError::Handshake { peer, source })?;
+            let reject = |reason: String| {
+                conn.close(CloseCode::Refused.into(), reason.as_bytes());
+                TransportError::Rejected { peer, reason }
+            };
+            let Some(alpn) = negotiated_alpn(&conn) else {
+                return Err(reject(
+                    "no corral ALPN (expected corral-peer/1 or corral-client/1)".into(),
+                ));
+            };
+            let identity = remote_identity(&conn)?;
+            match (alpn, &identity) {
+                (Alpn::Peer, Identity::Node(_)) | (Alpn::Client, Identity::Client(_)) => {}
+                (Alpn::Peer, other) => {
+                    return Err(reject(format!(
+                        "{other} presented a client certificate on corral-peer/1; a node certificate is required"
+                    )));
+                }
+                (Alpn::Client, other) => {
+                    return Err(reject(format!(
+                        "{other} presented a node certificate on corral-client/1; a client certificate is required"
+                    )));
+                }
+            }
+            hello_acceptor(&conn, alpn, &config)
+                .await
+                .map_err(|e| match e {
+                    TransportError::Rejected { reason, .. } => reject(reason),
+                    other => other,
+                })?;
+            Ok(Link::new(conn, identity, alpn, config.frame_bytes_max))
+        };
+        tokio::time::timeout(limit, accept)
+            .await
+            .map_err(|_| TransportError::Timeout {
+                peer,
+                stage: "accepting",
+                timeout_ms,
+            })?
+    }
+}
+
+async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfig) -> Result<()> {
+    let peer = conn.remote_address();
+    let (send, recv) = conn
+        .accept_bi()
+        .await
+        .map_err(|source| TransportError::Connection { peer, source })?;
+    let mut writer = FrameWriter::new(send, peer, HELLO_BYTES_MAX);
+    let mut reader = FrameReader::new(recv, peer, HELLO_BYTES_MAX);
+    let rejected = |reason: String| TransportError::Rejected { peer, reason };
+    let hello = match reader.read::<LinkHello>().await {
+        Ok(Some(hello)) => hello,
+        Ok(None) => return Err(rejected("the stream ended before the hello".into())),
+        Err(e @ (TransportError::Decode { .. } | TransportError::FrameTooLarge { .. })) => {
+            return Err(rejected(format!("bad hello: {e}")));
+        }
+        Err(e) => return Err(e),
+    };
+    if hello.protocol_version != LINK_PROTOCOL_VERSION {
+        return Err(rejected(format!(
+            "protocol version mismatch: the dialer speaks {}, this node speaks {LINK_PROTOCOL_VERSION}",
+            hello.protocol_version
+        )));
+    }
+    match (&hello.cluster_id, alpn) {
+        (Some(theirs), _) if *theirs != config.cluster_id => {
+            return Err(rejected(format!(
+                "cluster id mismatch: the dialer is in {theirs:?}, this node in {:?}",
+                config.cluster_id
+            )));
+        }
+        (None, Alpn::Peer) => return Err(rejected("a peer hello must name its cluster".into())),
+        _ => {}
+    }
+    let welcome = LinkWelcome {
+        protocol_version: LINK_PROTOCOL_VERSION,
+        cluster_id: config.cluster_id.clone(),
+    };
+    writer.send(&welcome).await?;
+    writer.finish().await
+}
+
+fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(store.provider().clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TransportError::Config {
+            what: format!("server TLS: {e}"),
+        })?
+        .with_client_cert_verifier(Arc::new(ClientPolicy::new(store.clone())))
+        .with_cert_resolver(store.clone());
+    // rustls refuses a ClientHello offering neither (no_application_protocol).
+    tls.alpn_protocols = vec![ALPN_PEER.to_vec(), ALPN_CLIENT.to_vec()];
+    // 0-RTT off: early data could replay a state-changing request.
+    tls.max_early_data_size = 0;
+    Ok(tls)
+}
+
+fn negotiated_alpn(conn: &quinn::Connection) -> Option<Alpn> {
+    let data = conn.handshake_data()?;
+    let data = data
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?;
+    Alpn::from_id(data.protocol.as_deref()?)
+}
+
+fn remote_identity(conn: &quinn::Connection) -> Result<Identity> {
+    let peer = conn.remote_address();
+    let certs = peer_certs(conn).ok_or_else(|| TransportError::Rejected {
+        peer,
+        reason: "no certificate presented".into(),
+    })?;
+    let leaf = certs.first().ok_or_else(|| TransportError::Rejected {
+        peer,
+        reason: "empty certificate chain".into(),
+    })?;
+    corral_certs::identity_of(leaf).map_err(|e| TransportError::Rejected {
+        peer,
+        reason: e.to_string(),
+    })
+}
+
+/// A dialer's view of a failure during the hello: a close by the acceptor is a refusal.
+fn refusal(peer: SocketAddr, e: TransportError) -> TransportError {
+    match e {
+        TransportError::Read {
+            source: quinn::ReadError::ConnectionLost(c),
+            ..
+        }
+        | TransportError::Write {
+            source: quinn::WriteError::ConnectionLost(c),
+            ..
+        }
+        | TransportError::Connection { source: c, .. } => refusal_of(peer, c),
+        other => other,
+    }
+}
+
+fn refusal_of(peer: SocketAddr, source: quinn::ConnectionError) -> TransportError {
+    match source {
+        quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code == CloseCode::Refused.into() =>
+        {
+            TransportError::Refused {
+                peer,
+                reason: String::from_utf8_lossy(&close.reason).into_owned(),
+            }
+        }
+        // A TLS alert from the server arriving after our side finished: still the handshake.
+        source @ (quinn::ConnectionError::ConnectionClosed(_)
+        | quinn::ConnectionError::TransportError(_)) => TransportError::Handshake { peer, source },
+        source => TransportError::Connection { peer, source },
+    }
+}

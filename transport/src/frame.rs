@@ -1,0 +1,347 @@
+//! Length-prefixed postcard frames on QUIC streams.
+//!
+//! ```text
+//!   ┌──────────────┬──────────────────────────────┐
+//!   │ len: u32 LE  │ body: postcard(message), len │   repeated until the stream ends
+//!   └──────────────┴──────────────────────────────┘
+//! ```
+//!
+//! The reader checks `len` against `frame_bytes_max` before it grows its buffer,
+//! so a header declaring 4 GiB costs nothing but an error. A stream may end only
+//! between frames; ending inside one is [`TransportError::Truncated`].
+//!
+//! The writer encodes into one buffer and writes it with as few stream writes as
+//! quinn allows: [`FrameWriter::push`] many frames, then one
+//! [`FrameWriter::flush`]. [`FrameSender`] does that automatically for a task
+//! fed by a bounded channel: whatever has queued while the last write was in
+//! flight goes out in the next one (coalescing), and a full channel makes
+//! senders wait (backpressure).
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::{Result, TransportError};
+
+/// Bytes of the length header in front of every frame.
+pub const FRAME_HEADER_BYTES: usize = 4;
+/// Initial size of a reader's buffer; it grows (up to the frame limit) only for
+/// a frame whose header has been checked.
+pub const READ_BUFFER_BYTES_INITIAL: usize = 64 << 10;
+/// A writer flushes on its own once this much is buffered.
+pub const WRITE_BUFFER_BYTES_FLUSH: usize = 256 << 10;
+
+/// Reads frames from a QUIC receive stream.
+#[derive(Debug)]
+pub struct FrameReader {
+    recv: quinn::RecvStream,
+    peer: SocketAddr,
+    frame_bytes_max: u32,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl FrameReader {
+    /// Wraps `recv`; frames above `frame_bytes_max` are refused.
+    pub fn new(recv: quinn::RecvStream, peer: SocketAddr, frame_bytes_max: u32) -> Self {
+        Self {
+            recv,
+            peer,
+            frame_bytes_max,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The next frame's body; `Ok(None)` when the stream ended between frames.
+    ///
+    /// Cancel safety: cancel-safe. Bytes received before the future is dropped
+    /// stay buffered in `self`, and the next call continues from them.
+    pub async fn read_frame(&mut self) -> Result<Option<&[u8]>> {
+        let (from, to) = loop {
+            if let Some(range) = self.buffered_frame()? {
+                break range;
+            }
+            if !self.fill().await? {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                return Err(TransportError::Truncated {
+                    peer: self.peer,
+                    buffered_bytes: self.end - self.start,
+                });
+            }
+        };
+        Ok(Some(&self.buf[from..to]))
+    }
+
+    /// The next frame decoded as `M`; `Ok(None)` when the stream ended between frames.
+    ///
+    /// Cancel safety: cancel-safe, as [`FrameReader::read_frame`].
+    pub async fn read<M: DeserializeOwned>(&mut self) -> Result<Option<M>> {
+        let peer = self.peer;
+        match self.read_frame().await? {
+            None => Ok(None),
+            Some(body) => postcard::from_bytes(body)
+                .map(Some)
+                .map_err(|source| TransportError::Decode { peer, source }),
+        }
+    }
+
+    /// Tells the remote to stop sending on this stream (after a bad frame, say).
+    pub fn stop(&mut self, code: crate::CloseCode) {
+        // Already finished or reset: nothing left to stop.
+        let _ = self.recv.stop(code.into());
+    }
+
+    /// The body range of a complete buffered frame, consuming it; checks the header.
+    fn buffered_frame(&mut self) -> Result<Option<(usize, usize)>> {
+        let available = self.end - self.start;
+        if available < FRAME_HEADER_BYTES {
+            return Ok(None);
+        }
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        header.copy_from_slice(&self.buf[self.start..self.start + FRAME_HEADER_BYTES]);
+        let declared = u32::from_le_bytes(header);
+        if declared > self.frame_bytes_max {
+            return Err(TransportError::FrameTooLarge {
+                peer: self.peer,
+                declared_bytes: declared.into(),
+                frame_bytes_max: self.frame_bytes_max,
+            });
+        }
+        // Checked above: declared <= frame_bytes_max, so this is bounded.
+        let total = FRAME_HEADER_BYTES + declared as usize;
+        if available < total {
+            self.make_room(total);
+            return Ok(None);
+        }
+        let body = (self.start + FRAME_HEADER_BYTES, self.start + total);
+        self.start += total;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(Some(body))
+    }
+
+    /// Ensures the buffer can hold a frame of `total` bytes from `start`.
+    fn make_room(&mut self, total: usize) {
+        if self.start + total <= self.buf.len() {
+            return;
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < total {
+            // total <= FRAME_HEADER_BYTES + frame_bytes_max: the header was checked.
+            self.buf.resize(total.max(READ_BUFFER_BYTES_INITIAL), 0);
+        }
+    }
+
+    /// Reads more bytes into the buffer; `false` at the end of the stream.
+    async fn fill(&mut self) -> Result<bool> {
+        if self.buf.is_empty() {
+            self.buf.resize(READ_BUFFER_BYTES_INITIAL, 0);
+        }
+        if self.end == self.buf.len() {
+            // Only a partial header sits at the very end: move it to the front.
+            self.make_room(self.buf.len() - self.start + 1);
+        }
+        let peer = self.peer;
+        match self.recv.read(&mut self.buf[self.end..]).await {
+            Ok(Some(n)) => {
+                self.end += n;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(source) => Err(TransportError::Read { peer, source }),
+        }
+    }
+}
+
+/// Writes frames to a QUIC send stream, coalescing them into few writes.
+#[derive(Debug)]
+pub struct FrameWriter {
+    send: quinn::SendStream,
+    peer: SocketAddr,
+    frame_bytes_max: u32,
+    buf: Vec<u8>,
+    written: usize,
+}
+
+impl FrameWriter {
+    /// Wraps `send`; frames above `frame_bytes_max` are refused before sending.
+    pub fn new(send: quinn::SendStream, peer: SocketAddr, frame_bytes_max: u32) -> Self {
+        Self {
+            send,
+            peer,
+            frame_bytes_max,
+            buf: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Encodes `msg` as one frame into the buffer (no I/O).
+    pub fn push<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
+        let header_at = self.buf.len();
+        self.buf.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+        let buf = std::mem::take(&mut self.buf);
+        let encoded = postcard::to_extend(msg, buf);
+        self.buf = match encoded {
+            Ok(buf) => buf,
+            Err(e) => {
+                // postcard consumed the buffer: the frames pushed before are lost,
+                // which only a bug in a Serialize impl can cause.
+                self.written = 0;
+                return Err(TransportError::Encode {
+                    peer: self.peer,
+                    what: e.to_string(),
+                });
+            }
+        };
+        let body_bytes = self.buf.len() - header_at - FRAME_HEADER_BYTES;
+        match u32::try_from(body_bytes) {
+            Ok(len) if len <= self.frame_bytes_max => {
+                self.buf[header_at..header_at + FRAME_HEADER_BYTES]
+                    .copy_from_slice(&len.to_le_bytes());
+                Ok(())
+            }
+            _ => {
+                self.buf.truncate(header_at);
+                Err(TransportError::Encode {
+                    peer: self.peer,
+                    what: format!(
+                        "frame of {body_bytes} bytes exceeds frame_bytes_max {}",
+                        self.frame_bytes_max
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Bytes pushed and not yet handed to quinn.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len() - self.written
+    }
+
+    /// Hands every buffered byte to quinn.
+    ///
+    /// Cancel safety: cancel-safe. What was written before the drop is
+    /// remembered, and the next `flush` continues after it.
+    pub async fn flush(&mut self) -> Result<()> {
+        while self.written < self.buf.len() {
+            let peer = self.peer;
+            let n = self
+                .send
+                .write(&self.buf[self.written..])
+                .await
+                .map_err(|source| TransportError::Write { peer, source })?;
+            self.written += n;
+        }
+        self.buf.clear();
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Pushes one frame and flushes.
+    ///
+    /// Cancel safety: if dropped, the frame may be buffered but unsent; a later
+    /// `flush` sends it.
+    pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
+        self.push(msg)?;
+        self.flush().await
+    }
+
+    /// Pushes one frame, flushing only when the buffer passes [`WRITE_BUFFER_BYTES_FLUSH`].
+    ///
+    /// Cancel safety: as [`FrameWriter::send`].
+    pub async fn feed<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
+        self.push(msg)?;
+        if self.buffered_bytes() >= WRITE_BUFFER_BYTES_FLUSH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and ends the stream cleanly.
+    ///
+    /// Cancel safety: as [`FrameWriter::flush`]; the stream is finished only
+    /// once everything is written.
+    pub async fn finish(&mut self) -> Result<()> {
+        self.flush().await?;
+        // Already finished or reset by the remote: nothing more to end.
+        let _ = self.send.finish();
+        Ok(())
+    }
+
+    /// Abandons the stream, telling the remote why.
+    pub fn reset(&mut self, code: crate::CloseCode) {
+        let _ = self.send.reset(code.into());
+    }
+}
+
+/// A cloneable handle that queues messages for a task writing them to one stream.
+#[derive(Debug)]
+pub struct FrameSender<M> {
+    queue: mpsc::Sender<M>,
+    peer: SocketAddr,
+}
+
+impl<M> Clone for FrameSender<M> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            peer: self.peer,
+        }
+    }
+}
+
+impl<M: Serialize + Send + 'static> FrameSender<M> {
+    /// Spawns the writing task; at most `queue_len_max` messages wait in the queue.
+    ///
+    /// The task ends (finishing the stream) when every sender is dropped, or
+    /// with the first error, which the returned handle yields.
+    pub fn spawn(mut writer: FrameWriter, queue_len_max: usize) -> (Self, JoinHandle<Result<()>>) {
+        let (queue, mut rx) = mpsc::channel::<M>(queue_len_max.max(1));
+        let peer = writer.peer;
+        let batch_len_max = queue_len_max.clamp(1, 1024);
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(batch_len_max);
+            while rx.recv_many(&mut batch, batch_len_max).await > 0 {
+                for msg in batch.drain(..) {
+                    writer.push(&msg)?;
+                }
+                writer.flush().await?;
+            }
+            writer.finish().await
+        });
+        (Self { queue, peer }, task)
+    }
+
+    /// Queues `msg`, waiting while the queue is full.
+    ///
+    /// Cancel safety: cancel-safe; a dropped call queued nothing.
+    pub async fn send(&self, msg: M) -> Result<()> {
+        self.queue
+            .send(msg)
+            .await
+            .map_err(|_| TransportError::SenderClosed { peer: self.peer })
+    }
+
+    /// Queues `msg` if there is room; `Ok(false)` if the queue is full.
+    pub fn try_send(&self, msg: M) -> Result<bool> {
+        match self.queue.try_send(msg) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(TransportError::SenderClosed { peer: self.peer })
+            }
+        }
+    }
+}
