@@ -93,6 +93,11 @@ impl FrameReader {
         }
     }
 
+    /// Bytes of memory the read buffer holds now (for metrics, and to prove limits).
+    pub fn buffer_capacity_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Tells the remote to stop sending on this stream (after a bad frame, say).
     pub fn stop(&mut self, code: crate::CloseCode) {
         // Already finished or reset: nothing left to stop.
