@@ -1,0 +1,20 @@
+//! Durable storage of a node: the write-ahead log (and, with the replication
+//! issue, snapshots).
+//!
+//! The WAL is synchronous code on purpose: the StorageActor runs it on a thread
+//! of its own, collects every record that arrived while the previous `fdatasync`
+//! ran, writes them in one go and syncs once (group commit). Nothing is
+//! acknowledged to the consensus core before that sync returns.
+//!
+//! ```text
+//!  records ──► Wal::append (one write) ──► Wal::sync (one fdatasync) ──► ack
+//!  start   ──► Wal::open ──► Recovered { hard state, entries } ──► consensus core
+//! ```
+
+mod wal;
+mod wal_error;
+mod wal_record;
+
+pub use wal::{Recovered, Wal, WalConfig};
+pub use wal_error::WalError;
+pub use wal_record::{WalEntry, WalRecord};
