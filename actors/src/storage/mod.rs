@@ -11,10 +11,12 @@
 //!  start   ──► Wal::open ──► Recovered { hard state, entries } ──► consensus core
 //! ```
 
+mod group_commit;
 mod wal;
 mod wal_error;
 mod wal_record;
 
+pub use group_commit::{CommitError, Durable, GroupCommitter, PendingDurable};
 pub use wal::{Recovered, Wal, WalConfig};
 pub use wal_error::WalError;
 pub use wal_record::{WalEntry, WalRecord};
