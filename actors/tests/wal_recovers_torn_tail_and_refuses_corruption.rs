@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use corral_actors::storage::{Wal, WalConfig, WalEntry, WalError, WalRecord};
+use corral_actors::storage::{StorageError, Wal, WalConfig, WalEntry, WalRecord};
 
 fn entry(index: u64, term: u64) -> WalRecord {
     WalRecord::Entry(WalEntry {
@@ -88,7 +88,7 @@ fn a_flipped_byte_before_the_tail_is_reported_and_refuses_to_start() {
         bad[i] ^= 0x01;
         fs::write(&path, &bad).unwrap();
         match Wal::open(config.clone()) {
-            Err(WalError::Corrupt {
+            Err(StorageError::Corrupt {
                 path: p, offset, ..
             }) => {
                 assert_eq!(p, path);
@@ -150,7 +150,7 @@ fn an_oversize_record_is_refused_and_nothing_is_written() {
     config.record_bytes_max = 64;
     let (mut wal, _) = Wal::open(config.clone()).unwrap();
     let err = wal.append(&[entry(1, 1)]).unwrap_err();
-    assert!(matches!(err, WalError::RecordTooLarge { .. }), "{err}");
+    assert!(matches!(err, StorageError::RecordTooLarge { .. }), "{err}");
     assert_eq!(wal.last_index(), 0);
     drop(wal);
     let (_, recovered) = Wal::open(config).unwrap();

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::storage_error::StorageError;
 use super::wal::Wal;
-use super::wal_error::WalError;
 use super::wal_record::WalRecord;
 
 /// What the committer thread reports for an acknowledged batch.
@@ -68,12 +68,12 @@ pub struct GroupCommitter {
 impl GroupCommitter {
     /// Starts the committer thread owning `wal`, with at most
     /// `queue_batches_max` batches waiting.
-    pub fn start(wal: Wal, queue_batches_max: usize) -> Result<Self, WalError> {
+    pub fn start(wal: Wal, queue_batches_max: usize) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(queue_batches_max.max(1));
         let thread = std::thread::Builder::new()
             .name("corral-wal".into())
             .spawn(move || run(wal, rx))
-            .map_err(WalError::io("<wal committer thread>"))?;
+            .map_err(StorageError::io("<wal committer thread>"))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
@@ -144,7 +144,7 @@ fn run(mut wal: Wal, mut rx: mpsc::Receiver<Request>) -> Wal {
     wal
 }
 
-fn commit(wal: &mut Wal, group: &[Request]) -> Result<Durable, WalError> {
+fn commit(wal: &mut Wal, group: &[Request]) -> Result<Durable, StorageError> {
     for request in group {
         wal.append(&request.records)?;
     }

@@ -1,5 +1,4 @@
-//! Durable storage of a node: the write-ahead log (and, with the replication
-//! issue, snapshots).
+//! Durable storage of a node: the write-ahead log and snapshot files.
 //!
 //! The WAL is synchronous code on purpose: the StorageActor runs it on a thread
 //! of its own, collects every record that arrived while the previous `fdatasync`
@@ -12,11 +11,13 @@
 //! ```
 
 mod group_commit;
+mod snapshot_store;
+mod storage_error;
 mod wal;
-mod wal_error;
 mod wal_record;
 
 pub use group_commit::{CommitError, Durable, GroupCommitter, PendingDurable};
+pub use snapshot_store::{SnapshotLoad, SnapshotMeta, SnapshotStore, StoredSnapshot};
+pub use storage_error::StorageError;
 pub use wal::{Recovered, Wal, WalConfig};
-pub use wal_error::WalError;
 pub use wal_record::{WalEntry, WalRecord};

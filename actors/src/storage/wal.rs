@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::wal_error::WalError;
+use super::storage_error::StorageError;
 use super::wal_record::{FrameError, WalEntry, WalRecord, decode_frame, encode_frame};
 
 const SEGMENT_SUFFIX: &str = ".wal";
@@ -74,8 +74,8 @@ pub struct Wal {
 
 impl Wal {
     /// Opens (or creates) the WAL in `config.dir` and recovers its contents.
-    pub fn open(config: WalConfig) -> Result<(Wal, Recovered), WalError> {
-        fs::create_dir_all(&config.dir).map_err(WalError::io(&config.dir))?;
+    pub fn open(config: WalConfig) -> Result<(Wal, Recovered), StorageError> {
+        fs::create_dir_all(&config.dir).map_err(StorageError::io(&config.dir))?;
         let mut segments = list_segments(&config.dir)?;
         let mut recovered = Recovered::default();
         let count = segments.len();
@@ -92,8 +92,8 @@ impl Wal {
         let active = OpenOptions::new()
             .append(true)
             .open(&newest)
-            .map_err(WalError::io(&newest))?;
-        let active_bytes = active.metadata().map_err(WalError::io(&newest))?.len();
+            .map_err(StorageError::io(&newest))?;
+        let active_bytes = active.metadata().map_err(StorageError::io(&newest))?.len();
         let wal = Wal {
             config,
             segments,
@@ -108,7 +108,7 @@ impl Wal {
 
     /// Writes `records` to the log in one write. They are durable only after
     /// [`Wal::sync`] returns.
-    pub fn append(&mut self, records: &[WalRecord]) -> Result<(), WalError> {
+    pub fn append(&mut self, records: &[WalRecord]) -> Result<(), StorageError> {
         if self.active_bytes >= self.config.segment_bytes_max {
             self.rotate()?;
         }
@@ -116,7 +116,7 @@ impl Wal {
         for record in records {
             let len = encode_frame(record, &mut self.buffer);
             if len > self.config.record_bytes_max as usize {
-                return Err(WalError::RecordTooLarge {
+                return Err(StorageError::RecordTooLarge {
                     len_bytes: len,
                     max_bytes: self.config.record_bytes_max,
                 });
@@ -131,20 +131,20 @@ impl Wal {
         let path = self.active_path();
         self.active
             .write_all(&self.buffer)
-            .map_err(WalError::io(path))?;
+            .map_err(StorageError::io(path))?;
         self.active_bytes += self.buffer.len() as u64;
         Ok(())
     }
 
     /// Makes everything appended so far durable (`fdatasync`).
-    pub fn sync(&mut self) -> Result<(), WalError> {
+    pub fn sync(&mut self) -> Result<(), StorageError> {
         let path = self.active_path();
-        self.active.sync_data().map_err(WalError::io(path))
+        self.active.sync_data().map_err(StorageError::io(path))
     }
 
     /// Removes the segments whose entries are all at or below `index` (they
     /// are covered by a snapshot). The newest segment is always kept.
-    pub fn compact(&mut self, index: u64) -> Result<usize, WalError> {
+    pub fn compact(&mut self, index: u64) -> Result<usize, StorageError> {
         let mut removable = 0;
         for pair in self.segments.windows(2) {
             // Every entry of a segment is below the first index of the next.
@@ -155,7 +155,7 @@ impl Wal {
             }
         }
         for segment in self.segments.drain(..removable) {
-            fs::remove_file(&segment.path).map_err(WalError::io(&segment.path))?;
+            fs::remove_file(&segment.path).map_err(StorageError::io(&segment.path))?;
         }
         if removable > 0 {
             sync_dir(&self.config.dir)?;
@@ -180,13 +180,13 @@ impl Wal {
             .unwrap_or_default()
     }
 
-    fn rotate(&mut self) -> Result<(), WalError> {
+    fn rotate(&mut self) -> Result<(), StorageError> {
         self.sync()?;
         let segment = create_segment(&self.config.dir, self.last_index + 1)?;
         self.active = OpenOptions::new()
             .append(true)
             .open(&segment.path)
-            .map_err(WalError::io(&segment.path))?;
+            .map_err(StorageError::io(&segment.path))?;
         self.active_bytes = 0;
         self.segments.push(segment);
         if let Some(state) = self.last_hard_state.clone() {
@@ -200,10 +200,10 @@ fn segment_name(first_index: u64) -> String {
     format!("{first_index:020}{SEGMENT_SUFFIX}")
 }
 
-fn list_segments(dir: &Path) -> Result<Vec<Segment>, WalError> {
+fn list_segments(dir: &Path) -> Result<Vec<Segment>, StorageError> {
     let mut segments = Vec::new();
-    for dirent in fs::read_dir(dir).map_err(WalError::io(dir))? {
-        let dirent = dirent.map_err(WalError::io(dir))?;
+    for dirent in fs::read_dir(dir).map_err(StorageError::io(dir))? {
+        let dirent = dirent.map_err(StorageError::io(dir))?;
         let name = dirent.file_name();
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(SEGMENT_SUFFIX)) else {
             continue;
@@ -220,21 +220,21 @@ fn list_segments(dir: &Path) -> Result<Vec<Segment>, WalError> {
     Ok(segments)
 }
 
-fn create_segment(dir: &Path, first_index: u64) -> Result<Segment, WalError> {
+fn create_segment(dir: &Path, first_index: u64) -> Result<Segment, StorageError> {
     let path = dir.join(segment_name(first_index));
     OpenOptions::new()
         .create_new(true)
         .write(true)
         .open(&path)
-        .map_err(WalError::io(&path))?;
+        .map_err(StorageError::io(&path))?;
     sync_dir(dir)?;
     Ok(Segment { first_index, path })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), WalError> {
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(WalError::io(dir))
+        .map_err(StorageError::io(dir))
 }
 
 /// Reads one segment into `recovered`; cuts a torn tail off the newest one.
@@ -243,12 +243,12 @@ fn read_segment(
     config: &WalConfig,
     is_newest: bool,
     recovered: &mut Recovered,
-) -> Result<(), WalError> {
+) -> Result<(), StorageError> {
     let path = &segment.path;
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(WalError::io(path))?;
+        .map_err(StorageError::io(path))?;
     let mut offset = 0usize;
     while offset < bytes.len() {
         match decode_frame(&bytes[offset..], config.record_bytes_max) {
@@ -261,9 +261,10 @@ fn read_segment(
                 let file = OpenOptions::new()
                     .write(true)
                     .open(path)
-                    .map_err(WalError::io(path))?;
-                file.set_len(offset as u64).map_err(WalError::io(path))?;
-                file.sync_all().map_err(WalError::io(path))?;
+                    .map_err(StorageError::io(path))?;
+                file.set_len(offset as u64)
+                    .map_err(StorageError::io(path))?;
+                file.sync_all().map_err(StorageError::io(path))?;
                 recovered.torn_tail_bytes = torn;
                 return Ok(());
             }
@@ -285,7 +286,7 @@ fn apply_record(
     recovered: &mut Recovered,
     path: &Path,
     offset: usize,
-) -> Result<(), WalError> {
+) -> Result<(), StorageError> {
     match record {
         WalRecord::HardState(state) => recovered.hard_state = Some(state),
         WalRecord::Entry(entry) => {
@@ -306,8 +307,8 @@ fn apply_record(
     Ok(())
 }
 
-fn corrupt(path: &Path, offset: usize, reason: &str) -> WalError {
-    WalError::Corrupt {
+fn corrupt(path: &Path, offset: usize, reason: &str) -> StorageError {
+    StorageError::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
         reason: reason.to_string(),

@@ -1,12 +1,12 @@
-//! Errors of the write-ahead log.
+//! Errors of the storage layer (WAL and snapshots).
 
 use std::path::PathBuf;
 
-/// What went wrong in the write-ahead log; every variant names the file.
+/// What went wrong in the WAL or the snapshot files; every variant names the file.
 #[derive(Debug, thiserror::Error)]
-pub enum WalError {
+pub enum StorageError {
     /// An I/O call on a WAL file or directory failed.
-    #[error("WAL I/O error on {path}: {source}")]
+    #[error("storage I/O error on {path}: {source}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -34,9 +34,9 @@ pub enum WalError {
     },
 }
 
-impl WalError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> WalError {
+impl StorageError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StorageError {
         let path = path.into();
-        move |source| WalError::Io { path, source }
+        move |source| StorageError::Io { path, source }
     }
 }
