@@ -23,21 +23,24 @@ pub fn validate_path(path: &str) -> Result<(), PathReason> {
     if path.ends_with('/') {
         return Err("Path must not end with / character".into());
     }
-    let units: Vec<u32> = path.encode_utf16().map(u32::from).collect();
-    let mut last = u32::from(b'/');
-    for i in 1..units.len() {
-        let c = units[i];
-        let next_is_end_or_slash = i + 1 == units.len() || units[i + 1] == u32::from(b'/');
+    // Walk UTF-16 units (as Java does) keeping two behind and one ahead, without allocating.
+    let mut units = path.encode_utf16().map(u32::from).peekable();
+    let slash = u32::from(b'/');
+    let dot = u32::from(b'.');
+    units.next(); // the leading '/'
+    let (mut last, mut before_last) = (slash, 0u32);
+    let mut i = 0usize;
+    while let Some(c) = units.next() {
+        i += 1;
+        let next_is_end_or_slash = units.peek().is_none_or(|n| *n == slash);
         let reason = if c == 0 {
             Some("null character not allowed")
-        } else if c == u32::from(b'/') && last == u32::from(b'/') {
+        } else if c == slash && last == slash {
             Some("empty node name specified")
-        } else if c == u32::from(b'.') && last == u32::from(b'.') {
-            let relative = units[i - 2] == u32::from(b'/') && next_is_end_or_slash;
-            relative.then_some("relative paths not allowed")
-        } else if c == u32::from(b'.') {
-            let relative = units[i - 1] == u32::from(b'/') && next_is_end_or_slash;
-            relative.then_some("relative paths not allowed")
+        } else if c == dot && last == dot {
+            (before_last == slash && next_is_end_or_slash).then_some("relative paths not allowed")
+        } else if c == dot {
+            (last == slash && next_is_end_or_slash).then_some("relative paths not allowed")
         } else if is_rejected_unit(c) {
             Some("invalid character")
         } else {
@@ -48,6 +51,7 @@ pub fn validate_path(path: &str) -> Result<(), PathReason> {
                 "Invalid path string \"{path}\" caused by {reason} @{i}"
             ));
         }
+        before_last = last;
         last = c;
     }
     Ok(())
