@@ -127,7 +127,10 @@ impl DataTree {
         let acl = self.fixup(path, &req.acl, caller.identities)?;
         let slash = path.rfind('/').unwrap_or(0);
         let parent_path = if slash == 0 { "/" } else { &path[..slash] };
-        let parent = self.node_with(parent_path, Perms::CREATE, caller.identities)?;
+        // Errors about the parent name the requested path, as a ZooKeeper client reports them.
+        let parent = self
+            .node_with(parent_path, Perms::CREATE, caller.identities)
+            .map_err(|e| err(e.code, path))?;
         let (parent_cversion, parent_owner, parent_acl) = (
             parent.stat.cversion,
             parent.stat.ephemeral_owner,
@@ -199,7 +202,8 @@ impl DataTree {
     ) -> Result<(), ZkError> {
         self.check_path(path)?;
         let parent_path = parent_of(path).ok_or_else(|| err(ErrorCode::BadArguments, path))?;
-        self.node_with(parent_path, Perms::DELETE, caller.identities)?;
+        self.node_with(parent_path, Perms::DELETE, caller.identities)
+            .map_err(|e| err(e.code, path))?;
         let node = self
             .nodes
             .get(path)
