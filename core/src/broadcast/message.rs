@@ -30,6 +30,16 @@ pub enum EntryKind {
     Normal(Bytes),
     /// A membership change; takes effect as soon as it is in a node's log.
     ConfChange(ConfChange),
+    /// The founding membership, always entry 1: it reaches nodes that join
+    /// later through the log like any other configuration.
+    Bootstrap(Membership),
+}
+
+impl EntryKind {
+    /// Whether the entry changes the membership.
+    pub fn is_conf(&self) -> bool {
+        matches!(self, EntryKind::ConfChange(_) | EntryKind::Bootstrap(_))
+    }
 }
 
 impl Entry {
@@ -37,7 +47,7 @@ impl Entry {
     pub fn size_bytes(&self) -> u64 {
         let payload = match &self.kind {
             EntryKind::Normal(data) => data.len() as u64,
-            EntryKind::Noop | EntryKind::ConfChange(_) => 0,
+            EntryKind::Noop | EntryKind::ConfChange(_) | EntryKind::Bootstrap(_) => 0,
         };
         payload + ENTRY_OVERHEAD_BYTES
     }

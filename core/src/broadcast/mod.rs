@@ -136,21 +136,23 @@ pub struct PersistedState {
 }
 
 impl PersistedState {
-    /// The state of a brand-new node of a cluster that starts with `membership`
-    /// (every founding node must use the same one; a node joining later uses
-    /// an empty membership and learns the real one from the leader).
+    /// The state of a founding node of a cluster that starts with `membership`
+    /// (every founding node must use the same one). The membership becomes
+    /// entry 1 (term 1, committed), so nodes that join later learn it from the
+    /// log; a joining node starts from [`PersistedState::default`].
     pub fn bootstrap(membership: Membership) -> Self {
         Self {
-            hard_state: HardState::default(),
-            snapshot: Snapshot {
-                meta: SnapshotMeta {
-                    index: 0,
-                    term: 0,
-                    membership,
-                },
-                data: bytes::Bytes::new(),
+            hard_state: HardState {
+                term: 1,
+                vote: None,
+                commit: 1,
             },
-            entries: Vec::new(),
+            snapshot: Snapshot::default(),
+            entries: vec![Entry {
+                index: 1,
+                term: 1,
+                kind: EntryKind::Bootstrap(membership),
+            }],
         }
     }
 }
@@ -353,12 +355,19 @@ impl Node {
             .map_or_else(|| self.snapshot.meta.membership.clone(), |(_, m)| m.clone());
         let mut index = from.max(self.log.snap_index() + 1);
         while let Some(entry) = self.log.entry(index) {
-            if let EntryKind::ConfChange(change) = &entry.kind {
-                // An invalid change (a duplicate, say) is a deterministic no-op.
-                if let Ok(next) = current.apply(*change) {
-                    current = next;
+            match &entry.kind {
+                EntryKind::ConfChange(change) => {
+                    // An invalid change (a duplicate, say) is a deterministic no-op.
+                    if let Ok(next) = current.apply(*change) {
+                        current = next;
+                    }
+                    self.conf_entries.push((index, current.clone()));
                 }
-                self.conf_entries.push((index, current.clone()));
+                EntryKind::Bootstrap(membership) => {
+                    current = membership.clone();
+                    self.conf_entries.push((index, current.clone()));
+                }
+                EntryKind::Noop | EntryKind::Normal(_) => {}
             }
             index += 1;
         }

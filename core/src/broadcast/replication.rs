@@ -109,7 +109,7 @@ impl Node {
         let term = self.term;
         let mut has_conf = false;
         let entries = kinds.into_iter().enumerate().map(|(k, kind)| {
-            has_conf |= matches!(kind, EntryKind::ConfChange(_));
+            has_conf |= kind.is_conf();
             Entry {
                 index: first + k as u64,
                 term,
@@ -226,9 +226,7 @@ impl Node {
             if first <= self.log.last_index() {
                 self.log.truncate_from(first);
             }
-            let has_conf = entries[k..]
-                .iter()
-                .any(|e| matches!(e.kind, EntryKind::ConfChange(_)));
+            let has_conf = entries[k..].iter().any(|e| e.kind.is_conf());
             let truncated_conf = self.conf_entries.last().is_some_and(|(i, _)| *i >= first);
             self.log.append(entries.into_iter().skip(k));
             self.mark_durable_change();
