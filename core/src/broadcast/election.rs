@@ -29,14 +29,16 @@ impl Node {
 
     fn tick_election(&mut self) {
         self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
-        if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
+        // A node that cannot campaign keeps counting, so its leader lease runs out
+        // and it can vote for a candidate once the leader is gone.
+        if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
+            && self.promotable()
+        {
             self.election_elapsed_ticks = 0;
-            if self.promotable() {
-                if self.cfg.pre_vote {
-                    self.campaign_pre_vote();
-                } else {
-                    self.campaign_now(false);
-                }
+            if self.cfg.pre_vote {
+                self.campaign_pre_vote();
+            } else {
+                self.campaign_now(false);
             }
         }
     }

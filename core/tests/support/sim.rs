@@ -516,13 +516,18 @@ impl Sim {
     /// Takes every Ready of node `id` and carries it out, checking as it goes.
     fn drain(&mut self, id: NodeId) -> Check {
         for _ in 0..64 {
+            if self.node(id).is_none() {
+                return Ok(());
+            }
+            // Check before applying: compaction may drop newly committed entries.
+            self.check_node(id)?;
             let n = self.nodes.get_mut(&id).expect("node");
             let Some(node) = n.node.as_mut() else {
                 return Ok(());
             };
             let ready = node.ready();
             if ready.is_empty() {
-                return self.check_node(id);
+                return Ok(());
             }
             if let Some(p) = ready.persist {
                 let node = n.node.as_ref().expect("alive");

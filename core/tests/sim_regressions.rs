@@ -1,0 +1,58 @@
+//! Every simulator seed that ever failed, pinned by name with what it found.
+//! Each replays the exact run (2,000 steps) and must now pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::sim::{SimConfig, run_seed_or_panic};
+
+fn replay(seed: u64) {
+    run_seed_or_panic(SimConfig::from_seed(seed, 2000));
+}
+
+/// A node added as a voter computed its membership from an empty base (it never
+/// saw the founding membership) and elected itself alone: leader completeness
+/// broke. Fixed by making the founding membership log entry 1.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_31() {
+    replay(31);
+}
+
+/// Same bug as seed 31, in a 5-voter cluster with learners.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_44() {
+    replay(44);
+}
+
+/// Same bug as seed 31.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_117() {
+    replay(117);
+}
+
+/// Same bug as seed 31.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_193() {
+    replay(193);
+}
+
+/// A non-voting node reset its election timer without campaigning, so its
+/// leader lease never ran out and it refused pre-votes forever: no leader after
+/// healing. Fixed by letting its timer run on (as etcd does).
+#[test]
+fn regression_non_voter_lease_expires_seed_176() {
+    replay(176);
+}
+
+/// Same liveness bug as seed 176.
+#[test]
+fn regression_non_voter_lease_expires_seed_55() {
+    replay(55);
+}
+
+/// The simulator checked commits only after applying, when compaction had
+/// already dropped the entries, so its liveness marker never looked committed.
+#[test]
+fn regression_commit_checked_before_compaction_seed_74() {
+    replay(74);
+}
