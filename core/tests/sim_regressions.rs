@@ -1,5 +1,5 @@
 //! Every simulator seed that ever failed, pinned by name with what it found.
-//! Each replays the exact run (2,000 steps) and must now pass.
+//! Each replays the exact run (2,000 steps unless named) and must now pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -7,7 +7,11 @@ mod support;
 use support::sim::{SimConfig, run_seed_or_panic};
 
 fn replay(seed: u64) {
-    run_seed_or_panic(SimConfig::from_seed(seed, 2000));
+    replay_steps(seed, 2000);
+}
+
+fn replay_steps(seed: u64, steps: u64) {
+    run_seed_or_panic(SimConfig::from_seed(seed, steps));
 }
 
 /// A node added as a voter computed its membership from an empty base (it never
@@ -55,4 +59,19 @@ fn regression_non_voter_lease_expires_seed_55() {
 #[test]
 fn regression_commit_checked_before_compaction_seed_74() {
     replay(74);
+}
+
+/// After healing, a leader had hundreds of committed entries to hand out, 8
+/// per Ready, and the simulator gave up draining after 64 Readies. Fixed by a
+/// separate `max_committed_entries_per_ready` limit and a drain bound that only
+/// trips on a node that never settles.
+#[test]
+fn regression_apply_backlog_drains_seed_788_4000_steps() {
+    replay_steps(788, 4000);
+}
+
+/// Same as seed 788.
+#[test]
+fn regression_apply_backlog_drains_seed_10_4000_steps() {
+    replay_steps(10, 4000);
 }

@@ -35,6 +35,8 @@ pub struct Config {
     pub max_uncommitted_bytes: u64,
     /// Largest payload of one entry.
     pub max_entry_bytes: u64,
+    /// Most committed entries handed out to apply in one [`Ready`](super::Ready).
+    pub max_committed_entries_per_ready: u64,
     /// Most entries accepted in one proposal batch.
     pub max_batch_entries: usize,
     /// Largest encoded message accepted by [`Message::decode`](super::Message::decode).
@@ -74,6 +76,7 @@ impl Config {
             max_uncommitted_bytes: 64 << 20,
             max_entry_bytes: 1 << 20,
             max_batch_entries: 4096,
+            max_committed_entries_per_ready: 4096,
             max_message_bytes: 20 << 20,
             snapshot_chunk_bytes: 1 << 20,
             max_snapshot_bytes: 4 << 30,
@@ -85,8 +88,12 @@ impl Config {
 
     /// Checks that the values are usable together.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 9] = [
+        let checks: &[(bool, &'static str)] = &[
             (self.id != 0, "id must not be 0"),
+            (
+                self.max_committed_entries_per_ready >= 1,
+                "max_committed_entries_per_ready must be >= 1",
+            ),
             (
                 self.election_timeout_ticks >= 2,
                 "election_timeout_ticks must be >= 2",

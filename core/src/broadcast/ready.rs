@@ -186,7 +186,9 @@ impl Node {
             persist,
             messages: std::mem::take(&mut self.outbox.ready),
             apply_snapshot: self.apply_snapshot.take(),
-            committed_entries: self.log.take_committed(self.cfg.max_entries_per_msg),
+            committed_entries: self
+                .log
+                .take_committed(self.cfg.max_committed_entries_per_ready),
             read_states: std::mem::take(&mut self.read_states),
         };
         self.debug_check();

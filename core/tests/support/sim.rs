@@ -5,7 +5,7 @@
 //! membership changes and leader transfers, and the checker after every step.
 //!
 //! Time is in milliseconds; one step is one millisecond. Nodes tick every
-//! `TICK_MS`.
+//! `SimConfig::tick_ms` (`TICK_MS` by default).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -18,7 +18,8 @@ use corral_core::broadcast::{
 
 use super::checker::{Checker, StateMachine};
 
-/// Milliseconds per tick.
+/// Milliseconds per tick by default: short next to the 1–3 ms network, so
+/// elections race often (a stress setting).
 pub(crate) const TICK_MS: u64 = 5;
 /// Election timeout of every simulated node, in ticks.
 pub(crate) const ELECTION_TIMEOUT_TICKS: u32 = 10;
@@ -69,6 +70,8 @@ pub(crate) struct SimConfig {
     pub(crate) steps: u64,
     /// Break the vote log check on every node (to prove the checker).
     pub(crate) break_vote_log_check: bool,
+    /// Milliseconds per tick.
+    pub(crate) tick_ms: u64,
 }
 
 impl SimConfig {
@@ -84,6 +87,7 @@ impl SimConfig {
             spares: 2,
             steps,
             break_vote_log_check: false,
+            tick_ms: TICK_MS,
         }
     }
 }
@@ -269,7 +273,7 @@ impl Sim {
         };
         for id in 1..=total {
             sim.start_node(id);
-            let phase = sim.rng.between(0, TICK_MS - 1);
+            let phase = sim.rng.between(0, sim.cfg.tick_ms - 1);
             sim.schedule(phase, Event::Tick(id));
         }
         sim.schedule(20, Event::Chaos);
@@ -283,13 +287,14 @@ impl Sim {
     pub(crate) fn node_config(&self, id: NodeId) -> Config {
         let mut c = Config::new(id);
         c.election_timeout_ticks = ELECTION_TIMEOUT_TICKS;
-        c.heartbeat_interval_ticks = 2;
+        c.heartbeat_interval_ticks = 1;
         c.max_size_per_msg_bytes = 256;
         c.max_entries_per_msg = 8;
         c.max_inflight_msgs = 4;
         c.max_inflight_bytes = 2048;
         c.max_uncommitted_bytes = 16 * 1024;
         c.snapshot_chunk_bytes = 16;
+        c.max_committed_entries_per_ready = 16;
         c.max_message_bytes = 4096;
         c.test_break_vote_log_check = self.cfg.break_vote_log_check;
         c
@@ -462,7 +467,7 @@ impl Sim {
     fn handle(&mut self, event: Event) -> Check {
         match event {
             Event::Tick(id) => {
-                self.schedule(TICK_MS, Event::Tick(id));
+                self.schedule(self.cfg.tick_ms, Event::Tick(id));
                 if let Some(node) = self.nodes.get_mut(&id).and_then(|n| n.node.as_mut()) {
                     node.tick();
                     self.drain(id)?;
@@ -515,7 +520,8 @@ impl Sim {
 
     /// Takes every Ready of node `id` and carries it out, checking as it goes.
     fn drain(&mut self, id: NodeId) -> Check {
-        for _ in 0..64 {
+        // Bounded so a node that never settles fails instead of hanging.
+        for _ in 0..100_000 {
             if self.node(id).is_none() {
                 return Ok(());
             }
