@@ -1,14 +1,39 @@
 //! The `corral` binary: wiring only (config, subcommands); the work is in the
 //! library crates.
 
-use clap::Parser;
+mod config;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
 
 /// corral: a ZooKeeper-compatible coordination service over mutual-TLS QUIC.
 #[derive(Debug, Parser)]
 #[command(name = "corral", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a node configuration file and print it as understood.
+    CheckConfig {
+        /// Path of the node's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let parsed = config::NodeConfig::load(&config)?;
+            let text = toml::to_string_pretty(&parsed).context("cannot print the configuration")?;
+            println!("{text}");
+        }
+    }
     Ok(())
 }

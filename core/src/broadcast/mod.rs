@@ -1,1 +1,447 @@
-//! The atomic-broadcast consensus core, sans-IO (issue [broadcast]).
+//! The atomic-broadcast consensus core, sans-IO: a Raft-family protocol as a
+//! deterministic state machine (the quinn-proto / etcd-raft shape).
+//!
+//! # Events in, commands out
+//!
+//! ```text
+//!            step(msg)  tick()  propose(batch)  read_index(ctx)  transfer_leadership(id)
+//!                 │        │          │               │                 │
+//!                 ▼        ▼          ▼               ▼                 ▼
+//!          ┌──────────────────────── Node ──────────────────────────────────┐
+//!          │ election.rs  replication.rs  snapshot.rs  read_index.rs  ...   │
+//!          └────────────────────────────────────────────────────────────────┘
+//!                                      │ ready()
+//!                                      ▼
+//!   Ready { persist: {snapshot, entries, hard state, token},  messages,
+//!           apply_snapshot, committed_entries, read_states }
+//!                                      │
+//!        persisted(token) ◄── caller makes `persist` durable (maybe later)
+//! ```
+//!
+//! # The Ready contract: persist → send → apply → advance
+//!
+//! Call [`Node::ready`] after any input. For each [`Ready`]:
+//! 1. **persist** `ready.persist` if present: write the snapshot (then drop every
+//!    stored entry), truncate the stored log at the first entry's index and append
+//!    the entries, then store the hard state — in that order, durably;
+//! 2. **send** `ready.messages` (may happen before or during step 1: no message in
+//!    a Ready depends on that Ready's persist);
+//! 3. **apply** `ready.apply_snapshot` (restore the state machine from it), then
+//!    `ready.committed_entries` in order; answer `ready.read_states` once the
+//!    applied index reaches theirs;
+//! 4. **advance**: when the write of step 1 is durable, hand its
+//!    [`PersistToken`] back with [`Node::persisted`]. Until then no further
+//!    persist batch is produced, and every message that acknowledges durable
+//!    state — vote grants, append and snapshot acknowledgements, the candidate's
+//!    own vote, the leader's own match index — stays inside the node. The token
+//!    is neither `Clone` nor constructible outside this module, so durability
+//!    cannot be acknowledged without a persist batch to acknowledge.
+//!
+//! # Protocol
+//!
+//! Raft (Ongaro 2014) with: randomized election timeouts in `[T, 2T)` ticks drawn
+//! from a caller-seeded RNG; pre-vote (a candidate first asks whether it could
+//! win, without bumping terms); check-quorum (a leader that heard from no quorum
+//! in an election timeout steps down, and a follower that hears a leader ignores
+//! vote requests); a new leader appends a no-op and commits only through an entry
+//! of its own term; pipelined appends per follower (probe / replicate / snapshot
+//! states) bounded by `max_inflight_msgs` and `max_inflight_bytes`; proposals
+//! between two `ready()` calls go out in one append; a follower that rejects an
+//! append returns the conflicting term and its first index so the leader skips a
+//! whole term per round trip; snapshots handed in by the state machine compact
+//! the log, and a follower behind the snapshot receives it in chunks of
+//! `snapshot_chunk_bytes`; learners receive the log without voting; membership
+//! changes add, remove or promote one server at a time and take effect when
+//! appended; leader transfer catches the target up and sends it `TimeoutNow`;
+//! ReadIndex answers "reads are safe once applied ≥ N" after a heartbeat quorum
+//! confirms leadership. zxid = log index, epoch = term.
+//!
+//! # Invariants (checked by the simulator after every step)
+//!
+//! - **Election safety**: at most one leader per term.
+//! - **Log matching**: two logs with an entry of the same index and term are
+//!   identical up to it.
+//! - **Leader completeness**: a committed entry is in the log of every leader of
+//!   a later term.
+//! - **State-machine safety**: no two nodes apply different entries at one index.
+//! - **Durability**: nothing committed is lost when nodes crash and restart from
+//!   what they persisted (all committed entries survive into later leaders and
+//!   onto every node after the faults heal).
+//! - **Monotonic apply**: a node's applied index never goes back.
+//! - **Local invariants**: [`Node::check_invariants`] (commit ≤ last index,
+//!   applied ≤ commit, progress within the log, flow-control accounting), which
+//!   debug builds also run after every input.
+//!
+//! Bad input (unknown senders, stale terms, absurd indexes or sizes) is refused
+//! and counted in [`Node::rejects`]; it never panics.
+
+mod config;
+mod election;
+mod log;
+mod membership;
+mod message;
+mod progress;
+mod quorum;
+mod read_index;
+mod ready;
+mod rejects;
+mod replication;
+mod rng;
+mod snapshot;
+mod step;
+
+use std::collections::BTreeMap;
+
+pub use config::{Config, ConfigError};
+pub use election::TransferError;
+pub use membership::{ConfChange, ConfChangeError, Membership};
+pub use message::{
+    AppendResult, Body, DecodeError, Entry, EntryKind, HardState, Message, Snapshot, SnapshotMeta,
+};
+pub use read_index::{ReadError, ReadState};
+pub use ready::{Persist, PersistToken, Ready};
+pub use rejects::{RejectCounters, Rejected};
+pub use replication::ProposeError;
+pub use snapshot::CompactError;
+
+use log::Log;
+use progress::Progress;
+use rng::Rng;
+
+/// Identifies a node of the cluster; 0 is reserved for "none".
+pub type NodeId = u64;
+
+/// A node's role in its current term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Follows a leader (or waits for one). Learners are always followers.
+    Follower,
+    /// Asking whether it could win an election, without changing its term.
+    PreCandidate,
+    /// Campaigning in its term.
+    Candidate,
+    /// Leads its term.
+    Leader,
+}
+
+/// What a node restarts from: everything its storage holds.
+#[derive(Debug, Clone, Default)]
+pub struct PersistedState {
+    /// Last persisted hard state.
+    pub hard_state: HardState,
+    /// Last persisted snapshot (index 0 with the initial membership for a new cluster).
+    pub snapshot: Snapshot,
+    /// Persisted entries after the snapshot, contiguous.
+    pub entries: Vec<Entry>,
+}
+
+impl PersistedState {
+    /// The state of a founding node of a cluster that starts with `membership`
+    /// (every founding node must use the same one). The membership becomes
+    /// entry 1 (term 1, committed), so nodes that join later learn it from the
+    /// log; a joining node starts from [`PersistedState::default`].
+    pub fn bootstrap(membership: Membership) -> Self {
+        Self {
+            hard_state: HardState {
+                term: 1,
+                vote: None,
+                commit: 1,
+            },
+            snapshot: Snapshot::default(),
+            entries: vec![Entry {
+                index: 1,
+                term: 1,
+                kind: EntryKind::Bootstrap(membership),
+            }],
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The persisted state is inconsistent.
+    #[error("inconsistent persisted state: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A leader transfer in progress.
+#[derive(Debug, Clone, Copy)]
+struct Transfer {
+    target: NodeId,
+    elapsed_ticks: u32,
+}
+
+/// One consensus node. Inputs are `step`, `tick`, `propose*`, `read_index`,
+/// `transfer_leadership`, `compact` and `persisted`; the output is [`Node::ready`].
+#[derive(Debug)]
+pub struct Node {
+    cfg: Config,
+    rng: Rng,
+    term: u64,
+    vote: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    log: Log,
+    /// The latest snapshot (the log is compacted up to it); sent to laggards.
+    snapshot: Snapshot,
+    /// Membership after each configuration entry still in the log, by index.
+    conf_entries: Vec<(u64, Membership)>,
+    /// Membership in force: the last configuration entry's, or the snapshot's.
+    membership: Membership,
+    /// Leader only: one per other member.
+    progress: BTreeMap<NodeId, Progress>,
+    /// (Pre-)candidate only: votes received.
+    votes: BTreeMap<NodeId, bool>,
+    election_elapsed_ticks: u32,
+    heartbeat_elapsed_ticks: u32,
+    randomized_election_timeout_ticks: u32,
+    transfer: Option<Transfer>,
+    reads: read_index::ReadIndexState,
+    incoming_snapshot: Option<snapshot::IncomingSnapshot>,
+    durable: ready::Durability,
+    outbox: ready::Outbox,
+    read_states: Vec<ReadState>,
+    apply_snapshot: Option<Snapshot>,
+    rejects: RejectCounters,
+    /// Leader: entries were proposed since the last broadcast (batched at `ready`).
+    append_pending: bool,
+    /// Leader: bytes of entries proposed and not yet committed.
+    uncommitted_bytes: u64,
+}
+
+impl Node {
+    /// Starts a node from its persisted state (use [`PersistedState::bootstrap`]
+    /// for a new one). `seed` drives its election timeouts and nothing else.
+    pub fn new(cfg: Config, state: PersistedState, seed: u64) -> Result<Self, StartError> {
+        cfg.validate()?;
+        let PersistedState {
+            hard_state,
+            snapshot,
+            entries,
+        } = state;
+        let log = Log::restore(
+            snapshot.meta.index,
+            snapshot.meta.term,
+            entries,
+            hard_state.commit,
+        )
+        .ok_or(StartError::Corrupt(
+            "log entries are not contiguous after the snapshot",
+        ))?;
+        if hard_state.term < log.last_term() {
+            return Err(StartError::Corrupt(
+                "hard state term below the last entry's term",
+            ));
+        }
+        let mut node = Self {
+            rng: Rng::new(seed),
+            term: hard_state.term,
+            vote: hard_state.vote,
+            role: Role::Follower,
+            leader: None,
+            conf_entries: Vec::new(),
+            membership: snapshot.meta.membership.clone(),
+            snapshot,
+            progress: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks: cfg.election_timeout_ticks,
+            transfer: None,
+            reads: read_index::ReadIndexState::default(),
+            incoming_snapshot: None,
+            durable: ready::Durability::new(hard_state),
+            outbox: ready::Outbox::default(),
+            read_states: Vec::new(),
+            apply_snapshot: None,
+            rejects: RejectCounters::default(),
+            append_pending: false,
+            uncommitted_bytes: 0,
+            log,
+            cfg,
+        };
+        node.rebuild_membership_from(node.log.snap_index() + 1);
+        node.reset_election_timeout();
+        // A restarted node's state machine is empty: it restores from the snapshot.
+        if node.snapshot.meta.index > 0 {
+            node.apply_snapshot = Some(node.snapshot.clone());
+        }
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    /// Current term (epoch).
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The leader this node follows in its term, if known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// Index of the last log entry (the last zxid).
+    pub fn last_index(&self) -> u64 {
+        self.log.last_index()
+    }
+
+    /// Highest index known committed.
+    pub fn committed_index(&self) -> u64 {
+        self.log.committed
+    }
+
+    /// Highest index handed out to apply.
+    pub fn applied_index(&self) -> u64 {
+        self.log.applied
+    }
+
+    /// Highest index known durable in the caller's storage.
+    pub fn persisted_index(&self) -> u64 {
+        self.log.stable
+    }
+
+    /// The entry at `index`, if still in memory (not compacted).
+    pub fn entry(&self, index: u64) -> Option<&Entry> {
+        self.log.entry(index)
+    }
+
+    /// Term of the entry at `index`, if known.
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        self.log.term_at(index)
+    }
+
+    /// Metadata of the latest snapshot (the log is compacted up to it).
+    pub fn snapshot_meta(&self) -> &SnapshotMeta {
+        &self.snapshot.meta
+    }
+
+    /// Membership in force (including uncommitted changes in the log).
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Rejected inputs, per reason.
+    pub fn rejects(&self) -> &RejectCounters {
+        &self.rejects
+    }
+
+    /// Leader only: (match index, next index) of a follower, for metrics and tests.
+    pub fn follower_progress(&self, id: NodeId) -> Option<(u64, u64)> {
+        self.progress
+            .get(&id)
+            .map(|p| (p.match_index, p.next_index))
+    }
+
+    /// Recomputes the membership from the snapshot and the configuration
+    /// entries at or after `from`, after the log changed there.
+    fn rebuild_membership_from(&mut self, from: u64) {
+        self.conf_entries.retain(|(index, _)| *index < from);
+        let mut current = self
+            .conf_entries
+            .last()
+            .map_or_else(|| self.snapshot.meta.membership.clone(), |(_, m)| m.clone());
+        let mut index = from.max(self.log.snap_index() + 1);
+        while let Some(entry) = self.log.entry(index) {
+            match &entry.kind {
+                EntryKind::ConfChange(change) => {
+                    // An invalid change (a duplicate, say) is a deterministic no-op.
+                    if let Ok(next) = current.apply(*change) {
+                        current = next;
+                    }
+                    self.conf_entries.push((index, current.clone()));
+                }
+                EntryKind::Bootstrap(membership) => {
+                    current = membership.clone();
+                    self.conf_entries.push((index, current.clone()));
+                }
+                EntryKind::Noop | EntryKind::Normal(_) => {}
+            }
+            index += 1;
+        }
+        self.set_membership(current);
+    }
+
+    /// Installs a membership and adjusts the leader's progress map to it.
+    fn set_membership(&mut self, membership: Membership) {
+        self.membership = membership;
+        if self.role == Role::Leader {
+            let next = self.log.last_index() + 1;
+            let members: Vec<NodeId> = self
+                .membership
+                .members()
+                .filter(|&id| id != self.cfg.id)
+                .collect();
+            self.progress.retain(|id, _| members.contains(id));
+            for id in members {
+                self.progress
+                    .entry(id)
+                    .or_insert_with(|| Progress::new(next));
+            }
+        }
+    }
+
+    /// Internal consistency of the whole node; panics naming the broken rule.
+    /// The simulator calls it after every step; debug builds after every input.
+    pub fn check_invariants(&self) {
+        self.log.check_invariants();
+        assert!(
+            self.log.last_term() <= self.term,
+            "log term beyond current term"
+        );
+        assert!(
+            self.durable.persisted_seq() <= self.durable.write_seq(),
+            "persisted ahead"
+        );
+        match self.role {
+            Role::Leader => {
+                assert_eq!(
+                    self.leader,
+                    Some(self.cfg.id),
+                    "leader does not lead itself"
+                );
+                assert_eq!(
+                    self.vote,
+                    Some(self.cfg.id),
+                    "leader did not vote for itself"
+                );
+                for (id, pr) in &self.progress {
+                    assert!(
+                        self.membership.contains(*id),
+                        "progress for non-member {id}"
+                    );
+                    pr.check_invariants(self.log.last_index());
+                }
+            }
+            Role::Candidate => assert_eq!(self.vote, Some(self.cfg.id), "candidate vote"),
+            Role::PreCandidate | Role::Follower => {
+                assert!(self.progress.is_empty(), "non-leader keeps progress")
+            }
+        }
+        if let Some((index, _)) = self.conf_entries.last() {
+            assert!(
+                *index <= self.log.last_index(),
+                "configuration entry beyond log"
+            );
+        }
+    }
+
+    /// Runs the invariants after an input in debug builds.
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Group commit: one `fdatasync` for every WAL record that arrived meanwhile.
+//!
+//! The WAL lives on a thread of its own. Callers send batches of records over a
+//! bounded channel and wait for their acknowledgement; the thread takes one
+//! batch, then every other batch already queued, writes them all, syncs once
+//! and acknowledges each. Under load the batches grow and the cost of a sync is
+//! shared; with one writer the latency is a single write plus a single sync.
+//!
+//! The channel is bounded (`queue_batches_max`): when the disk falls behind,
+//! `append` waits for room, which pushes back on the replica.
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::storage_error::StorageError;
+use super::wal::Wal;
+use super::wal_record::WalRecord;
+
+/// What the committer thread reports for an acknowledged batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    /// Index of the last entry in the log once the batch was synced.
+    pub last_index: u64,
+    /// How long the shared `fdatasync` took.
+    pub sync_latency: Duration,
+    /// How many caller batches shared that sync.
+    pub batches_in_sync: usize,
+}
+
+/// Why an append was not made durable.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The WAL failed; the node must stop, since the log may be incomplete.
+    #[error("WAL failure: {0}")]
+    Wal(String),
+    /// The committer thread has stopped (after an earlier failure or shutdown).
+    #[error("the WAL committer has stopped")]
+    Stopped,
+}
+
+struct Request {
+    records: Vec<WalRecord>,
+    ack: oneshot::Sender<Result<Durable, CommitError>>,
+}
+
+/// The acknowledgement of a queued batch, to await.
+#[derive(Debug)]
+pub struct PendingDurable {
+    done: oneshot::Receiver<Result<Durable, CommitError>>,
+}
+
+impl PendingDurable {
+    /// Resolves once the batch is durable (or the WAL has failed).
+    pub async fn durable(self) -> Result<Durable, CommitError> {
+        self.done.await.map_err(|_| CommitError::Stopped)?
+    }
+}
+
+/// Handle to the thread that owns the WAL and commits records in groups.
+#[derive(Debug)]
+pub struct GroupCommitter {
+    tx: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<Wal>>,
+}
+
+impl GroupCommitter {
+    /// Starts the committer thread owning `wal`, with at most
+    /// `queue_batches_max` batches waiting.
+    pub fn start(wal: Wal, queue_batches_max: usize) -> Result<Self, StorageError> {
+        let (tx, rx) = mpsc::channel(queue_batches_max.max(1));
+        let thread = std::thread::Builder::new()
+            .name("corral-wal".into())
+            .spawn(move || run(wal, rx))
+            .map_err(StorageError::io("<wal committer thread>"))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Appends `records` and resolves once they are durable.
+    ///
+    /// Cancel safety: once the batch is queued, dropping the future does not
+    /// withdraw it; it is still written, only the acknowledgement is lost.
+    pub async fn append(&self, records: Vec<WalRecord>) -> Result<Durable, CommitError> {
+        self.submit(records).await?.durable().await
+    }
+
+    /// Queues `records` behind every batch queued before, waiting for room in
+    /// the queue, and returns the acknowledgement to wait for.
+    ///
+    /// Batches are written in the order their `submit` calls completed.
+    /// Cancel safety: dropping the future before it resolves queues nothing.
+    pub async fn submit(&self, records: Vec<WalRecord>) -> Result<PendingDurable, CommitError> {
+        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
+        let (ack, done) = oneshot::channel();
+        tx.send(Request { records, ack })
+            .await
+            .map_err(|_| CommitError::Stopped)?;
+        Ok(PendingDurable { done })
+    }
+
+    /// Stops the thread after everything queued is durable, and returns the WAL.
+    pub fn shutdown(mut self) -> Option<Wal> {
+        self.tx.take();
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for GroupCommitter {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(mut wal: Wal, mut rx: mpsc::Receiver<Request>) -> Wal {
+    let mut group: Vec<Request> = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        let outcome = commit(&mut wal, &group);
+        let failed = outcome.is_err();
+        for request in group.drain(..) {
+            let reply = match &outcome {
+                Ok(durable) => Ok(*durable),
+                Err(e) => Err(CommitError::Wal(e.to_string())),
+            };
+            // A caller that gave up waiting is not an error.
+            let _ = request.ack.send(reply);
+        }
+        if failed {
+            // After a failed write or sync the file's state is unknown
+            // (fsyncgate): refuse everything from here on.
+            break;
+        }
+    }
+    wal
+}
+
+fn commit(wal: &mut Wal, group: &[Request]) -> Result<Durable, StorageError> {
+    for request in group {
+        wal.append(&request.records)?;
+    }
+    let started = Instant::now();
+    wal.sync()?;
+    Ok(Durable {
+        last_index: wal.last_index(),
+        sync_latency: started.elapsed(),
+        batches_in_sync: group.len(),
+    })
+}

@@ -1,0 +1,23 @@
+//! Durable storage of a node: the write-ahead log and snapshot files.
+//!
+//! The WAL is synchronous code on purpose: the StorageActor runs it on a thread
+//! of its own, collects every record that arrived while the previous `fdatasync`
+//! ran, writes them in one go and syncs once (group commit). Nothing is
+//! acknowledged to the consensus core before that sync returns.
+//!
+//! ```text
+//!  records ──► Wal::append (one write) ──► Wal::sync (one fdatasync) ──► ack
+//!  start   ──► Wal::open ──► Recovered { hard state, entries } ──► consensus core
+//! ```
+
+mod group_commit;
+mod snapshot_store;
+mod storage_error;
+mod wal;
+mod wal_record;
+
+pub use group_commit::{CommitError, Durable, GroupCommitter, PendingDurable};
+pub use snapshot_store::{SnapshotLoad, SnapshotMeta, SnapshotStore, StoredSnapshot};
+pub use storage_error::StorageError;
+pub use wal::{Recovered, Wal, WalConfig};
+pub use wal_record::{WalEntry, WalRecord};

@@ -1,0 +1,316 @@
+//! The write-ahead log: a directory of segment files of framed records.
+//!
+//! Segments are named for the index of the first entry they were opened for
+//! (`00000000000000000001.wal`), so the ones wholly below a snapshot can be
+//! removed. Appends go to the newest segment; once it passes
+//! `segment_bytes_max` a new one starts, beginning with a copy of the latest
+//! hard state so that removing old segments never loses it.
+//!
+//! Recovery reads every segment in order. A record cut short at the very end of
+//! the newest segment is a write the crash interrupted: it was never
+//! acknowledged, so it is cut off. Any other bad record is corruption and
+//! stops the start.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::storage_error::StorageError;
+use super::wal_record::{FrameError, WalEntry, WalRecord, decode_frame, encode_frame};
+
+const SEGMENT_SUFFIX: &str = ".wal";
+
+/// Limits and location of a WAL.
+#[derive(Debug, Clone)]
+pub struct WalConfig {
+    /// The directory holding the segment files.
+    pub dir: PathBuf,
+    /// Size after which a new segment is started.
+    pub segment_bytes_max: u64,
+    /// Largest encoded record accepted (and believed when reading).
+    pub record_bytes_max: u32,
+}
+
+impl WalConfig {
+    /// A configuration with 64 MiB segments and 16 MiB records.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            segment_bytes_max: 64 << 20,
+            record_bytes_max: 16 << 20,
+        }
+    }
+}
+
+/// What recovery found in the WAL.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The last hard state written, if any.
+    pub hard_state: Option<Vec<u8>>,
+    /// The log entries in index order, overwritten suffixes already resolved.
+    pub entries: Vec<WalEntry>,
+    /// Bytes cut from the tail of the newest segment (a torn write).
+    pub torn_tail_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    first_index: u64,
+    path: PathBuf,
+}
+
+/// An open write-ahead log.
+#[derive(Debug)]
+pub struct Wal {
+    config: WalConfig,
+    /// Every segment, oldest first; the last is the one appended to.
+    segments: Vec<Segment>,
+    active: File,
+    active_bytes: u64,
+    last_index: u64,
+    last_hard_state: Option<Vec<u8>>,
+    buffer: Vec<u8>,
+}
+
+impl Wal {
+    /// Opens (or creates) the WAL in `config.dir` and recovers its contents.
+    pub fn open(config: WalConfig) -> Result<(Wal, Recovered), StorageError> {
+        fs::create_dir_all(&config.dir).map_err(StorageError::io(&config.dir))?;
+        let mut segments = list_segments(&config.dir)?;
+        let mut recovered = Recovered::default();
+        let count = segments.len();
+        for (i, segment) in segments.iter().enumerate() {
+            let is_newest = i + 1 == count;
+            read_segment(segment, &config, is_newest, &mut recovered)?;
+        }
+        let last_index = recovered.entries.last().map_or(0, |e| e.index);
+        if segments.is_empty() {
+            let segment = create_segment(&config.dir, last_index + 1)?;
+            segments.push(segment);
+        }
+        let newest = segments.last().map(|s| s.path.clone()).unwrap_or_default();
+        let active = OpenOptions::new()
+            .append(true)
+            .open(&newest)
+            .map_err(StorageError::io(&newest))?;
+        let active_bytes = active.metadata().map_err(StorageError::io(&newest))?.len();
+        let wal = Wal {
+            config,
+            segments,
+            active,
+            active_bytes,
+            last_index,
+            last_hard_state: recovered.hard_state.clone(),
+            buffer: Vec::new(),
+        };
+        Ok((wal, recovered))
+    }
+
+    /// Writes `records` to the log in one write. They are durable only after
+    /// [`Wal::sync`] returns.
+    pub fn append(&mut self, records: &[WalRecord]) -> Result<(), StorageError> {
+        if self.active_bytes >= self.config.segment_bytes_max {
+            self.rotate()?;
+        }
+        self.buffer.clear();
+        for record in records {
+            let len = encode_frame(record, &mut self.buffer);
+            if len > self.config.record_bytes_max as usize {
+                return Err(StorageError::RecordTooLarge {
+                    len_bytes: len,
+                    max_bytes: self.config.record_bytes_max,
+                });
+            }
+        }
+        for record in records {
+            match record {
+                WalRecord::Entry(entry) => self.last_index = entry.index,
+                WalRecord::HardState(state) => self.last_hard_state = Some(state.clone()),
+            }
+        }
+        let path = self.active_path();
+        self.active
+            .write_all(&self.buffer)
+            .map_err(StorageError::io(path))?;
+        self.active_bytes += self.buffer.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable (`fdatasync`).
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        let path = self.active_path();
+        self.active.sync_data().map_err(StorageError::io(path))
+    }
+
+    /// Removes the segments whose entries are all at or below `index` (they
+    /// are covered by a snapshot). The newest segment is always kept.
+    pub fn compact(&mut self, index: u64) -> Result<usize, StorageError> {
+        let mut removable = 0;
+        for pair in self.segments.windows(2) {
+            // Every entry of a segment is below the first index of the next.
+            if pair[1].first_index.saturating_sub(1) <= index {
+                removable += 1;
+            } else {
+                break;
+            }
+        }
+        for segment in self.segments.drain(..removable) {
+            fs::remove_file(&segment.path).map_err(StorageError::io(&segment.path))?;
+        }
+        if removable > 0 {
+            sync_dir(&self.config.dir)?;
+        }
+        Ok(removable)
+    }
+
+    /// Index of the last entry appended.
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    /// Number of segment files.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn active_path(&self) -> PathBuf {
+        self.segments
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_default()
+    }
+
+    fn rotate(&mut self) -> Result<(), StorageError> {
+        self.sync()?;
+        let segment = create_segment(&self.config.dir, self.last_index + 1)?;
+        self.active = OpenOptions::new()
+            .append(true)
+            .open(&segment.path)
+            .map_err(StorageError::io(&segment.path))?;
+        self.active_bytes = 0;
+        self.segments.push(segment);
+        if let Some(state) = self.last_hard_state.clone() {
+            self.append(&[WalRecord::HardState(state)])?;
+        }
+        Ok(())
+    }
+}
+
+fn segment_name(first_index: u64) -> String {
+    format!("{first_index:020}{SEGMENT_SUFFIX}")
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<Segment>, StorageError> {
+    let mut segments = Vec::new();
+    for dirent in fs::read_dir(dir).map_err(StorageError::io(dir))? {
+        let dirent = dirent.map_err(StorageError::io(dir))?;
+        let name = dirent.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(SEGMENT_SUFFIX)) else {
+            continue;
+        };
+        let Ok(first_index) = stem.parse::<u64>() else {
+            continue;
+        };
+        segments.push(Segment {
+            first_index,
+            path: dirent.path(),
+        });
+    }
+    segments.sort_by_key(|s| s.first_index);
+    Ok(segments)
+}
+
+fn create_segment(dir: &Path, first_index: u64) -> Result<Segment, StorageError> {
+    let path = dir.join(segment_name(first_index));
+    OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)
+        .map_err(StorageError::io(&path))?;
+    sync_dir(dir)?;
+    Ok(Segment { first_index, path })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StorageError::io(dir))
+}
+
+/// Reads one segment into `recovered`; cuts a torn tail off the newest one.
+fn read_segment(
+    segment: &Segment,
+    config: &WalConfig,
+    is_newest: bool,
+    recovered: &mut Recovered,
+) -> Result<(), StorageError> {
+    let path = &segment.path;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(StorageError::io(path))?;
+    let mut offset = 0usize;
+    while offset < bytes.len() {
+        match decode_frame(&bytes[offset..], config.record_bytes_max) {
+            Ok((record, len)) => {
+                apply_record(record, recovered, path, offset)?;
+                offset += len;
+            }
+            Err(FrameError::Incomplete) if is_newest => {
+                let torn = (bytes.len() - offset) as u64;
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(StorageError::io(path))?;
+                file.set_len(offset as u64)
+                    .map_err(StorageError::io(path))?;
+                file.sync_all().map_err(StorageError::io(path))?;
+                recovered.torn_tail_bytes = torn;
+                return Ok(());
+            }
+            Err(FrameError::Incomplete) => {
+                return Err(corrupt(
+                    path,
+                    offset,
+                    "record cut short in a sealed segment",
+                ));
+            }
+            Err(FrameError::Invalid(reason)) => return Err(corrupt(path, offset, &reason)),
+        }
+    }
+    Ok(())
+}
+
+fn apply_record(
+    record: WalRecord,
+    recovered: &mut Recovered,
+    path: &Path,
+    offset: usize,
+) -> Result<(), StorageError> {
+    match record {
+        WalRecord::HardState(state) => recovered.hard_state = Some(state),
+        WalRecord::Entry(entry) => {
+            if let Some(first) = recovered.entries.first().map(|e| e.index) {
+                if entry.index < first || entry.index > first + recovered.entries.len() as u64 {
+                    return Err(corrupt(
+                        path,
+                        offset,
+                        &format!("entry {} does not follow the log ({first}..)", entry.index),
+                    ));
+                }
+                // An entry at or below the last replaces that suffix.
+                recovered.entries.truncate((entry.index - first) as usize);
+            }
+            recovered.entries.push(entry);
+        }
+    }
+    Ok(())
+}
+
+fn corrupt(path: &Path, offset: usize, reason: &str) -> StorageError {
+    StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        reason: reason.to_string(),
+    }
+}

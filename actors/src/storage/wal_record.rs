@@ -1,0 +1,158 @@
+//! One WAL record and its on-disk frame:
+//! `[len u32 LE][crc32c(len) u32 LE][crc32c(payload) u32 LE][payload]`.
+//!
+//! The length has a CRC of its own so that a damaged length is told apart from
+//! a write cut short by a crash: only a frame whose header checks out but whose
+//! payload runs past the end of the file is a torn tail. The length is also
+//! checked against a maximum before anything is allocated.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes of the frame header (length and CRC).
+pub(crate) const HEADER_BYTES: usize = 12;
+
+/// A log entry as the WAL stores it: its position and the consensus core's
+/// encoded entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalEntry {
+    /// Log index (the zxid).
+    pub index: u64,
+    /// Term (the epoch) the entry was created in.
+    pub term: u64,
+    /// The encoded entry, opaque to the WAL.
+    pub payload: Vec<u8>,
+}
+
+/// One record of the WAL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WalRecord {
+    /// A log entry. An entry whose index is not past the last one replaces that
+    /// suffix of the log (a new leader overwrote it).
+    Entry(WalEntry),
+    /// The consensus core's hard state (term, vote, commit), encoded; the last
+    /// one in the log wins.
+    HardState(Vec<u8>),
+}
+
+/// Why a frame could not be decoded at some offset.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    /// The bytes end inside the frame: a write cut short by a crash.
+    Incomplete,
+    /// A complete frame failed a check.
+    Invalid(String),
+}
+
+/// Appends the frame of `record` to `out`, returning the frame's length.
+pub(crate) fn encode_frame(record: &WalRecord, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; HEADER_BYTES]);
+    // Serializing into a Vec cannot fail for these plain types.
+    let payload = match postcard::to_stdvec(record) {
+        Ok(bytes) => bytes,
+        Err(e) => unreachable!("postcard encoding of a WAL record failed: {e}"),
+    };
+    let len = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
+    out[start..start + 4].copy_from_slice(&len);
+    out[start + 4..start + 8].copy_from_slice(&crc32c::crc32c(&len).to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out.len() - start
+}
+
+/// Decodes the frame at the start of `bytes`; returns the record and its length.
+pub(crate) fn decode_frame(
+    bytes: &[u8],
+    record_bytes_max: u32,
+) -> Result<(WalRecord, usize), FrameError> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(FrameError::Incomplete);
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let (len, len_crc, crc) = (word(0), word(4), word(8));
+    if crc32c::crc32c(&bytes[0..4]) != len_crc {
+        return Err(FrameError::Invalid(format!(
+            "length field {len} fails its CRC"
+        )));
+    }
+    if len > record_bytes_max {
+        return Err(FrameError::Invalid(format!(
+            "record length {len} exceeds the limit of {record_bytes_max}"
+        )));
+    }
+    let end = HEADER_BYTES + len as usize;
+    if end > bytes.len() {
+        return Err(FrameError::Incomplete);
+    }
+    let payload = &bytes[HEADER_BYTES..end];
+    let actual = crc32c::crc32c(payload);
+    if actual != crc {
+        return Err(FrameError::Invalid(format!(
+            "CRC mismatch: stored {crc:#010x}, computed {actual:#010x}"
+        )));
+    }
+    let record = postcard::from_bytes(payload)
+        .map_err(|e| FrameError::Invalid(format!("undecodable record: {e}")))?;
+    Ok((record, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64) -> WalRecord {
+        WalRecord::Entry(WalEntry {
+            index,
+            term: 3,
+            payload: vec![7; 100],
+        })
+    }
+
+    #[test]
+    fn a_frame_round_trips() {
+        let mut buf = Vec::new();
+        let n = encode_frame(&entry(5), &mut buf);
+        assert_eq!(n, buf.len());
+        assert_eq!(decode_frame(&buf, 1024), Ok((entry(5), n)));
+    }
+
+    #[test]
+    fn every_cut_of_a_frame_is_incomplete() {
+        let mut buf = Vec::new();
+        encode_frame(&entry(5), &mut buf);
+        for cut in 0..buf.len() {
+            assert_eq!(
+                decode_frame(&buf[..cut], 1024),
+                Err(FrameError::Incomplete),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_of_a_frame_is_detected() {
+        let mut buf = Vec::new();
+        encode_frame(&entry(5), &mut buf);
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x40;
+            assert!(
+                decode_frame(&bad, 1024).is_err(),
+                "flip at {i} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversize_length_inside_the_file_is_corruption() {
+        let mut buf = Vec::new();
+        encode_frame(&entry(5), &mut buf);
+        assert!(matches!(
+            decode_frame(&buf, 16),
+            Err(FrameError::Invalid(_))
+        ));
+    }
+}

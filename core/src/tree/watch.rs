@@ -1,0 +1,288 @@
+//! The watch index: which session watches which path, and how changes fire watches.
+//!
+//! Watches are local to a node, as in ZooKeeper (a client re-registers them when it
+//! moves), so the index is not part of [`DataTree`](super::DataTree) or its snapshots.
+//! Firing follows ZooKeeper 3.6+'s `WatchManager`: two tables, data and child.
+//! - NodeCreated / NodeDataChanged fire the data table at the path: one-shot data and
+//!   exist watches (then removed), persistent and persistent-recursive watches; and
+//!   persistent-recursive watches on every ancestor.
+//! - NodeDeleted fires the data table as above, then the child table at the path, each
+//!   session at most once.
+//! - NodeChildrenChanged fires the child table at the parent: one-shot child watches and
+//!   persistent watches. Recursive watches are not in the child table, so never see it.
+//!
+//! A session without READ on the changed node is not told (ZooKeeper 3.9's check at
+//! delivery); its one-shot watch is still consumed, as there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::acl::{Perms, check_acl};
+use super::data_tree::DataTree;
+use super::error::{ErrorCode, ZkError};
+use super::event::{EventType, Notification, WatchKind, WatchedEvent, WatcherType};
+use super::path::parent_of;
+use super::session::SessionId;
+use super::write_ops::Change;
+
+/// One-shot data (and exist) watch, in the data table.
+const DATA: u8 = 1;
+/// One-shot child watch, in the child table.
+const CHILD: u8 = 2;
+/// Persistent watch, in both tables.
+const PERSISTENT: u8 = 4;
+/// Persistent recursive watch, in the data table only.
+const RECURSIVE: u8 = 8;
+/// Bits that live in the data table.
+const DATA_TABLE: u8 = DATA | PERSISTENT | RECURSIVE;
+/// Bits that live in the child table.
+const CHILD_TABLE: u8 = CHILD | PERSISTENT;
+
+/// Every watch of every session on this node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchIndex {
+    /// path -> session -> watch bits.
+    by_path: BTreeMap<String, BTreeMap<SessionId, u8>>,
+    /// session -> paths it watches.
+    by_session: BTreeMap<SessionId, BTreeSet<String>>,
+    /// Number of (session, path) pairs with a recursive watch; 0 skips the ancestor walk.
+    recursive_count: usize,
+}
+
+/// The bit for a watch kind.
+fn bit(kind: WatchKind) -> u8 {
+    match kind {
+        WatchKind::Data | WatchKind::Exist => DATA,
+        WatchKind::Child => CHILD,
+        WatchKind::Persistent => PERSISTENT,
+        WatchKind::PersistentRecursive => RECURSIVE,
+    }
+}
+
+impl WatchIndex {
+    /// An empty index.
+    pub fn new() -> WatchIndex {
+        WatchIndex::default()
+    }
+
+    /// Number of (session, path) pairs with at least one watch.
+    pub fn len(&self) -> usize {
+        self.by_session.values().map(BTreeSet::len).sum()
+    }
+
+    /// Whether no watch is registered.
+    pub fn is_empty(&self) -> bool {
+        self.by_session.is_empty()
+    }
+
+    /// The kinds `session` watches `path` with, as ZooKeeper's `WatcherType`s would list them.
+    pub fn kinds(&self, session: SessionId, path: &str) -> Vec<WatchKind> {
+        let bits = self.bits(session, path);
+        [
+            (DATA, WatchKind::Data),
+            (CHILD, WatchKind::Child),
+            (PERSISTENT, WatchKind::Persistent),
+            (RECURSIVE, WatchKind::PersistentRecursive),
+        ]
+        .into_iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, k)| k)
+        .collect()
+    }
+
+    /// The watch bits of `session` on `path`.
+    fn bits(&self, session: SessionId, path: &str) -> u8 {
+        self.by_path
+            .get(path)
+            .and_then(|m| m.get(&session))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Sets the watch bits of `session` on `path`, keeping both maps and the count in step.
+    fn set_bits(&mut self, session: SessionId, path: &str, bits: u8) {
+        let old = self.bits(session, path);
+        if old & RECURSIVE != 0 {
+            self.recursive_count -= 1;
+        }
+        if bits & RECURSIVE != 0 {
+            self.recursive_count += 1;
+        }
+        if bits == 0 {
+            if let Some(m) = self.by_path.get_mut(path) {
+                m.remove(&session);
+                if m.is_empty() {
+                    self.by_path.remove(path);
+                }
+            }
+            if let Some(paths) = self.by_session.get_mut(&session) {
+                paths.remove(path);
+                if paths.is_empty() {
+                    self.by_session.remove(&session);
+                }
+            }
+        } else {
+            self.by_path
+                .entry(path.to_string())
+                .or_default()
+                .insert(session, bits);
+            self.by_session
+                .entry(session)
+                .or_default()
+                .insert(path.to_string());
+        }
+    }
+
+    /// Adds a watch of `kind` for `session` on `path`.
+    pub fn add(&mut self, session: SessionId, path: &str, kind: WatchKind) {
+        let bits = self.bits(session, path) | bit(kind);
+        self.set_bits(session, path, bits);
+    }
+
+    /// ZooKeeper's removeWatches: NoWatcher if the session had none of that type there.
+    pub fn remove(
+        &mut self,
+        session: SessionId,
+        path: &str,
+        watcher_type: WatcherType,
+    ) -> Result<(), ZkError> {
+        let mask = match watcher_type {
+            WatcherType::Children => CHILD,
+            WatcherType::Data => DATA,
+            WatcherType::Any => DATA | CHILD | PERSISTENT | RECURSIVE,
+            WatcherType::Persistent => PERSISTENT,
+            WatcherType::PersistentRecursive => RECURSIVE,
+        };
+        let bits = self.bits(session, path);
+        if bits & mask == 0 {
+            return Err(ZkError::new(ErrorCode::NoWatcher, path));
+        }
+        self.set_bits(session, path, bits & !mask);
+        Ok(())
+    }
+
+    /// Drops every watch of `session`.
+    pub fn remove_session(&mut self, session: SessionId) {
+        let paths: Vec<String> = self
+            .by_session
+            .get(&session)
+            .map(|p| p.iter().cloned().collect())
+            .unwrap_or_default();
+        for p in paths {
+            self.set_bits(session, &p, 0);
+        }
+    }
+
+    /// Turns the changes of one entry into notifications, in change order and, within a
+    /// change, by session id; consumes the one-shot watches that fire.
+    pub(crate) fn fire(
+        &mut self,
+        changes: &[Change],
+        zxid: i64,
+        tree: &DataTree,
+    ) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for change in changes {
+            match change {
+                Change::SessionClosed(id) => self.remove_session(*id),
+                Change::Node {
+                    event_type,
+                    path,
+                    acl,
+                } => {
+                    let mut told = BTreeSet::new();
+                    match event_type {
+                        EventType::NodeCreated | EventType::NodeDataChanged => {
+                            self.fire_data(path, &mut told)
+                        }
+                        EventType::NodeDeleted => {
+                            self.fire_data(path, &mut told);
+                            self.fire_exact(path, CHILD_TABLE, CHILD, &mut told);
+                        }
+                        EventType::NodeChildrenChanged => {
+                            self.fire_exact(path, CHILD_TABLE, CHILD, &mut told)
+                        }
+                    }
+                    for session in told {
+                        let may_read = tree
+                            .session(session)
+                            .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities));
+                        if may_read {
+                            let event = WatchedEvent {
+                                event_type: *event_type,
+                                path: path.clone(),
+                                zxid,
+                            };
+                            out.push(Notification { session, event });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Fires the data table at `path` and recursive watches on its ancestors.
+    fn fire_data(&mut self, path: &str, told: &mut BTreeSet<SessionId>) {
+        self.fire_exact(path, DATA_TABLE, DATA, told);
+        if self.recursive_count == 0 {
+            return;
+        }
+        let mut at = parent_of(path);
+        while let Some(p) = at {
+            if let Some(m) = self.by_path.get(p) {
+                told.extend(
+                    m.iter()
+                        .filter(|(_, b)| **b & RECURSIVE != 0)
+                        .map(|(s, _)| *s),
+                );
+            }
+            at = parent_of(p);
+        }
+    }
+
+    /// Fires every watch in `table` on exactly `path`, removing the `one_shot` bit.
+    fn fire_exact(&mut self, path: &str, table: u8, one_shot: u8, told: &mut BTreeSet<SessionId>) {
+        let Some(m) = self.by_path.get(path) else {
+            return;
+        };
+        let hit: Vec<(SessionId, u8)> = m
+            .iter()
+            .filter(|(_, b)| **b & table != 0)
+            .map(|(s, b)| (*s, *b))
+            .collect();
+        for (session, bits) in hit {
+            told.insert(session);
+            if bits & one_shot != 0 {
+                self.set_bits(session, path, bits & !one_shot);
+            }
+        }
+    }
+
+    /// Checks that both maps agree, hold no empty entries, that the recursive count is
+    /// right, and that every watching session is live in `tree`.
+    pub fn check_invariants(&self, tree: &DataTree) -> Result<(), String> {
+        let mut pairs = 0;
+        let mut recursive = 0;
+        for (path, m) in &self.by_path {
+            if m.is_empty() {
+                return Err(format!("watch index: empty session map for {path}"));
+            }
+            for (s, bits) in m {
+                if *bits == 0 || !self.by_session.get(s).is_some_and(|p| p.contains(path)) {
+                    return Err(format!("watch index: {path} / 0x{s:x} out of step"));
+                }
+                if bits & RECURSIVE != 0 {
+                    recursive += 1;
+                }
+                pairs += 1;
+            }
+        }
+        if pairs != self.len() || recursive != self.recursive_count {
+            return Err("watch index: counts out of step".into());
+        }
+        match self.by_session.keys().find(|s| tree.session(**s).is_none()) {
+            Some(s) => Err(format!("watch index: session 0x{s:x} is not live")),
+            None => Ok(()),
+        }
+    }
+}

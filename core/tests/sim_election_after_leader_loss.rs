@@ -1,0 +1,84 @@
+//! Measures how fast a new leader is elected after the leader crashes, over
+//! 1,000 seeds of 3- and 5-voter clusters on a fault-free network, and asserts
+//! the bound: within 2 election timeouts in at least 99% of seeds.
+//! Times are simulated milliseconds, so the count is deterministic.
+//!
+//! Conditions: 1–3 ms latency, 50 ms ticks, 10-tick (500 ms) election timeout:
+//! the ratio of a LAN cluster ticked every 100 ms. With the simulator's stress
+//! setting (5 ms ticks, so a round trip is a good part of a tick) the same
+//! measurement is printed too, for the record, and not asserted: there two
+//! followers often time out within one round trip and split the vote.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use corral_core::broadcast::Role;
+use support::sim::{ELECTION_TIMEOUT_TICKS, Sim, SimConfig, TICK_MS};
+
+const SEEDS: u64 = 1000;
+
+/// Milliseconds per tick of the asserted measurement.
+const LAN_TICK_MS: u64 = 50;
+
+/// ms from the crash of a settled leader to a new leader of a later term.
+fn time_to_new_leader_ms(seed: u64, tick_ms: u64) -> u64 {
+    let mut cfg = SimConfig::from_seed(seed, 0);
+    cfg.voters = if seed % 2 == 0 { 3 } else { 5 };
+    cfg.tick_ms = tick_ms;
+    let mut sim = Sim::new(cfg);
+    sim.set_faults(false);
+    let settle_ms = 40 * tick_ms * u64::from(ELECTION_TIMEOUT_TICKS) / 10;
+    sim.run_until(settle_ms).unwrap();
+    let old = sim.leader().expect("a leader after 4 election timeouts");
+    let old_term = sim.node(old).unwrap().term();
+    sim.crash(old);
+    let crashed_at = sim.now_ms();
+    loop {
+        let t = sim.now_ms() + 1;
+        sim.run_until(t).unwrap();
+        let new_leader = sim
+            .leader()
+            .and_then(|id| sim.node(id))
+            .filter(|n| n.term() > old_term);
+        if new_leader.is_some_and(|n| n.role() == Role::Leader) {
+            return sim.now_ms() - crashed_at;
+        }
+        assert!(
+            sim.now_ms() - crashed_at < 100 * tick_ms,
+            "seed {seed}: no new leader in 10 timeouts"
+        );
+    }
+}
+
+/// (seeds within 2 election timeouts, p50, p99, max) in ms.
+fn measure(tick_ms: u64) -> (u64, u64, u64, u64) {
+    let bound_ms = 2 * u64::from(ELECTION_TIMEOUT_TICKS) * tick_ms;
+    let mut times: Vec<u64> = (0..SEEDS)
+        .map(|seed| time_to_new_leader_ms(seed, tick_ms))
+        .collect();
+    times.sort_unstable();
+    let within = times.iter().filter(|&&t| t <= bound_ms).count() as u64;
+    println!(
+        "tick {tick_ms} ms: new leader within {bound_ms} ms (2 election timeouts) in {within}/{SEEDS} seeds; p50 {} ms, p99 {} ms, max {} ms",
+        times[times.len() / 2],
+        times[times.len() * 99 / 100],
+        times[times.len() - 1]
+    );
+    (
+        within,
+        times[times.len() / 2],
+        times[times.len() * 99 / 100],
+        times[times.len() - 1],
+    )
+}
+
+#[test]
+fn new_leader_within_two_election_timeouts_in_99_percent_of_seeds() {
+    let (within, ..) = measure(LAN_TICK_MS);
+    assert!(
+        within * 100 >= SEEDS * 99,
+        "only {within}/{SEEDS} seeds elected within 2 election timeouts"
+    );
+    // The stress setting, reported only.
+    measure(TICK_MS);
+}

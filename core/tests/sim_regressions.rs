@@ -1,0 +1,77 @@
+//! Every simulator seed that ever failed, pinned by name with what it found.
+//! Each replays the exact run (2,000 steps unless named) and must now pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::sim::{SimConfig, run_seed_or_panic};
+
+fn replay(seed: u64) {
+    replay_steps(seed, 2000);
+}
+
+fn replay_steps(seed: u64, steps: u64) {
+    run_seed_or_panic(SimConfig::from_seed(seed, steps));
+}
+
+/// A node added as a voter computed its membership from an empty base (it never
+/// saw the founding membership) and elected itself alone: leader completeness
+/// broke. Fixed by making the founding membership log entry 1.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_31() {
+    replay(31);
+}
+
+/// Same bug as seed 31, in a 5-voter cluster with learners.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_44() {
+    replay(44);
+}
+
+/// Same bug as seed 31.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_117() {
+    replay(117);
+}
+
+/// Same bug as seed 31.
+#[test]
+fn regression_joining_node_learns_founding_membership_seed_193() {
+    replay(193);
+}
+
+/// A non-voting node reset its election timer without campaigning, so its
+/// leader lease never ran out and it refused pre-votes forever: no leader after
+/// healing. Fixed by letting its timer run on (as etcd does).
+#[test]
+fn regression_non_voter_lease_expires_seed_176() {
+    replay(176);
+}
+
+/// Same liveness bug as seed 176.
+#[test]
+fn regression_non_voter_lease_expires_seed_55() {
+    replay(55);
+}
+
+/// The simulator checked commits only after applying, when compaction had
+/// already dropped the entries, so its liveness marker never looked committed.
+#[test]
+fn regression_commit_checked_before_compaction_seed_74() {
+    replay(74);
+}
+
+/// After healing, a leader had hundreds of committed entries to hand out, 8
+/// per Ready, and the simulator gave up draining after 64 Readies. Fixed by a
+/// separate `max_committed_entries_per_ready` limit and a drain bound that only
+/// trips on a node that never settles.
+#[test]
+fn regression_apply_backlog_drains_seed_788_4000_steps() {
+    replay_steps(788, 4000);
+}
+
+/// Same as seed 788.
+#[test]
+fn regression_apply_backlog_drains_seed_10_4000_steps() {
+    replay_steps(10, 4000);
+}
