@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::LinkConfig;
 use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
-use crate::hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome};
+use crate::hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome, check_hello};
 use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
 
 /// TLS session tickets kept for resumption, across all remotes.
@@ -371,22 +371,7 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
         }
         Err(e) => return Err(e),
     };
-    if hello.protocol_version != LINK_PROTOCOL_VERSION {
-        return Err(rejected(format!(
-            "protocol version mismatch: the dialer speaks {}, this node speaks {LINK_PROTOCOL_VERSION}",
-            hello.protocol_version
-        )));
-    }
-    match (&hello.cluster_id, alpn) {
-        (Some(theirs), _) if *theirs != config.cluster_id => {
-            return Err(rejected(format!(
-                "cluster id mismatch: the dialer is in {theirs:?}, this node in {:?}",
-                config.cluster_id
-            )));
-        }
-        (None, Alpn::Peer) => return Err(rejected("a peer hello must name its cluster".into())),
-        _ => {}
-    }
+    check_hello(&hello, alpn, &config.cluster_id).map_err(rejected)?;
     let welcome = LinkWelcome {
         protocol_version: LINK_PROTOCOL_VERSION,
         cluster_id: config.cluster_id.clone(),

@@ -34,6 +34,54 @@ pub const READ_BUFFER_BYTES_INITIAL: usize = 64 << 10;
 /// A writer flushes on its own once this much is buffered.
 pub const WRITE_BUFFER_BYTES_FLUSH: usize = 256 << 10;
 
+/// What the start of a buffer holds, frame-wise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameHead {
+    /// Not a whole frame yet; `needed_bytes` in total are needed (0 if the
+    /// header itself is incomplete).
+    Incomplete {
+        /// Bytes the whole frame takes, header included, once the header is known.
+        needed_bytes: usize,
+    },
+    /// The header declares more than the maximum.
+    TooLarge {
+        /// The declared body length.
+        declared_bytes: u64,
+    },
+    /// A whole frame: its body is `buf[body_start..body_end]`.
+    Complete {
+        /// Offset of the body.
+        body_start: usize,
+        /// End of the body (and of the frame).
+        body_end: usize,
+    },
+}
+
+/// Parses the frame at the start of `buf`, checking the header against
+/// `frame_bytes_max` before anything else. Pure; never panics.
+pub fn parse_frame(buf: &[u8], frame_bytes_max: u32) -> FrameHead {
+    let Some(header) = buf.first_chunk::<FRAME_HEADER_BYTES>() else {
+        return FrameHead::Incomplete { needed_bytes: 0 };
+    };
+    let declared = u32::from_le_bytes(*header);
+    if declared > frame_bytes_max {
+        return FrameHead::TooLarge {
+            declared_bytes: declared.into(),
+        };
+    }
+    // declared <= frame_bytes_max (a u32), so this fits any 32/64-bit usize.
+    let total = FRAME_HEADER_BYTES + declared as usize;
+    if buf.len() < total {
+        return FrameHead::Incomplete {
+            needed_bytes: total,
+        };
+    }
+    FrameHead::Complete {
+        body_start: FRAME_HEADER_BYTES,
+        body_end: total,
+    }
+}
+
 /// Reads frames from a QUIC receive stream.
 #[derive(Debug)]
 pub struct FrameReader {
@@ -106,33 +154,30 @@ impl FrameReader {
 
     /// The body range of a complete buffered frame, consuming it; checks the header.
     fn buffered_frame(&mut self) -> Result<Option<(usize, usize)>> {
-        let available = self.end - self.start;
-        if available < FRAME_HEADER_BYTES {
-            return Ok(None);
-        }
-        let mut header = [0u8; FRAME_HEADER_BYTES];
-        header.copy_from_slice(&self.buf[self.start..self.start + FRAME_HEADER_BYTES]);
-        let declared = u32::from_le_bytes(header);
-        if declared > self.frame_bytes_max {
-            return Err(TransportError::FrameTooLarge {
+        match parse_frame(&self.buf[self.start..self.end], self.frame_bytes_max) {
+            FrameHead::Incomplete { needed_bytes: 0 } => Ok(None),
+            FrameHead::Incomplete { needed_bytes } => {
+                self.make_room(needed_bytes);
+                Ok(None)
+            }
+            FrameHead::TooLarge { declared_bytes } => Err(TransportError::FrameTooLarge {
                 peer: self.peer,
-                declared_bytes: declared.into(),
+                declared_bytes,
                 frame_bytes_max: self.frame_bytes_max,
-            });
+            }),
+            FrameHead::Complete {
+                body_start,
+                body_end,
+            } => {
+                let body = (self.start + body_start, self.start + body_end);
+                self.start += body_end;
+                if self.start == self.end {
+                    self.start = 0;
+                    self.end = 0;
+                }
+                Ok(Some(body))
+            }
         }
-        // Checked above: declared <= frame_bytes_max, so this is bounded.
-        let total = FRAME_HEADER_BYTES + declared as usize;
-        if available < total {
-            self.make_room(total);
-            return Ok(None);
-        }
-        let body = (self.start + FRAME_HEADER_BYTES, self.start + total);
-        self.start += total;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        Ok(Some(body))
     }
 
     /// Ensures the buffer can hold a frame of `total` bytes from `start`.

@@ -224,3 +224,17 @@ async fn an_endpoint_keeps_serving_after_refusals() {
         .unwrap();
     assert_eq!(next_accept(&mut accepted).await.unwrap().node_id(), Some(2));
 }
+
+#[tokio::test]
+async fn a_peer_of_another_cluster_is_refused_on_both_sides() {
+    let store = node_store(&pki().main, 2);
+    let config = corral_transport::LinkConfig {
+        cluster_id: "elsewhere".into(),
+        ..config()
+    };
+    let dialer = Endpoint::client(loopback(), store, config).unwrap();
+    let (dialled, accepted) =
+        both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
+    assert_fails("dialer", &dialled, &["cluster id mismatch"]);
+    assert_fails("server", &accepted, &["cluster id mismatch"]);
+}
