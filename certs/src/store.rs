@@ -15,6 +15,7 @@ use std::fmt;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
@@ -158,6 +159,7 @@ pub struct CertStore {
     provider: Arc<CryptoProvider>,
     current: RwLock<Arc<CertSet>>,
     stamps: Mutex<[Stamp; 3]>,
+    generation: AtomicU64,
 }
 
 impl fmt::Debug for CertStore {
@@ -187,6 +189,7 @@ impl CertStore {
             provider,
             current: RwLock::new(Arc::new(set)),
             stamps: Mutex::new(stamps),
+            generation: AtomicU64::new(0),
         }))
     }
 
@@ -196,6 +199,12 @@ impl CertStore {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many times a new set was swapped in; caches keyed to the old
+    /// certificates (TLS sessions) compare it to know when to forget.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The files this store loads from.
@@ -226,6 +235,7 @@ impl CertStore {
     pub fn reload(&self) -> Result<()> {
         let set = CertSet::load(&self.paths, &self.provider)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ mod error;
 pub mod frame;
 mod hello;
 mod link;
+mod resumption;
 pub mod wire;
 
 pub use config::LinkConfig;

@@ -75,6 +75,17 @@ async fn replaced_files_are_presented_by_new_links_and_old_links_carry_on() {
     let old_serial = serial_on_disk(&dir, 1);
     let old_link = fresh_link(&dir, addr).await;
     assert_eq!(old_link.peer_cert_info().unwrap().serial, old_serial);
+    // A dialer that keeps its endpoint holds TLS session tickets of the old set.
+    let resuming = dialer(node_store(&dir, 2));
+    for _ in 0..2 {
+        let link = tokio::time::timeout(STEP, resuming.connect_peer(addr, 1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.peer_cert_info().unwrap().serial, old_serial);
+        // A round trip, so the session tickets sent after the handshake are in.
+        echo(&link, 0).await;
+    }
 
     issue_node(&dir, 1, &hosts(), &IssueOptions::leaf().forced()).unwrap();
     let new_serial = serial_on_disk(&dir, 1);
