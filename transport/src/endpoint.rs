@@ -15,7 +15,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::client::{ClientSessionStore, Resumption};
 use tokio::task::JoinHandle;
 
-use crate::config::LinkConfig;
+use crate::config::{LinkConfig, bind_udp};
 use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
 use crate::hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome, check_hello};
@@ -62,8 +62,7 @@ impl Endpoint {
         })?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let quinn = quinn::Endpoint::server(server, addr)
-            .map_err(|source| TransportError::Bind { addr, source })?;
+        let quinn = bind(addr, Some(server), &config)?;
         Ok(Self::new(quinn, store, config, transport))
     }
 
@@ -394,6 +393,21 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
     };
     writer.send(&welcome).await?;
     writer.finish().await
+}
+
+fn bind(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+    config: &LinkConfig,
+) -> Result<quinn::Endpoint> {
+    let socket = bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|source| TransportError::Bind { addr, source })
 }
 
 fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {
