@@ -150,6 +150,31 @@ pub fn identity_of(cert_der: &[u8]) -> Result<Identity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_acceptable_client_name_round_trips_and_nothing_panics(
+            name in prop_oneof!["[A-Za-z0-9._-]{0,70}", "\\PC{0,70}"]
+        ) {
+            let parsed = Identity::from_uri(&format!("{CLIENT_URI_PREFIX}{name}"));
+            if check_client_name(&name).is_ok() {
+                prop_assert_eq!(parsed, Some(Identity::Client(name)));
+            } else {
+                prop_assert_eq!(parsed, None);
+            }
+        }
+
+        #[test]
+        fn every_node_id_round_trips(id in any::<u64>()) {
+            prop_assert_eq!(Identity::from_uri(&Identity::Node(id).uri()), Some(Identity::Node(id)));
+        }
+
+        #[test]
+        fn random_bytes_are_never_a_certificate(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            prop_assert!(inspect(&bytes).is_err());
+        }
+    }
 
     #[test]
     fn uris_round_trip_and_reject_odd_spellings() {

@@ -228,3 +228,40 @@ async fn coalesced_frames_arrive_complete_and_in_order() {
     })
     .await
 }
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_by_the_sender_and_the_stream_goes_on() {
+    within(async {
+        let (addr, _errors) = echo_server().await;
+        let small = LinkConfig {
+            frame_bytes_max: 1024,
+            ..config()
+        };
+        let dialer =
+            corral_transport::Endpoint::client(loopback(), node_store(&pki().main, 2), small)
+                .unwrap();
+        let link = dialer.connect_peer(addr, 1).await.unwrap();
+        let (mut writer, mut reader) = link.open_bi().await.unwrap();
+        let big = Echo {
+            seq: 1,
+            text: "x".repeat(2000),
+        };
+        let err = writer.push(&big).unwrap_err();
+        assert!(
+            matches!(err, TransportError::Encode { .. }) && err.to_string().contains("1024"),
+            "{err}"
+        );
+        assert_eq!(
+            writer.buffered_bytes(),
+            0,
+            "nothing of the refused frame stays buffered"
+        );
+        let ok = Echo {
+            seq: 2,
+            text: "fits".into(),
+        };
+        writer.send(&ok).await.unwrap();
+        assert_eq!(reader.read::<Echo>().await.unwrap(), Some(ok));
+    })
+    .await
+}
