@@ -19,20 +19,92 @@ use super::acl::{Acl, AclList};
 use super::error::{ErrorCode, ZkError};
 use super::limits::Limits;
 use super::mode::EphemeralType;
-use super::node::{ChildKey, Znode};
+use super::node::{ChildKey, NodeRef, StatCore, Znode};
 use super::path;
 use super::session::{Session, SessionId};
 use super::stat::Stat;
 
 /// Deterministic hasher for the path map.
 pub(crate) type PathHasher = BuildHasherDefault<DefaultHasher>;
-/// The path -> znode map.
-pub(crate) type NodeMap = GenericHashMap<Arc<str>, Znode, PathHasher, DefaultSharedPtr>;
+
+/// The path -> znode map: a HAMT set of [`NodeRef`]s looked up by path.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Nodes(GenericHashMap<NodeRef, (), PathHasher, DefaultSharedPtr>);
+
+impl Nodes {
+    /// The node at `path`.
+    pub(crate) fn get(&self, path: &str) -> Option<&Znode> {
+        self.0.get_key_value(path).map(|(k, ())| &*k.0)
+    }
+
+    /// Whether a node exists at `path`.
+    pub(crate) fn contains_key(&self, path: &str) -> bool {
+        self.0.contains_key(path)
+    }
+
+    /// Number of nodes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Adds or replaces the node at `node.path`.
+    pub(crate) fn insert(&mut self, node: Znode) {
+        self.0.insert(NodeRef(Arc::new(node)), ());
+    }
+
+    /// Removes and returns the node at `path`.
+    pub(crate) fn remove(&mut self, path: &str) -> Option<Znode> {
+        self.0
+            .remove_with_key(path)
+            .map(|(k, ())| Arc::unwrap_or_clone(k.0))
+    }
+
+    /// Replaces the data of the node at `path` and changes it with `f`, never copying the
+    /// old data even when a read view still holds the node.
+    pub(crate) fn replace_data<R>(
+        &mut self,
+        path: &str,
+        data: Box<[u8]>,
+        f: impl FnOnce(&mut Znode) -> R,
+    ) -> Option<R> {
+        let (old, ()) = self.0.remove_with_key(path)?;
+        let mut node = match Arc::try_unwrap(old.0) {
+            Ok(mut node) => {
+                node.data = data;
+                node
+            }
+            Err(shared) => Znode {
+                path: shared.path.clone(),
+                data,
+                acl: shared.acl.clone(),
+                stat: shared.stat,
+            },
+        };
+        let r = f(&mut node);
+        self.insert(node);
+        Some(r)
+    }
+
+    /// Changes the node at `path` with `f`; nodes are immutable once shared, so this
+    /// stores a changed copy (in place when no view holds the old one).
+    pub(crate) fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Znode) -> R) -> Option<R> {
+        let mut node = self.remove(path)?;
+        let r = f(&mut node);
+        self.insert(node);
+        Some(r)
+    }
+}
+
+impl PartialEq for Nodes {
+    fn eq(&self, other: &Nodes) -> bool {
+        self.len() == other.len() && self.0.keys().all(|k| other.get(&k.0.path) == Some(&*k.0))
+    }
+}
 
 /// The ZooKeeper data tree and session table; cloning it is O(1) and gives a read view.
 #[derive(Clone, Debug)]
 pub struct DataTree {
-    pub(crate) nodes: NodeMap,
+    pub(crate) nodes: Nodes,
     pub(crate) children: OrdSet<ChildKey>,
     pub(crate) sessions: OrdMap<SessionId, Session>,
     pub(crate) containers: OrdSet<Arc<str>>,
@@ -58,14 +130,14 @@ impl PartialEq for DataTree {
 impl DataTree {
     /// An empty tree: the root `/` with `world:anyone` ALL, zxid 0.
     pub fn new(limits: Limits) -> DataTree {
-        let open: AclList = Arc::from(Acl::open_unsafe());
-        let mut nodes = NodeMap::default();
-        let root = Znode {
-            data: Arc::from(&[][..]),
+        let open: AclList = Arc::new(Acl::open_unsafe());
+        let mut nodes = Nodes::default();
+        nodes.insert(Znode {
+            path: Arc::from("/"),
+            data: Box::from(&[][..]),
             acl: open.clone(),
-            stat: Stat::default(),
-        };
-        nodes.insert(Arc::from("/"), root);
+            stat: StatCore::default(),
+        });
         DataTree {
             nodes,
             children: OrdSet::new(),
@@ -95,12 +167,12 @@ impl DataTree {
 
     /// Stat of the node at `path`, if it exists.
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(|n| n.stat)
+        self.nodes.get(path).map(Znode::stat)
     }
 
     /// Data and stat of the node at `path`, without ACL checks (for the server's own use).
-    pub fn get(&self, path: &str) -> Option<(&[u8], &Stat)> {
-        self.nodes.get(path).map(|n| (&n.data[..], &n.stat))
+    pub fn get(&self, path: &str) -> Option<(&[u8], Stat)> {
+        self.nodes.get(path).map(|n| (&n.data[..], n.stat()))
     }
 
     /// ACL of the node at `path`.
@@ -220,19 +292,21 @@ impl DataTree {
         if *self.last_acl == *acl {
             return self.last_acl.clone();
         }
-        let list: AclList = Arc::from(acl);
+        let list: AclList = Arc::new(acl);
         self.last_acl = list.clone();
         list
     }
 
     /// Inserts a new node under an existing parent, updating the parent's cversion, pzxid
     /// and numChildren as ZooKeeper's `createNode` does, and the type indexes.
-    pub(crate) fn insert_node(&mut self, path: &str, node: Znode, zxid: i64) {
-        let key: Arc<str> = Arc::from(path);
-        if let Some(parent) = path::parent_of(path).and_then(|p| self.nodes.get_mut(p)) {
-            parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
-            parent.stat.pzxid = zxid;
-            parent.stat.num_children += 1;
+    pub(crate) fn insert_node(&mut self, node: Znode, zxid: i64) {
+        let key = node.path.clone();
+        if let Some(parent) = path::parent_of(&key) {
+            self.nodes.update(parent, |p| {
+                p.stat.cversion = p.stat.cversion.wrapping_add(1);
+                p.stat.pzxid = zxid;
+                p.stat.num_children += 1;
+            });
         }
         match EphemeralType::of(node.stat.ephemeral_owner) {
             EphemeralType::Container => {
@@ -243,13 +317,13 @@ impl DataTree {
             }
             EphemeralType::Normal => {
                 if let Some(s) = self.sessions.get_mut(&node.stat.ephemeral_owner) {
-                    s.ephemerals.insert(path.to_string());
+                    s.ephemerals.insert(key.to_string());
                 }
             }
             EphemeralType::Void => {}
         }
-        self.children.insert(ChildKey(key.clone()));
-        self.nodes.insert(key, node);
+        self.children.insert(ChildKey(key));
+        self.nodes.insert(node);
     }
 
     /// Removes a childless node, updating the parent's pzxid (only forward, as ZooKeeper's
@@ -259,20 +333,21 @@ impl DataTree {
         if !self.nodes.contains_key(parent_path) {
             return None;
         }
-        let (key, node) = self.nodes.remove_with_key(path)?;
-        let parent = self.nodes.get_mut(parent_path)?;
-        parent.stat.num_children -= 1;
-        if zxid > parent.stat.pzxid {
-            parent.stat.pzxid = zxid;
-        }
-        let parent_acl = parent.acl.clone();
-        self.children.remove(&ChildKey(key.clone()));
+        let node = self.nodes.remove(path)?;
+        let parent_acl = self.nodes.update(parent_path, |p| {
+            p.stat.num_children -= 1;
+            if zxid > p.stat.pzxid {
+                p.stat.pzxid = zxid;
+            }
+            p.acl.clone()
+        })?;
+        self.children.remove(&ChildKey(node.path.clone()));
         match EphemeralType::of(node.stat.ephemeral_owner) {
             EphemeralType::Container => {
-                self.containers.remove(&key);
+                self.containers.remove(path);
             }
             EphemeralType::Ttl => {
-                self.ttls.remove(&key);
+                self.ttls.remove(path);
             }
             EphemeralType::Normal => {
                 if let Some(s) = self.sessions.get_mut(&node.stat.ephemeral_owner) {

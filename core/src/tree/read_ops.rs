@@ -161,7 +161,7 @@ impl DataTree {
                 };
                 Ok(Response::GetAcl {
                     acl,
-                    stat: node.stat,
+                    stat: node.stat(),
                 })
             }
             Request::MultiRead(ops) => {
@@ -214,7 +214,7 @@ impl DataTree {
     fn exists(&self, path: &str) -> Result<Response, ZkError> {
         self.check_path(path)?;
         Ok(Response::Exists {
-            stat: self.nodes.get(path).map(|n| n.stat),
+            stat: self.nodes.get(path).map(super::node::Znode::stat),
         })
     }
 
@@ -222,7 +222,7 @@ impl DataTree {
     fn get_data(&self, path: &str, ids: &[Id]) -> Result<(Vec<u8>, super::stat::Stat), ZkError> {
         self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
-        Ok((node.data.to_vec(), node.stat))
+        Ok((node.data.to_vec(), node.stat()))
     }
 
     /// getChildren: READ; children sorted.
@@ -233,6 +233,6 @@ impl DataTree {
     ) -> Result<(Vec<String>, super::stat::Stat), ZkError> {
         self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
-        Ok((self.children(path), node.stat))
+        Ok((self.children(path), node.stat()))
     }
 }

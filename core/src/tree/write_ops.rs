@@ -12,7 +12,7 @@ use super::data_tree::{DataTree, err};
 use super::error::{ErrorCode, ZkError};
 use super::event::EventType;
 use super::mode::{CONTAINER_EPHEMERAL_OWNER, EphemeralType};
-use super::node::Znode;
+use super::node::{StatCore, Znode};
 use super::path::{parent_of, validate_path};
 use super::request::{CreateRequest, MultiOp};
 use super::response::{MultiOpResult, Response};
@@ -147,7 +147,7 @@ impl DataTree {
         if EphemeralType::of(parent_owner) == EphemeralType::Normal {
             return Err(err(ErrorCode::NoChildrenForEphemerals, &full));
         }
-        let stat = Stat {
+        let stat = StatCore {
             czxid: at.zxid,
             mzxid: at.zxid,
             ctime: at.time_ms,
@@ -156,16 +156,17 @@ impl DataTree {
             cversion: 0,
             aversion: 0,
             ephemeral_owner: owner,
-            data_length: req.data.len() as i32,
             num_children: 0,
             pzxid: at.zxid,
         };
         let node = Znode {
-            data: Arc::from(&req.data[..]),
+            path: Arc::from(full.as_str()),
+            data: Box::from(&req.data[..]),
             acl: acl.clone(),
             stat,
         };
-        self.insert_node(&full, node, at.zxid);
+        let stat = node.stat();
+        self.insert_node(node, at.zxid);
         changes.push(Change::Node {
             event_type: EventType::NodeCreated,
             path: full.clone(),
@@ -247,16 +248,15 @@ impl DataTree {
         self.check_data(path, data)?;
         let node = self.node_with(path, Perms::WRITE, caller.identities)?;
         let new_version = next_version(node.stat.version, version, path)?;
-        let node = self
+        let (stat, acl) = self
             .nodes
-            .get_mut(path)
+            .replace_data(path, Box::from(data), |node| {
+                node.stat.version = new_version;
+                node.stat.mzxid = at.zxid;
+                node.stat.mtime = at.time_ms;
+                (node.stat(), node.acl.clone())
+            })
             .ok_or_else(|| err(ErrorCode::NoNode, path))?;
-        node.data = Arc::from(data);
-        node.stat.version = new_version;
-        node.stat.mzxid = at.zxid;
-        node.stat.mtime = at.time_ms;
-        node.stat.data_length = data.len() as i32;
-        let (stat, acl) = (node.stat, node.acl.clone());
         changes.push(Change::Node {
             event_type: EventType::NodeDataChanged,
             path: path.into(),
@@ -277,13 +277,13 @@ impl DataTree {
         let acl = self.fixup(path, acl, caller.identities)?;
         let node = self.node_with(path, Perms::ADMIN, caller.identities)?;
         let new_aversion = next_version(node.stat.aversion, aversion, path)?;
-        let node = self
-            .nodes
-            .get_mut(path)
-            .ok_or_else(|| err(ErrorCode::NoNode, path))?;
-        node.acl = acl;
-        node.stat.aversion = new_aversion;
-        Ok(node.stat)
+        self.nodes
+            .update(path, |node| {
+                node.acl = acl;
+                node.stat.aversion = new_aversion;
+                node.stat()
+            })
+            .ok_or_else(|| err(ErrorCode::NoNode, path))
     }
 
     /// ZooKeeper's check op: READ and version.
