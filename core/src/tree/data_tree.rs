@@ -327,19 +327,24 @@ impl DataTree {
     }
 
     /// Removes a childless node, updating the parent's pzxid (only forward, as ZooKeeper's
-    /// `deleteNode` does) and numChildren; returns the removed node's and parent's ACLs.
-    pub(crate) fn remove_node(&mut self, path: &str, zxid: i64) -> Option<(AclList, AclList)> {
+    /// `deleteNode` does) and numChildren; returns the removed node and the parent's path
+    /// and ACL, for the events.
+    pub(crate) fn remove_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+    ) -> Option<(Znode, Arc<str>, AclList)> {
         let parent_path = path::parent_of(path)?;
         if !self.nodes.contains_key(parent_path) {
             return None;
         }
         let node = self.nodes.remove(path)?;
-        let parent_acl = self.nodes.update(parent_path, |p| {
+        let (parent_key, parent_acl) = self.nodes.update(parent_path, |p| {
             p.stat.num_children -= 1;
             if zxid > p.stat.pzxid {
                 p.stat.pzxid = zxid;
             }
-            p.acl.clone()
+            (p.path.clone(), p.acl.clone())
         })?;
         self.children.remove(&ChildKey(node.path.clone()));
         match EphemeralType::of(node.stat.ephemeral_owner) {
@@ -356,7 +361,7 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        Some((node.acl, parent_acl))
+        Some((node, parent_key, parent_acl))
     }
 }
 

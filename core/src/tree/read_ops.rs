@@ -73,7 +73,10 @@ impl DataTree {
             Request::GetData { path, watch: w } => {
                 let result = self
                     .get_data(path, ids)
-                    .map(|(data, stat)| Response::GetData { data, stat });
+                    .map(|(data, stat)| Response::GetData {
+                        data: data.to_vec(),
+                        stat,
+                    });
                 let reg = if *w && result.is_ok() {
                     watch(path, WatchKind::Data)
                 } else {
@@ -187,7 +190,10 @@ impl DataTree {
                 Err(e) => ReadOpResult::Error(e.code),
             },
             ReadOp::GetData { path } => match self.get_data(path, ids) {
-                Ok((data, stat)) => ReadOpResult::GetData { data, stat },
+                Ok((data, stat)) => ReadOpResult::GetData {
+                    data: data.to_vec(),
+                    stat,
+                },
                 Err(e) => ReadOpResult::Error(e.code),
             },
         }
@@ -219,10 +225,25 @@ impl DataTree {
     }
 
     /// getData: READ.
-    fn get_data(&self, path: &str, ids: &[Id]) -> Result<(Vec<u8>, super::stat::Stat), ZkError> {
+    fn get_data(&self, path: &str, ids: &[Id]) -> Result<(&[u8], super::stat::Stat), ZkError> {
         self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
-        Ok((node.data.to_vec(), node.stat()))
+        Ok((&node.data, node.stat()))
+    }
+
+    /// getData without a watch and without copying: the data borrowed from this view, for
+    /// a server that serializes the reply straight from it. Same checks as
+    /// [`Request::GetData`] (SessionExpired, BadArguments, NoNode, NoAuth).
+    pub fn get_data_ref(
+        &self,
+        session: SessionId,
+        path: &str,
+    ) -> Result<(&[u8], super::stat::Stat), ZkError> {
+        let s = self
+            .sessions
+            .get(&session)
+            .ok_or_else(|| err(ErrorCode::SessionExpired, &format!("session 0x{session:x}")))?;
+        self.get_data(path, &s.identities)
     }
 
     /// getChildren: READ; children sorted.

@@ -43,8 +43,8 @@ pub(crate) enum Change {
     Node {
         /// What happened.
         event_type: EventType,
-        /// Where (the parent, for NodeChildrenChanged).
-        path: String,
+        /// Where (the parent, for NodeChildrenChanged); shared with the node, no copy.
+        path: Arc<str>,
         /// ACL of that node; watchers without READ on it are not told.
         acl: AclList,
     },
@@ -87,6 +87,11 @@ impl DataTree {
     ) -> Result<AclList, ZkError> {
         if acl.len() > self.limits.acl_entries_max {
             return Err(err(ErrorCode::InvalidAcl, path));
+        }
+        // The list stored last has been through fixup already (no duplicates, no `auth`,
+        // valid ids), so the same list again needs no second pass or allocation.
+        if acl == &self.last_acl[..] {
+            return Ok(self.last_acl.clone());
         }
         let fixed = fixup_acl(acl, ids).map_err(|_| err(ErrorCode::InvalidAcl, path))?;
         Ok(self.intern_acl(fixed))
@@ -131,7 +136,8 @@ impl DataTree {
         let parent = self
             .node_with(parent_path, Perms::CREATE, caller.identities)
             .map_err(|e| err(e.code, path))?;
-        let (parent_cversion, parent_owner, parent_acl) = (
+        let (parent_key, parent_cversion, parent_owner, parent_acl) = (
+            parent.path.clone(),
             parent.stat.cversion,
             parent.stat.ephemeral_owner,
             parent.acl.clone(),
@@ -159,8 +165,9 @@ impl DataTree {
             num_children: 0,
             pzxid: at.zxid,
         };
+        let key: Arc<str> = Arc::from(full.as_str());
         let node = Znode {
-            path: Arc::from(full.as_str()),
+            path: key.clone(),
             data: Box::from(&req.data[..]),
             acl: acl.clone(),
             stat,
@@ -169,12 +176,12 @@ impl DataTree {
         self.insert_node(node, at.zxid);
         changes.push(Change::Node {
             event_type: EventType::NodeCreated,
-            path: full.clone(),
+            path: key,
             acl,
         });
         changes.push(Change::Node {
             event_type: EventType::NodeChildrenChanged,
-            path: parent_path.to_string(),
+            path: parent_key,
             acl: parent_acl,
         });
         Ok((full, stat))
@@ -219,12 +226,12 @@ impl DataTree {
 
     /// Deletes a childless node and records its events; the caller has checked the rules.
     pub(crate) fn delete_unchecked(&mut self, path: &str, zxid: i64, changes: &mut Vec<Change>) {
-        if let Some((acl, parent_acl)) = self.remove_node(path, zxid) {
-            let parent = parent_of(path).unwrap_or("/").to_string();
+        if let Some(removed) = self.remove_node(path, zxid) {
+            let (node, parent, parent_acl) = removed;
             changes.push(Change::Node {
                 event_type: EventType::NodeDeleted,
-                path: path.into(),
-                acl,
+                path: node.path,
+                acl: node.acl,
             });
             changes.push(Change::Node {
                 event_type: EventType::NodeChildrenChanged,
@@ -248,18 +255,18 @@ impl DataTree {
         self.check_data(path, data)?;
         let node = self.node_with(path, Perms::WRITE, caller.identities)?;
         let new_version = next_version(node.stat.version, version, path)?;
-        let (stat, acl) = self
+        let (stat, acl, key) = self
             .nodes
             .replace_data(path, Box::from(data), |node| {
                 node.stat.version = new_version;
                 node.stat.mzxid = at.zxid;
                 node.stat.mtime = at.time_ms;
-                (node.stat(), node.acl.clone())
+                (node.stat(), node.acl.clone(), node.path.clone())
             })
             .ok_or_else(|| err(ErrorCode::NoNode, path))?;
         changes.push(Change::Node {
             event_type: EventType::NodeDataChanged,
-            path: path.into(),
+            path: key,
             acl,
         });
         Ok(stat)
