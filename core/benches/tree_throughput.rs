@@ -121,8 +121,9 @@ fn main() {
     });
     // Calibration: the same random lookups in a plain std HashMap of the same paths, to
     // show how much of the cost is this machine's memory latency.
-    let plain: std::collections::HashMap<String, Box<[u8]>> =
-        (0..existing).map(|i| (path(i), vec![7u8; 100].into_boxed_slice())).collect();
+    let plain: std::collections::HashMap<String, Box<[u8]>> = (0..existing)
+        .map(|i| (path(i), vec![7u8; 100].into_boxed_slice()))
+        .collect();
     rate("std_hashmap_get", existing, |i| {
         black_box(plain.get(probes[i].as_str()).unwrap());
     });

@@ -2,104 +2,24 @@
 //!
 //! Every collection is an `imbl` persistent map, so cloning a `DataTree` is O(1) (a few
 //! reference counts) and a clone is a consistent read view or snapshot source that apply
-//! never waits for. Lookups by path go through a hash map keyed by the path (shared
-//! `Arc<str>`); listing children goes through one ordered index of (parent, name) keys,
-//! so a node carries no per-node child collection.
-//!
-//! Hashing uses a fixed-key SipHash so iteration-free lookups are the same on every
-//! replica; nothing here ever iterates the hash map to produce output.
+//! never waits for. Lookups by path go through the sharded hash map of [`Nodes`]; listing
+//! children goes through one ordered index of (parent, name) keys sharing the nodes'
+//! path strings, so a node carries no per-node child collection. Nothing iterates the
+//! hash map to produce output, so its order never leaks into results.
 
-use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
-use imbl::shared_ptr::DefaultSharedPtr;
-use imbl::{GenericHashMap, OrdMap, OrdSet};
+use imbl::{OrdMap, OrdSet};
 
 use super::acl::{Acl, AclList};
 use super::error::{ErrorCode, ZkError};
 use super::limits::Limits;
 use super::mode::EphemeralType;
-use super::node::{ChildKey, NodeRef, StatCore, Znode};
+use super::node::{ChildKey, StatCore, Znode};
+use super::nodes::Nodes;
 use super::path;
 use super::session::{Session, SessionId};
 use super::stat::Stat;
-
-/// Deterministic hasher for the path map.
-pub(crate) type PathHasher = BuildHasherDefault<DefaultHasher>;
-
-/// The path -> znode map: a HAMT set of [`NodeRef`]s looked up by path.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Nodes(GenericHashMap<NodeRef, (), PathHasher, DefaultSharedPtr>);
-
-impl Nodes {
-    /// The node at `path`.
-    pub(crate) fn get(&self, path: &str) -> Option<&Znode> {
-        self.0.get_key_value(path).map(|(k, ())| &*k.0)
-    }
-
-    /// Whether a node exists at `path`.
-    pub(crate) fn contains_key(&self, path: &str) -> bool {
-        self.0.contains_key(path)
-    }
-
-    /// Number of nodes.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Adds or replaces the node at `node.path`.
-    pub(crate) fn insert(&mut self, node: Znode) {
-        self.0.insert(NodeRef(Arc::new(node)), ());
-    }
-
-    /// Removes and returns the node at `path`.
-    pub(crate) fn remove(&mut self, path: &str) -> Option<Znode> {
-        self.0
-            .remove_with_key(path)
-            .map(|(k, ())| Arc::unwrap_or_clone(k.0))
-    }
-
-    /// Replaces the data of the node at `path` and changes it with `f`, never copying the
-    /// old data even when a read view still holds the node.
-    pub(crate) fn replace_data<R>(
-        &mut self,
-        path: &str,
-        data: Box<[u8]>,
-        f: impl FnOnce(&mut Znode) -> R,
-    ) -> Option<R> {
-        let (old, ()) = self.0.remove_with_key(path)?;
-        let mut node = match Arc::try_unwrap(old.0) {
-            Ok(mut node) => {
-                node.data = data;
-                node
-            }
-            Err(shared) => Znode {
-                path: shared.path.clone(),
-                data,
-                acl: shared.acl.clone(),
-                stat: shared.stat,
-            },
-        };
-        let r = f(&mut node);
-        self.insert(node);
-        Some(r)
-    }
-
-    /// Changes the node at `path` with `f`; nodes are immutable once shared, so this
-    /// stores a changed copy (in place when no view holds the old one).
-    pub(crate) fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Znode) -> R) -> Option<R> {
-        let mut node = self.remove(path)?;
-        let r = f(&mut node);
-        self.insert(node);
-        Some(r)
-    }
-}
-
-impl PartialEq for Nodes {
-    fn eq(&self, other: &Nodes) -> bool {
-        self.len() == other.len() && self.0.keys().all(|k| other.get(&k.0.path) == Some(&*k.0))
-    }
-}
 
 /// The ZooKeeper data tree and session table; cloning it is O(1) and gives a read view.
 #[derive(Clone, Debug)]

@@ -31,6 +31,7 @@ mod invariants;
 mod limits;
 mod mode;
 mod node;
+mod nodes;
 pub mod path;
 mod read_ops;
 mod replica;
