@@ -1,4 +1,4 @@
-//! The ZooKeeper data tree as a pure, deterministic state machine (issue [tree]).
+//! The ZooKeeper data tree as a pure, deterministic state machine (issue \[tree\]).
 //!
 //! ```text
 //!  wire / log                    apply (replica.rs)                      out

@@ -57,6 +57,24 @@ pub(crate) struct StatCore {
     pub(crate) num_children: i32,
 }
 
+impl StatCore {
+    /// The Stat of a node created at `zxid` and `time_ms` (ZooKeeper's `createStat`).
+    pub(crate) fn created(zxid: i64, time_ms: i64, ephemeral_owner: i64) -> StatCore {
+        StatCore {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time_ms,
+            mtime: time_ms,
+            pzxid: zxid,
+            ephemeral_owner,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            num_children: 0,
+        }
+    }
+}
+
 impl From<Stat> for StatCore {
     fn from(s: Stat) -> StatCore {
         StatCore {

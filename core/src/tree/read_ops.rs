@@ -47,46 +47,28 @@ impl DataTree {
             };
         };
         let ids = &s.identities[..];
-        let watch = |path: &str, kind| {
-            Some(WatchRegistration {
-                session,
-                path: path.into(),
-                kind,
-            })
-        };
-        match request {
-            Request::Exists { path, watch: w } => {
+        let (result, watch) = match request {
+            Request::Exists { path, watch } => {
                 let result = self.exists(path);
-                let reg = match &result {
-                    Ok(Response::Exists { stat }) if *w => watch(
-                        path,
-                        if stat.is_some() {
-                            WatchKind::Data
-                        } else {
-                            WatchKind::Exist
-                        },
-                    ),
-                    _ => None,
+                // exists leaves a data watch on a node that exists, an exist watch on
+                // one that does not; both fire on the path's data events.
+                let kind = match &result {
+                    Ok(Response::Exists { stat: Some(_) }) => WatchKind::Data,
+                    _ => WatchKind::Exist,
                 };
-                ReadOutcome { result, watch: reg }
+                (result, watch.then_some(kind))
             }
-            Request::GetData { path, watch: w } => {
-                let result = self
-                    .get_data(path, ids)
-                    .map(|(data, stat)| Response::GetData {
-                        data: data.to_vec(),
-                        stat,
-                    });
-                let reg = if *w && result.is_ok() {
-                    watch(path, WatchKind::Data)
-                } else {
-                    None
-                };
-                ReadOutcome { result, watch: reg }
+            Request::GetData { path, watch } => {
+                let result = self.get_data(path, ids);
+                let result = result.map(|(d, stat)| Response::GetData {
+                    data: d.to_vec(),
+                    stat,
+                });
+                (result, watch.then_some(WatchKind::Data))
             }
             Request::GetChildren {
                 path,
-                watch: w,
+                watch,
                 with_stat,
             } => {
                 let result =
@@ -95,31 +77,30 @@ impl DataTree {
                             children,
                             stat: with_stat.then_some(stat),
                         });
-                let reg = if *w && result.is_ok() {
-                    watch(path, WatchKind::Child)
-                } else {
-                    None
-                };
-                ReadOutcome { result, watch: reg }
+                (result, watch.then_some(WatchKind::Child))
             }
             Request::AddWatch { path, mode } => {
                 let kind = match mode {
                     AddWatchMode::Persistent => WatchKind::Persistent,
                     AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
                 };
-                let result = self.check_path(path).map(|()| Response::AddWatch);
-                let reg = if result.is_ok() {
-                    watch(path, kind)
-                } else {
-                    None
-                };
-                ReadOutcome { result, watch: reg }
+                (
+                    self.check_path(path).map(|()| Response::AddWatch),
+                    Some(kind),
+                )
             }
-            other => ReadOutcome {
-                result: self.read_plain(session, ids, other),
-                watch: None,
-            },
-        }
+            other => (self.read_plain(session, ids, other), None),
+        };
+        // A watch is left only by a read that succeeded, as in ZooKeeper.
+        let watch = match (watch, request_path(request)) {
+            (Some(kind), Some(path)) if result.is_ok() => Some(WatchRegistration {
+                session,
+                path: path.to_string(),
+                kind,
+            }),
+            _ => None,
+        };
+        ReadOutcome { result, watch }
     }
 
     /// The reads that never leave a watch.
@@ -255,5 +236,16 @@ impl DataTree {
         self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
         Ok((self.children(path), node.stat()))
+    }
+}
+
+/// The path of a request that can leave a watch.
+fn request_path(request: &Request) -> Option<&str> {
+    match request {
+        Request::Exists { path, .. }
+        | Request::GetData { path, .. }
+        | Request::GetChildren { path, .. }
+        | Request::AddWatch { path, .. } => Some(path),
+        _ => None,
     }
 }

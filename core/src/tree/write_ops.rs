@@ -118,15 +118,14 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<(String, Stat), ZkError> {
         let path = req.path.as_str();
-        // The client validates a sequential prefix with a digit appended, so `/a/` is a
-        // valid prefix for `/a/0000000001`.
-        let checked = if req.mode.is_sequential() {
-            format!("{path}1")
+        if req.mode.is_sequential() {
+            // The client validates a sequential prefix with a digit appended, so `/a/` is
+            // a valid prefix for `/a/0000000001`.
+            self.check_path(&format!("{path}1"))
+                .map_err(|_| err(ErrorCode::BadArguments, path))?;
         } else {
-            path.to_string()
-        };
-        self.check_path(&checked)
-            .map_err(|_| err(ErrorCode::BadArguments, path))?;
+            self.check_path(path)?;
+        }
         let owner = self.owner_for(caller, req)?;
         self.check_data(path, &req.data)?;
         let acl = self.fixup(path, &req.acl, caller.identities)?;
@@ -153,24 +152,12 @@ impl DataTree {
         if EphemeralType::of(parent_owner) == EphemeralType::Normal {
             return Err(err(ErrorCode::NoChildrenForEphemerals, &full));
         }
-        let stat = StatCore {
-            czxid: at.zxid,
-            mzxid: at.zxid,
-            ctime: at.time_ms,
-            mtime: at.time_ms,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            num_children: 0,
-            pzxid: at.zxid,
-        };
         let key: Arc<str> = Arc::from(full.as_str());
         let node = Znode {
             path: key.clone(),
             data: Box::from(&req.data[..]),
             acl: acl.clone(),
-            stat,
+            stat: StatCore::created(at.zxid, at.time_ms, owner),
         };
         let stat = node.stat();
         self.insert_node(node, at.zxid);
