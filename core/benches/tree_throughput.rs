@@ -101,6 +101,9 @@ fn main() {
         b.client(create(path(i))).unwrap();
     });
     println!("tree has {} znodes", b.tree.data().node_count());
+    if std::env::var("TREE_BENCH_ONLY_CREATE").is_ok() {
+        return;
+    }
     // Random order over every node, so lookups touch the whole tree, not a cached subset.
     let probes: Vec<String> = (0..existing)
         .map(|k| path((k * 7_919_111 + 13) % existing))
