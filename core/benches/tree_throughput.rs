@@ -140,6 +140,35 @@ fn main() {
         };
         b.client(request).unwrap();
     });
+    // A replica publishes a read view after each applied batch; the first write after
+    // one copies what it touches. Batches of 100 entries, a view held across each.
+    let mut view = b.tree.view();
+    rate("set_data_view/100", existing, |i| {
+        if i % 100 == 0 {
+            view = b.tree.view();
+        }
+        let request = Request::SetData {
+            path: probes[i].clone(),
+            data: vec![5; 100],
+            version: -1,
+        };
+        b.client(request).unwrap();
+    });
+    drop(view);
+    rate("apply_multi_2ops", existing / 4, |i| {
+        let ops = vec![
+            corral_core::tree::MultiOp::Check {
+                path: probes[i].clone(),
+                version: -1,
+            },
+            corral_core::tree::MultiOp::SetData {
+                path: probes[i].clone(),
+                data: vec![3; 100],
+                version: -1,
+            },
+        ];
+        b.client(Request::Multi(ops)).unwrap();
+    });
     rate("take_read_view", 1_000_000, |_| {
         black_box(b.tree.view());
     });

@@ -1,11 +1,12 @@
 //! The path -> znode map: persistent, O(1) to clone, and shallow for fast lookups.
 //!
 //! A single `imbl` HAMT over a million paths is five levels deep, and every level is a
-//! cache miss on a random lookup. Splitting it into `SHARDS` HAMTs by a second,
-//! independent hash of the path takes two of those levels away: the shard table is one
-//! hot array, and each shard is shallow. The table sits behind an `Arc`, so cloning the
-//! map (a read view) is still one reference count; the first write after a clone copies
-//! the table once (`SHARDS` small handles), not the nodes.
+//! cache miss on a random lookup. Splitting it into 4096 HAMTs by a second, independent
+//! hash of the path takes two of those levels away: the shard tables are small and hot,
+//! and each shard is shallow. The tables are two levels of `Arc`ed arrays (64 groups of
+//! 64 shards), so cloning the map (a read view, or multi's scratch copy) is one
+//! reference count, and the first write after a clone copies two 64-entry tables, not
+//! 4096 handles and never the nodes.
 //!
 //! Each shard is a set of [`NodeRef`]s (8-byte slots) looked up by path: the HAMT
 //! allocates leaf chunks at full width, so slim slots keep a million-node tree within
@@ -19,49 +20,57 @@ use imbl::shared_ptr::DefaultSharedPtr;
 
 use super::node::{NodeRef, Znode};
 
-/// Number of shards; a power of two.
-const SHARDS: usize = 4096;
+/// Groups of shards, and shards per group; powers of two.
+const GROUPS: usize = 64;
+/// Shards in one group.
+const PER_GROUP: usize = 64;
 
 /// Deterministic (fixed-key SipHash) hasher inside each shard: the same on every replica.
 type PathHasher = BuildHasherDefault<DefaultHasher>;
 /// One shard.
 type Shard = GenericHashMap<NodeRef, (), PathHasher, DefaultSharedPtr>;
+/// One group of shards, copied on write.
+type Group = Arc<Vec<Shard>>;
 
 /// Every znode, by path.
 #[derive(Clone, Debug)]
 pub(crate) struct Nodes {
-    shards: Arc<Vec<Shard>>,
+    groups: Arc<Vec<Group>>,
     len: usize,
 }
 
 impl Default for Nodes {
     fn default() -> Nodes {
+        let group: Group = Arc::new(vec![Shard::default(); PER_GROUP]);
         Nodes {
-            shards: Arc::new(vec![Shard::default(); SHARDS]),
+            groups: Arc::new(vec![group; GROUPS]),
             len: 0,
         }
     }
 }
 
-/// The shard of `path`: FNV-1a, independent of the SipHash the shards use inside, so a
-/// shard's keys still spread over its HAMT.
-fn shard_of(path: &str) -> usize {
+/// The (group, shard) of `path`: FNV-1a, independent of the SipHash the shards use
+/// inside, so a shard's keys still spread over its HAMT.
+fn shard_of(path: &str) -> (usize, usize) {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in path.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (h >> 32) as usize & (SHARDS - 1)
+    let h = (h >> 32) as usize;
+    (h & (GROUPS - 1), (h / GROUPS) & (PER_GROUP - 1))
 }
 
 impl Nodes {
     /// The shard holding `path`.
     fn shard(&self, path: &str) -> &Shard {
-        &self.shards[shard_of(path)]
+        let (g, s) = shard_of(path);
+        &self.groups[g][s]
     }
 
     /// The shard holding `path`, made unique first (copy-on-write after a clone).
     fn shard_mut(&mut self, path: &str) -> &mut Shard {
-        &mut Arc::make_mut(&mut self.shards)[shard_of(path)]
+        let (g, s) = shard_of(path);
+        &mut Arc::make_mut(&mut Arc::make_mut(&mut self.groups)[g])[s]
     }
 
     /// The node at `path`.
@@ -138,8 +147,9 @@ impl PartialEq for Nodes {
     fn eq(&self, other: &Nodes) -> bool {
         self.len == other.len
             && self
-                .shards
+                .groups
                 .iter()
+                .flat_map(|g| g.iter())
                 .flat_map(|s| s.keys())
                 .all(|k| other.get(&k.0.path) == Some(&*k.0))
     }
