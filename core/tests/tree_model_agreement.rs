@@ -56,6 +56,19 @@ enum Op {
         path: usize,
         watch: bool,
     },
+    RemoveWatches {
+        s: usize,
+        path: usize,
+        kind: u8,
+    },
+    AllChildren {
+        s: usize,
+        path: usize,
+    },
+    Ephemerals {
+        s: usize,
+        under_a: bool,
+    },
     Children {
         s: usize,
         path: usize,
@@ -112,7 +125,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(s, path, locked, aversion)| Op::SetAcl { s, path, locked, aversion }),
         2 => (s.clone(), prop::collection::vec(mop(), 0..4)).prop_map(|(s, ops)| Op::Multi { s, ops }),
         1 => Just(Op::Reap),
-        1 => s.prop_map(|s| Op::Close { s }),
+        1 => s.clone().prop_map(|s| Op::Close { s }),
+        1 => (s.clone(), p.clone(), 0..5u8).prop_map(|(s, path, kind)| Op::RemoveWatches { s, path, kind }),
+        1 => (s.clone(), p.clone()).prop_map(|(s, path)| Op::AllChildren { s, path }),
+        1 => (s, any::<bool>()).prop_map(|(s, under_a)| Op::Ephemerals { s, under_a }),
     ]
 }
 
@@ -777,6 +793,75 @@ impl Run {
                 let want = self.model_read(sess, op, p, *watch);
                 (got, want, vec![])
             }
+            Op::RemoveWatches { s, path, kind } => {
+                let (sess, p) = (sid(s), PATHS[*path]);
+                let types = [
+                    WatcherType::Data,
+                    WatcherType::Children,
+                    WatcherType::Any,
+                    WatcherType::Persistent,
+                    WatcherType::PersistentRecursive,
+                ];
+                let req = Request::RemoveWatches {
+                    path: p.into(),
+                    watcher_type: types[*kind as usize],
+                };
+                let got = self.tree.read(sess, &req);
+                let want = self.model_remove_watches(sess, p, *kind);
+                (got, want, vec![])
+            }
+            Op::AllChildren { s, path } => {
+                let (sess, p) = (sid(s), PATHS[*path]);
+                let got = self
+                    .tree
+                    .read(sess, &Request::GetAllChildrenNumber { path: p.into() });
+                let want = match live(&self.model, sess) {
+                    None => Err(expired(sess)),
+                    Some(ids) => self.model.node(&ids, p, Perms::READ).map(|_| {
+                        let prefix = if p == "/" {
+                            "/".to_string()
+                        } else {
+                            format!("{p}/")
+                        };
+                        let count = self
+                            .model
+                            .nodes
+                            .keys()
+                            .filter(|k| k.starts_with(&prefix) && k.len() > prefix.len())
+                            .count();
+                        Response::AllChildrenNumber {
+                            count: count as i32,
+                        }
+                    }),
+                };
+                (got, want, vec![])
+            }
+            Op::Ephemerals { s, under_a } => {
+                let sess = sid(s);
+                let prefix = if *under_a { "/a" } else { "/" };
+                let got = self.tree.read(
+                    sess,
+                    &Request::GetEphemerals {
+                        prefix: prefix.into(),
+                    },
+                );
+                let want = match live(&self.model, sess) {
+                    None => Err(expired(sess)),
+                    Some(_) => {
+                        let paths = self
+                            .model
+                            .nodes
+                            .iter()
+                            .filter(|(k, n)| {
+                                n.stat.ephemeral_owner == sess && k.starts_with(prefix)
+                            })
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        Ok(Response::Ephemerals { paths })
+                    }
+                };
+                (got, want, vec![])
+            }
             Op::AddWatch { s, path, recursive } => {
                 let sess = sid(s);
                 let p = PATHS[*path];
@@ -856,6 +941,37 @@ impl Run {
                     stat: Some(n.stat),
                 })
             }
+        }
+    }
+
+    /// removeWatches as ZooKeeper's DataTree.removeWatch: path first, then the session,
+    /// then NoWatcher unless a watch of that type was there.
+    fn model_remove_watches(&mut self, sess: i64, p: &str, kind: u8) -> Result<Response, ZkError> {
+        if !valid(p) {
+            return Err(e(ErrorCode::BadArguments, p));
+        }
+        if !self.model.live.contains_key(&sess) {
+            return Err(e(ErrorCode::SessionExpired, &format!("session 0x{sess:x}")));
+        }
+        let key = (p.to_string(), sess);
+        let m = &mut self.model;
+        let removed = match kind {
+            0 => m.data_w.remove(&key),
+            1 => m.child_w.remove(&key),
+            2 => {
+                let a = m.data_w.remove(&key);
+                let b = m.child_w.remove(&key);
+                let c = m.pers_w.remove(&key);
+                let d = m.rec_w.remove(&key);
+                a || b || c || d
+            }
+            3 => m.pers_w.remove(&key),
+            _ => m.rec_w.remove(&key),
+        };
+        if removed {
+            Ok(Response::RemoveWatches)
+        } else {
+            Err(e(ErrorCode::NoWatcher, p))
         }
     }
 
