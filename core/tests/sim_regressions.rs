@@ -75,3 +75,34 @@ fn regression_apply_backlog_drains_seed_788_4000_steps() {
 fn regression_apply_backlog_drains_seed_10_4000_steps() {
     replay_steps(10, 4000);
 }
+
+/// A node still holding a `Remove(3)` entry that the winning history dropped
+/// refused every message from node 3, the new leader, as "unknown": it never
+/// converged. Fixed by remembering every node any configuration named.
+#[test]
+fn regression_truncated_removal_does_not_silence_the_leader_seed_308() {
+    replay(308);
+}
+
+/// A follower cut off while node 7 was added refused node 7's appends once it
+/// led: it never converged. Fixed by judging leader traffic by term alone.
+#[test]
+fn regression_leader_added_while_cut_off_is_followed_seed_135() {
+    replay(135);
+}
+
+/// The leader restarted a follower's snapshot transfer every time it compacted
+/// again, which under load was before the transfer ended: the follower never
+/// caught up. Fixed by pinning the snapshot per transfer.
+#[test]
+fn regression_snapshot_transfer_survives_compaction_seed_155() {
+    replay(155);
+}
+
+/// A repeated vote marked durable state changed without changing it, so no
+/// persist batch was produced and every later response stayed held forever.
+/// Fixed by producing a (possibly empty) batch for every change mark.
+#[test]
+fn regression_held_responses_always_get_a_persist_batch_seed_42() {
+    replay(42);
+}

@@ -216,8 +216,10 @@ impl Node {
         let lease_ok = transfer || !self.in_leader_lease();
         let granted = can_vote && log_ok && lease_ok;
         if granted && !pre_vote {
-            self.vote = Some(msg.from);
-            self.mark_durable_change();
+            if self.vote != Some(msg.from) {
+                self.vote = Some(msg.from);
+                self.mark_durable_change();
+            }
             self.election_elapsed_ticks = 0;
         }
         let mut reply = if pre_vote {

@@ -21,9 +21,18 @@ impl Node {
         if msg.to != self.cfg.id || msg.from == self.cfg.id || msg.from == 0 {
             return Err(Rejected::WrongRecipient);
         }
-        // A node outside the configuration (joining, or just removed) listens to
-        // anyone: that is how it learns the configuration.
-        if self.membership.contains(self.cfg.id) && !self.membership.contains(msg.from) {
+        // Leader traffic is judged by its term alone: a node added while we were
+        // cut off may lead us before we have seen the entry that added it.
+        // Anything else must come from a node named by some configuration we
+        // have seen, unless we have not been named yet ourselves (joining).
+        let leader_traffic = matches!(
+            msg.body,
+            Body::Append { .. } | Body::Heartbeat { .. } | Body::Snapshot { .. }
+        );
+        if !leader_traffic
+            && self.known_nodes.contains(&self.cfg.id)
+            && !self.known_nodes.contains(&msg.from)
+        {
             return Err(Rejected::UnknownSender);
         }
         if msg.term == 0 {
