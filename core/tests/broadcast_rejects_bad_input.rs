@@ -56,7 +56,18 @@ fn each_kind_of_bad_message_is_refused_and_counted() {
         read_round: 0,
     };
     let cases = [
-        (msg(9, 2, 1, Body::PreVote { last_index: 9, last_term: 9 }), Rejected::UnknownSender),
+        (
+            msg(
+                9,
+                2,
+                1,
+                Body::PreVote {
+                    last_index: 9,
+                    last_term: 9,
+                },
+            ),
+            Rejected::UnknownSender,
+        ),
         (msg(1, 5, 1, heartbeat.clone()), Rejected::WrongRecipient),
         (msg(2, 2, 1, heartbeat.clone()), Rejected::WrongRecipient),
         (msg(1, 2, 0, heartbeat), Rejected::StaleTerm),

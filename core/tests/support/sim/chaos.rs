@@ -11,6 +11,9 @@ use super::{Check, Event, Sim};
 
 impl Sim {
     pub(super) fn send(&mut self, msg: Message) {
+        if matches!(msg.body, corral_core::broadcast::Body::Snapshot { .. }) {
+            self.stats.snapshot_chunks_sent += 1;
+        }
         let (from, to) = (msg.from, msg.to);
         if self.net.blocked.contains(&(from, to)) || self.rng.chance(self.net.drop_percent) {
             return;
@@ -84,9 +87,24 @@ impl Sim {
         self.rng.pick(&alive)
     }
 
+    /// One random fault or operator action.
     pub(super) fn chaos(&mut self) -> Check {
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        // The draw numbering is kept stable: regression seeds depend on it.
         match self.rng.between(0, 15) {
+            kind @ (0..=3 | 9 | 10) => self.network_fault(kind),
+            kind @ 4..=8 => self.node_fault(kind)?,
+            11 | 12 => self.change_membership()?,
+            13 => self.transfer_leadership()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Partitions (symmetric, one-way, one node isolated), heals, and changes
+    /// of loss, duplication and delay.
+    fn network_fault(&mut self, kind: u64) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        match kind {
             0 => {
                 // Symmetric partition into two random groups.
                 let side: BTreeMap<NodeId, bool> =
@@ -100,13 +118,33 @@ impl Sim {
                 }
             }
             1 => {
+                // One way only.
                 let (a, b) = (
                     self.rng.pick(&ids).expect("ids"),
                     self.rng.pick(&ids).expect("ids"),
                 );
                 self.net.blocked.insert((a, b));
             }
-            2 | 3 => self.net.blocked.clear(),
+            10 => {
+                // Isolate one node both ways.
+                let a = self.rng.pick(&ids).expect("ids");
+                for &b in &ids {
+                    self.net.blocked.insert((a, b));
+                    self.net.blocked.insert((b, a));
+                }
+            }
+            9 => {
+                self.net.drop_percent = [0, 5, 20][self.rng.between(0, 2) as usize];
+                self.net.dup_percent = [0, 5][self.rng.between(0, 1) as usize];
+                self.net.extra_delay_ms = [0, 0, 10, 30][self.rng.between(0, 3) as usize];
+            }
+            _ => self.net.blocked.clear(),
+        }
+    }
+
+    /// Crashes (of anyone, or of the leader), restarts and slow disks.
+    fn node_fault(&mut self, kind: u64) -> Check {
+        match kind {
             4 => {
                 if let Some(id) = self.random_alive() {
                     self.crash(id);
@@ -129,51 +167,41 @@ impl Sim {
                     self.drain(id)?;
                 }
             }
-            8 => {
+            _ => {
+                let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
                 let id = self.rng.pick(&ids).expect("ids");
                 let n = self.nodes.get_mut(&id).expect("node");
                 n.slow_disk = !n.slow_disk;
             }
-            9 => {
-                self.net.drop_percent = [0, 5, 20][self.rng.between(0, 2) as usize];
-                self.net.dup_percent = [0, 5][self.rng.between(0, 1) as usize];
-                self.net.extra_delay_ms = [0, 0, 10, 30][self.rng.between(0, 3) as usize];
-            }
-            10 => {
-                // Isolate one node both ways.
-                let a = self.rng.pick(&ids).expect("ids");
-                for &b in &ids {
-                    self.net.blocked.insert((a, b));
-                    self.net.blocked.insert((b, a));
-                }
-            }
-            11 | 12 => self.change_membership()?,
-            13 => {
-                if let Some(id) = self.leader() {
-                    let voters: Vec<NodeId> = self
-                        .node(id)
-                        .expect("alive")
-                        .membership()
-                        .voters
-                        .iter()
-                        .copied()
-                        .collect();
-                    if let Some(target) = self.rng.pick(&voters) {
-                        let node = self
-                            .nodes
-                            .get_mut(&id)
-                            .and_then(|n| n.node.as_mut())
-                            .expect("alive");
-                        if node.transfer_leadership(target).is_ok() {
-                            self.stats.transfers += 1;
-                        }
-                        self.drain(id)?;
-                    }
-                }
-            }
-            _ => {}
         }
         Ok(())
+    }
+
+    /// Asks the leader to hand over to a random voter.
+    fn transfer_leadership(&mut self) -> Check {
+        let Some(id) = self.leader() else {
+            return Ok(());
+        };
+        let voters: Vec<NodeId> = self
+            .node(id)
+            .expect("alive")
+            .membership()
+            .voters
+            .iter()
+            .copied()
+            .collect();
+        let Some(target) = self.rng.pick(&voters) else {
+            return Ok(());
+        };
+        let node = self
+            .nodes
+            .get_mut(&id)
+            .and_then(|n| n.node.as_mut())
+            .expect("alive");
+        if node.transfer_leadership(target).is_ok() {
+            self.stats.transfers += 1;
+        }
+        self.drain(id)
     }
 
     fn change_membership(&mut self) -> Check {

@@ -190,6 +190,7 @@ pub(crate) struct SimStats {
     pub(crate) conf_changes: u64,
     pub(crate) transfers: u64,
     pub(crate) reads_answered: u64,
+    pub(crate) snapshot_chunks_sent: u64,
     /// ms from the heal to the first commit of a fresh proposal.
     pub(crate) liveness_ms: u64,
 }
@@ -345,6 +346,7 @@ impl Sim {
         let index = self.commit_after_heal(healed_at)?;
         self.stats.liveness_ms = self.now_ms - healed_at;
         self.converge(index)?;
+        self.stats.leaders = self.checker.leader_terms();
         Ok(self.stats)
     }
 
