@@ -90,7 +90,7 @@ mod rng;
 mod snapshot;
 mod step;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub use config::{Config, ConfigError};
 pub use election::TransferError;
@@ -192,10 +192,6 @@ pub struct Node {
     conf_entries: Vec<(u64, Membership)>,
     /// Membership in force: the last configuration entry's, or the snapshot's.
     membership: Membership,
-    /// Every node named by any membership this node has seen (it only grows):
-    /// a node drops messages from anyone else. A node removed by an entry that
-    /// is later truncated must still be heard, so this is wider than `membership`.
-    known_nodes: BTreeSet<NodeId>,
     /// Leader only: one per other member.
     progress: BTreeMap<NodeId, Progress>,
     /// (Pre-)candidate only: votes received.
@@ -249,7 +245,6 @@ impl Node {
             leader: None,
             conf_entries: Vec::new(),
             membership: snapshot.meta.membership.clone(),
-            known_nodes: BTreeSet::new(),
             snapshot,
             progress: BTreeMap::new(),
             votes: BTreeMap::new(),
@@ -381,7 +376,6 @@ impl Node {
 
     /// Installs a membership and adjusts the leader's progress map to it.
     fn set_membership(&mut self, membership: Membership) {
-        self.known_nodes.extend(membership.members());
         self.membership = membership;
         if self.role == Role::Leader {
             let next = self.log.last_index() + 1;

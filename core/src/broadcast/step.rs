@@ -21,20 +21,11 @@ impl Node {
         if msg.to != self.cfg.id || msg.from == self.cfg.id || msg.from == 0 {
             return Err(Rejected::WrongRecipient);
         }
-        // Leader traffic is judged by its term alone: a node added while we were
-        // cut off may lead us before we have seen the entry that added it.
-        // Anything else must come from a node named by some configuration we
-        // have seen, unless we have not been named yet ourselves (joining).
-        let leader_traffic = matches!(
-            msg.body,
-            Body::Append { .. } | Body::Heartbeat { .. } | Body::Snapshot { .. }
-        );
-        if !leader_traffic
-            && self.known_nodes.contains(&self.cfg.id)
-            && !self.known_nodes.contains(&msg.from)
-        {
-            return Err(Rejected::UnknownSender);
-        }
+        // Requests are judged by term and log, never by this node's view of the
+        // configuration (as in the Raft dissertation): a node added in an entry
+        // we have not seen yet may need our vote or lead us. Peers are
+        // authenticated by the transport; an unknown sender here is one whose
+        // answer answers nothing we asked (see step_leader and step_candidate).
         if msg.term == 0 {
             return Err(Rejected::StaleTerm);
         }
@@ -205,6 +196,11 @@ impl Node {
                 // Someone won this term.
                 self.become_follower(msg.term, Some(msg.from));
                 self.step_follower(msg)
+            }
+            Body::PreVoteResponse { .. } | Body::VoteResponse { .. }
+                if !self.membership.is_voter(msg.from) =>
+            {
+                Err(Rejected::UnknownSender)
             }
             Body::PreVoteResponse { granted } if self.role == Role::PreCandidate => {
                 if msg.term == self.term + 1 || !granted {
