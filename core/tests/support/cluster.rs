@@ -118,6 +118,46 @@ impl Cluster {
         panic!("cluster never settles");
     }
 
+    /// Carries out pending Readies, then delivers at most one message. Returns
+    /// whether anything happened.
+    pub(crate) fn step_once(&mut self) -> bool {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let mut moved = false;
+        for id in ids {
+            let node = self.nodes.get_mut(&id).expect("node");
+            if !node.has_ready() {
+                continue;
+            }
+            moved = true;
+            let ready = node.ready();
+            if let Some(p) = ready.persist {
+                node.persisted(p.token);
+            }
+            for e in ready.committed_entries {
+                if let corral_core::broadcast::EntryKind::Normal(data) = e.kind {
+                    self.applied.entry(id).or_default().push(data);
+                }
+            }
+            self.read_states
+                .entry(id)
+                .or_default()
+                .extend(ready.read_states);
+            for m in ready.messages {
+                self.sent.push(m.clone());
+                if !self.isolated.contains(&m.from) && !self.isolated.contains(&m.to) {
+                    self.wire.push_back(m);
+                }
+            }
+        }
+        if let Some(m) = self.wire.pop_front() {
+            moved = true;
+            if let Some(node) = self.nodes.get_mut(&m.to) {
+                let _ = node.step(m);
+            }
+        }
+        moved
+    }
+
     /// Ticks every node `n` times, pumping after each tick.
     pub(crate) fn tick_all(&mut self, n: usize) {
         for _ in 0..n {
