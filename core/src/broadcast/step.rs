@@ -66,14 +66,18 @@ impl Node {
         match &msg.body {
             Body::Append {
                 prev_index,
+                prev_term,
                 entries,
                 ..
             } => {
+                // Peers may be configured a little differently; twice our own
+                // limit is beyond any of them.
                 if entries.len() as u64 > self.cfg.max_entries_per_msg.saturating_mul(2) {
                     return Err(Rejected::Oversize);
                 }
                 let mut expect = prev_index.checked_add(1).ok_or(Rejected::AbsurdIndex)?;
-                let mut prev_term = 0;
+                // Terms never decrease along a log, starting from prev_term.
+                let mut prev_term = *prev_term;
                 for e in entries {
                     if e.size_bytes()
                         > self.cfg.max_entry_bytes + super::message::ENTRY_OVERHEAD_BYTES

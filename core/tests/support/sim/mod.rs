@@ -568,9 +568,15 @@ impl Sim {
             let Some(node) = n.node.as_mut() else {
                 return Ok(());
             };
+            let promised = node.has_ready();
             let ready = node.ready();
             if ready.is_empty() {
                 return Ok(());
+            }
+            if !promised {
+                return Err(format!(
+                    "node {id}: has_ready() was false but ready() had work"
+                ));
             }
             if let Some(p) = ready.persist {
                 let node = n.node.as_ref().expect("alive");
