@@ -57,6 +57,10 @@ fn each_kind_of_bad_message_is_refused_and_counted() {
     };
     let cases = [
         (msg(1, 5, 1, heartbeat.clone()), Rejected::WrongRecipient),
+        (
+            msg(1, 2, u64::MAX, heartbeat.clone()),
+            Rejected::AbsurdIndex,
+        ),
         (msg(2, 2, 1, heartbeat.clone()), Rejected::WrongRecipient),
         (msg(1, 2, 0, heartbeat), Rejected::StaleTerm),
         (
@@ -119,7 +123,7 @@ fn each_kind_of_bad_message_is_refused_and_counted() {
     }
     assert_eq!(n.rejects().get(Rejected::WrongRecipient), 2);
     assert_eq!(n.rejects().get(Rejected::Malformed), 2);
-    assert_eq!(n.rejects().total(), 9);
+    assert_eq!(n.rejects().total(), 10);
 }
 
 #[test]
@@ -294,7 +298,11 @@ fn a_flood_of_random_messages_never_panics_any_role() {
         for _ in 0..100 {
             let to = rng.between(1, 3);
             let from = rng.between(0, 4);
-            let term = rng.between(0, 6);
+            let term = if rng.chance(2) {
+                u64::MAX - rng.between(0, 1)
+            } else {
+                rng.between(0, 6)
+            };
             let m = msg(from, to, term, random_body(&mut rng));
             let _ = c.node_mut(to).step(m);
             c.node(to).check_invariants();

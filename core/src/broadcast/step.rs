@@ -29,6 +29,11 @@ impl Node {
         if msg.term == 0 {
             return Err(Rejected::StaleTerm);
         }
+        // Terms grow by one per election; one near the top of u64 is a lie, and
+        // adopting it would overflow the next campaign.
+        if msg.term > u64::MAX / 2 {
+            return Err(Rejected::AbsurdIndex);
+        }
         self.validate_body(&msg)?;
         if msg.term > self.term {
             if !self.accept_higher_term(&msg) {
