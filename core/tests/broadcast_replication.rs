@@ -128,3 +128,30 @@ fn a_diverged_follower_is_repaired_in_few_round_trips() {
     assert_eq!(a.last_index(), b.last_index());
     assert_eq!(a.term_at(a.last_index()), b.term_at(b.last_index()));
 }
+
+#[test]
+fn proposals_between_two_readies_travel_in_one_append() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.elect(1);
+    let before = c.count_sent(|m| m.to == 2 && matches!(m.body, Body::Append { .. }));
+    for _ in 0..5 {
+        c.node_mut(1)
+            .propose(vec![bytes::Bytes::from_static(b"p")])
+            .unwrap();
+    }
+    c.pump();
+    let appends: Vec<usize> = c.sent[..]
+        .iter()
+        .filter(|m| m.to == 2)
+        .filter_map(|m| match &m.body {
+            Body::Append { entries, .. } if !entries.is_empty() => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert!(c.count_sent(|m| m.to == 2 && matches!(m.body, Body::Append { .. })) > before);
+    assert_eq!(
+        appends.last(),
+        Some(&5),
+        "five proposals, one append: {appends:?}"
+    );
+}
