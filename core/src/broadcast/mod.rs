@@ -103,6 +103,18 @@
 //! Bad input (answers from unknown senders, stale terms, absurd indexes or
 //! sizes, malformed content) is refused and counted in [`Node::rejects`]; it
 //! never panics.
+//!
+//! # Testing
+//!
+//! The simulator lives in `core/tests/support/sim/` (tests only: it is as
+//! deterministic as this module, one seeded RNG and an event queue ordered by
+//! delivery time). `cargo test -p corral-core --test sim_safety_under_faults`
+//! runs 2,000 seeds × 2,000 steps; `CORRAL_SIM_SEEDS`, `CORRAL_SIM_STEPS` or
+//! `CORRAL_SIM_LONG=1` (×50 seeds, ×5 steps) run more. A failing seed prints
+//! its replay command (`CORRAL_SIM_SEED=N cargo test -p corral-core --test
+//! sim_replay`). `sim_checker_catches_broken_vote_rule` proves the checker can
+//! fail, using [`Config::test_break_vote_log_check`]; `sim_regressions` and
+//! `broadcast_regressions` pin every bug found so far.
 
 mod config;
 mod election;
