@@ -122,3 +122,11 @@ fn regression_vote_requests_from_nodes_added_unseen_seed_4876_4000_steps() {
 fn regression_vote_requests_from_nodes_added_unseen_seed_6909_4000_steps() {
     replay_steps(6909, 4000);
 }
+
+/// A follower restarted mid-snapshot and reported fewer bytes than the leader
+/// had been told; the leader took that for a late duplicate and resent the same
+/// far chunk forever (found by a 50,000-seed x 3,000-step run).
+#[test]
+fn regression_snapshot_resumes_after_follower_restart_seed_1203_3000_steps() {
+    replay_steps(1203, 3000);
+}

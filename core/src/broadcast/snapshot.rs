@@ -118,13 +118,8 @@ impl Node {
         let Some(pr) = self.progress.get_mut(&from) else {
             return Err(Rejected::UnknownSender);
         };
-        let (
-            ReplicationState::Snapshot {
-                index: sending,
-                acked_bytes,
-            },
-            Some(snapshot),
-        ) = (pr.state, pr.snapshot.as_ref())
+        let (ReplicationState::Snapshot { index: sending, .. }, Some(snapshot)) =
+            (pr.state, pr.snapshot.as_ref())
         else {
             return Err(Rejected::Unexpected);
         };
@@ -135,9 +130,8 @@ impl Node {
         if received_bytes > total_bytes {
             return Err(Rejected::AbsurdIndex);
         }
-        if received_bytes < acked_bytes && received_bytes != 0 {
-            return Ok(()); // a late duplicate
-        }
+        // The follower's count wins even when lower: a follower that restarted
+        // lost its partial snapshot. A late duplicate only costs one resend.
         pr.state = ReplicationState::Snapshot {
             index,
             acked_bytes: received_bytes,
