@@ -35,5 +35,5 @@ pub use error::{CertError, Result};
 pub use files::{CERT_FILE_MODE, KEY_FILE_MODE};
 pub use identity::{CertInfo, Identity, NodeId, identity_of, inspect};
 pub use issue::{IssueOptions, IssuedFiles, init_ca, issue_client, issue_node};
-pub use store::{CertPaths, CertSet, CertStore};
+pub use store::{CertPaths, CertSet, CertStore, provider};
 pub use verify::{ClientPolicy, ExpectServer, ServerPolicy};

@@ -26,7 +26,7 @@ use crate::identity::{Identity, NodeId, identity_of};
 use crate::store::CertStore;
 
 /// What a dialer requires of the server's certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpectServer {
     /// A node certificate naming exactly this node id (peer links).
     Node(NodeId),

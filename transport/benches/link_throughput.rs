@@ -48,8 +48,24 @@ struct Fixture {
     done: std::sync::Mutex<mpsc::Receiver<()>>,
 }
 
+fn bench_config() -> LinkConfig {
+    LinkConfig {
+        cert_reload_poll_ms: 0,
+        ..LinkConfig::default()
+    }
+}
+
 fn fixture(worker_threads: usize) -> Fixture {
-    let dir = std::env::temp_dir().join(format!("corral-bench-{}", std::process::id()));
+    fixture_with(worker_threads, bench_config())
+}
+
+fn fixture_with(worker_threads: usize, config: LinkConfig) -> Fixture {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "corral-bench-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     init_ca(&dir, &IssueOptions::ca()).unwrap();
     for id in [1, 2] {
@@ -66,10 +82,6 @@ fn fixture(worker_threads: usize) -> Fixture {
             .enable_all()
             .build()
             .unwrap()
-    };
-    let config = LinkConfig {
-        cert_reload_poll_ms: 0,
-        ..LinkConfig::default()
     };
     let (done_tx, done) = mpsc::channel(1024);
     let (server_addr, dialer) = rt.block_on(async {
@@ -231,6 +243,69 @@ fn frames(c: &mut Criterion) {
                 writer.finish().await.unwrap();
             });
             fx.wait_done();
+            start.elapsed()
+        })
+    });
+    group.finish();
+
+    // The same over a link allowed loopback's large MTU (mtu_bytes_max 16 KiB).
+    let jumbo = fixture_with(
+        2,
+        LinkConfig {
+            mtu_bytes_max: 16_384,
+            ..bench_config()
+        },
+    );
+    let link = jumbo.link();
+    // Let path-MTU discovery climb before measuring.
+    jumbo.rt.block_on(async {
+        let mut writer = link.open_uni().await.unwrap();
+        for seq in 0..2_000 {
+            writer
+                .send(&PayloadRef {
+                    seq,
+                    data: &data_64k,
+                })
+                .await
+                .unwrap();
+        }
+        writer
+            .send(&PayloadRef {
+                seq: END,
+                data: &[],
+            })
+            .await
+            .unwrap();
+        writer.finish().await.unwrap();
+    });
+    jumbo.wait_done();
+    let mut group = c.benchmark_group("frames_64KiB_mtu16k");
+    group.throughput(Throughput::Bytes(64 << 10));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("writer", |b| {
+        b.iter_custom(|iters| {
+            let mut writer = jumbo.rt.block_on(link.open_uni()).unwrap();
+            let start = Instant::now();
+            jumbo.rt.block_on(async {
+                for seq in 0..iters {
+                    writer
+                        .send(&PayloadRef {
+                            seq,
+                            data: &data_64k,
+                        })
+                        .await
+                        .unwrap();
+                }
+                writer
+                    .send(&PayloadRef {
+                        seq: END,
+                        data: &[],
+                    })
+                    .await
+                    .unwrap();
+                writer.finish().await.unwrap();
+            });
+            jumbo.wait_done();
             start.elapsed()
         })
     });

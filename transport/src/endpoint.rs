@@ -6,22 +6,24 @@
 //!          ALPN + certificate kind ─► hello ─► Link
 //! ```
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_certs::{CertStore, ClientPolicy, ExpectServer, Identity, ServerPolicy};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+use rustls::client::{ClientSessionStore, Resumption};
 use tokio::task::JoinHandle;
 
-use crate::config::LinkConfig;
+use crate::config::{LinkConfig, bind_udp};
 use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
-use crate::hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome};
+use crate::hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome, check_hello};
 use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
+use crate::resumption::{ClientSessions, ServerSessions};
 
-/// TLS session tickets kept for resumption, across all remotes.
-const RESUMPTION_SESSIONS_MAX: usize = 256;
+/// Verifiers kept for resumption (one per node dialled, plus one for clients).
+const POLICIES_MAX: usize = 1024;
 
 /// A UDP socket speaking corral's QUIC: it dials and, if a server, accepts.
 ///
@@ -33,6 +35,7 @@ pub struct Endpoint {
     config: Arc<LinkConfig>,
     transport: Arc<quinn::TransportConfig>,
     sessions: Arc<dyn ClientSessionStore>,
+    policies: Arc<Mutex<HashMap<ExpectServer, Arc<ServerPolicy>>>>,
     _reload: Arc<AbortOnDrop>,
 }
 
@@ -59,8 +62,7 @@ impl Endpoint {
         })?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let quinn = quinn::Endpoint::server(server, addr)
-            .map_err(|source| TransportError::Bind { addr, source })?;
+        let quinn = bind(addr, Some(server), &config)?;
         Ok(Self::new(quinn, store, config, transport))
     }
 
@@ -80,6 +82,7 @@ impl Endpoint {
         config: LinkConfig,
         transport: Arc<quinn::TransportConfig>,
     ) -> Self {
+        let sessions: Arc<dyn ClientSessionStore> = Arc::new(ClientSessions::new(store.clone()));
         let reload = (config.cert_reload_poll_ms > 0).then(|| {
             let store = store.clone();
             let period = std::time::Duration::from_millis(config.cert_reload_poll_ms.into());
@@ -101,7 +104,8 @@ impl Endpoint {
             store,
             config: Arc::new(config),
             transport,
-            sessions: Arc::new(ClientSessionMemoryCache::new(RESUMPTION_SESSIONS_MAX)),
+            sessions,
+            policies: Arc::new(Mutex::new(HashMap::new())),
             _reload: Arc::new(AbortOnDrop(reload)),
         }
     }
@@ -162,10 +166,7 @@ impl Endpoint {
                 what: format!("client TLS: {e}"),
             })?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ServerPolicy::new(
-                self.store.clone(),
-                expect,
-            )))
+            .with_custom_certificate_verifier(self.policy(expect))
             .with_client_cert_resolver(self.store.clone());
         tls.alpn_protocols = vec![alpn.to_vec()];
         // Resumption yes (cheap reconnects), 0-RTT never: early data could replay
@@ -173,6 +174,20 @@ impl Endpoint {
         tls.resumption = Resumption::store(self.sessions.clone());
         tls.enable_early_data = false;
         Ok(tls)
+    }
+
+    /// The verifier for `expect`, the same `Arc` every time: rustls resumes a
+    /// TLS session only under the very verifier that checked it.
+    fn policy(&self, expect: ExpectServer) -> Arc<ServerPolicy> {
+        let mut policies = self.policies.lock().unwrap_or_else(PoisonError::into_inner);
+        if policies.len() >= POLICIES_MAX && !policies.contains_key(&expect) {
+            // More distinct remotes than any cluster has: start over rather than grow.
+            policies.clear();
+        }
+        policies
+            .entry(expect)
+            .or_insert_with(|| Arc::new(ServerPolicy::new(self.store.clone(), expect)))
+            .clone()
     }
 
     /// Dials `addr` with a given rustls config, then checks the server's identity
@@ -371,28 +386,28 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
         }
         Err(e) => return Err(e),
     };
-    if hello.protocol_version != LINK_PROTOCOL_VERSION {
-        return Err(rejected(format!(
-            "protocol version mismatch: the dialer speaks {}, this node speaks {LINK_PROTOCOL_VERSION}",
-            hello.protocol_version
-        )));
-    }
-    match (&hello.cluster_id, alpn) {
-        (Some(theirs), _) if *theirs != config.cluster_id => {
-            return Err(rejected(format!(
-                "cluster id mismatch: the dialer is in {theirs:?}, this node in {:?}",
-                config.cluster_id
-            )));
-        }
-        (None, Alpn::Peer) => return Err(rejected("a peer hello must name its cluster".into())),
-        _ => {}
-    }
+    check_hello(&hello, alpn, &config.cluster_id).map_err(rejected)?;
     let welcome = LinkWelcome {
         protocol_version: LINK_PROTOCOL_VERSION,
         cluster_id: config.cluster_id.clone(),
     };
     writer.send(&welcome).await?;
     writer.finish().await
+}
+
+fn bind(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+    config: &LinkConfig,
+) -> Result<quinn::Endpoint> {
+    let socket = bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|source| TransportError::Bind { addr, source })
 }
 
 fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {
@@ -407,6 +422,8 @@ fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {
     tls.alpn_protocols = vec![ALPN_PEER.to_vec(), ALPN_CLIENT.to_vec()];
     // 0-RTT off: early data could replay a state-changing request.
     tls.max_early_data_size = 0;
+    // Resumption on, but only of sessions made under the current certificates.
+    tls.session_storage = Arc::new(ServerSessions::new(store.clone()));
     Ok(tls)
 }
 

@@ -126,6 +126,18 @@ pub enum TransportError {
         /// quinn's error.
         source: quinn::WriteError,
     },
+    /// The remote speaks another version of a protocol.
+    #[error(
+        "{protocol} protocol version mismatch: the remote speaks {theirs}, this build speaks {ours}"
+    )]
+    VersionMismatch {
+        /// Which protocol ("link", "client", "peer").
+        protocol: &'static str,
+        /// The remote's version.
+        theirs: u32,
+        /// Ours.
+        ours: u32,
+    },
     /// The sending task of a [`crate::FrameSender`] is gone.
     #[error("frame sender to {peer} is closed")]
     SenderClosed {

@@ -19,6 +19,7 @@
 
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
@@ -31,8 +32,58 @@ pub const FRAME_HEADER_BYTES: usize = 4;
 /// Initial size of a reader's buffer; it grows (up to the frame limit) only for
 /// a frame whose header has been checked.
 pub const READ_BUFFER_BYTES_INITIAL: usize = 64 << 10;
+/// Initial size of a writer's buffer.
+pub const WRITE_BUFFER_BYTES_INITIAL: usize = 1024;
 /// A writer flushes on its own once this much is buffered.
 pub const WRITE_BUFFER_BYTES_FLUSH: usize = 256 << 10;
+
+/// What the start of a buffer holds, frame-wise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameHead {
+    /// Not a whole frame yet; `needed_bytes` in total are needed (0 if the
+    /// header itself is incomplete).
+    Incomplete {
+        /// Bytes the whole frame takes, header included, once the header is known.
+        needed_bytes: usize,
+    },
+    /// The header declares more than the maximum.
+    TooLarge {
+        /// The declared body length.
+        declared_bytes: u64,
+    },
+    /// A whole frame: its body is `buf[body_start..body_end]`.
+    Complete {
+        /// Offset of the body.
+        body_start: usize,
+        /// End of the body (and of the frame).
+        body_end: usize,
+    },
+}
+
+/// Parses the frame at the start of `buf`, checking the header against
+/// `frame_bytes_max` before anything else. Pure; never panics.
+pub fn parse_frame(buf: &[u8], frame_bytes_max: u32) -> FrameHead {
+    let Some(header) = buf.first_chunk::<FRAME_HEADER_BYTES>() else {
+        return FrameHead::Incomplete { needed_bytes: 0 };
+    };
+    let declared = u32::from_le_bytes(*header);
+    if declared > frame_bytes_max {
+        return FrameHead::TooLarge {
+            declared_bytes: declared.into(),
+        };
+    }
+    // declared <= frame_bytes_max (a u32), so this fits any 32/64-bit usize.
+    let total = FRAME_HEADER_BYTES + declared as usize;
+    if buf.len() < total {
+        return FrameHead::Incomplete {
+            needed_bytes: total,
+        };
+    }
+    FrameHead::Complete {
+        body_start: FRAME_HEADER_BYTES,
+        body_end: total,
+    }
+}
 
 /// Reads frames from a QUIC receive stream.
 #[derive(Debug)]
@@ -106,33 +157,30 @@ impl FrameReader {
 
     /// The body range of a complete buffered frame, consuming it; checks the header.
     fn buffered_frame(&mut self) -> Result<Option<(usize, usize)>> {
-        let available = self.end - self.start;
-        if available < FRAME_HEADER_BYTES {
-            return Ok(None);
-        }
-        let mut header = [0u8; FRAME_HEADER_BYTES];
-        header.copy_from_slice(&self.buf[self.start..self.start + FRAME_HEADER_BYTES]);
-        let declared = u32::from_le_bytes(header);
-        if declared > self.frame_bytes_max {
-            return Err(TransportError::FrameTooLarge {
+        match parse_frame(&self.buf[self.start..self.end], self.frame_bytes_max) {
+            FrameHead::Incomplete { needed_bytes: 0 } => Ok(None),
+            FrameHead::Incomplete { needed_bytes } => {
+                self.make_room(needed_bytes);
+                Ok(None)
+            }
+            FrameHead::TooLarge { declared_bytes } => Err(TransportError::FrameTooLarge {
                 peer: self.peer,
-                declared_bytes: declared.into(),
+                declared_bytes,
                 frame_bytes_max: self.frame_bytes_max,
-            });
+            }),
+            FrameHead::Complete {
+                body_start,
+                body_end,
+            } => {
+                let body = (self.start + body_start, self.start + body_end);
+                self.start += body_end;
+                if self.start == self.end {
+                    self.start = 0;
+                    self.end = 0;
+                }
+                Ok(Some(body))
+            }
         }
-        // Checked above: declared <= frame_bytes_max, so this is bounded.
-        let total = FRAME_HEADER_BYTES + declared as usize;
-        if available < total {
-            self.make_room(total);
-            return Ok(None);
-        }
-        let body = (self.start + FRAME_HEADER_BYTES, self.start + total);
-        self.start += total;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        Ok(Some(body))
     }
 
     /// Ensures the buffer can hold a frame of `total` bytes from `start`.
@@ -145,7 +193,10 @@ impl FrameReader {
         self.start = 0;
         if self.buf.len() < total {
             // total <= FRAME_HEADER_BYTES + frame_bytes_max: the header was checked.
-            self.buf.resize(total.max(READ_BUFFER_BYTES_INITIAL), 0);
+            // Room for two such frames, so a stream of large frames is not
+            // compacted after every one (still at most twice the limit).
+            self.buf
+                .resize(total.saturating_mul(2).max(READ_BUFFER_BYTES_INITIAL), 0);
         }
     }
 
@@ -176,8 +227,10 @@ pub struct FrameWriter {
     send: quinn::SendStream,
     peer: SocketAddr,
     frame_bytes_max: u32,
+    /// Frames pushed since the last flush began.
     buf: Vec<u8>,
-    written: usize,
+    /// Bytes handed to quinn by a flush, not yet accepted by it.
+    pending: Bytes,
 }
 
 impl FrameWriter {
@@ -188,12 +241,16 @@ impl FrameWriter {
             peer,
             frame_bytes_max,
             buf: Vec::new(),
-            written: 0,
+            pending: Bytes::new(),
         }
     }
 
     /// Encodes `msg` as one frame into the buffer (no I/O).
     pub fn push<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
+        if self.buf.capacity() == 0 {
+            // A flush gave the last buffer away to quinn: start a fresh one.
+            self.buf.reserve(WRITE_BUFFER_BYTES_INITIAL);
+        }
         let header_at = self.buf.len();
         self.buf.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
         let buf = std::mem::take(&mut self.buf);
@@ -203,7 +260,6 @@ impl FrameWriter {
             Err(e) => {
                 // postcard consumed the buffer: the frames pushed before are lost,
                 // which only a bug in a Serialize impl can cause.
-                self.written = 0;
                 return Err(TransportError::Encode {
                     peer: self.peer,
                     what: e.to_string(),
@@ -230,28 +286,31 @@ impl FrameWriter {
         }
     }
 
-    /// Bytes pushed and not yet handed to quinn.
+    /// Bytes pushed and not yet accepted by quinn.
     pub fn buffered_bytes(&self) -> usize {
-        self.buf.len() - self.written
+        self.buf.len() + self.pending.len()
     }
 
-    /// Hands every buffered byte to quinn.
+    /// Hands every buffered byte to quinn (without copying: the buffer itself
+    /// becomes quinn's chunk).
     ///
-    /// Cancel safety: cancel-safe. What was written before the drop is
-    /// remembered, and the next `flush` continues after it.
+    /// Cancel safety: cancel-safe. Bytes quinn has not accepted stay in `self`
+    /// and the next `flush` continues with them, in order.
     pub async fn flush(&mut self) -> Result<()> {
-        while self.written < self.buf.len() {
+        loop {
+            if self.pending.is_empty() {
+                if self.buf.is_empty() {
+                    return Ok(());
+                }
+                self.pending = Bytes::from(std::mem::take(&mut self.buf));
+            }
             let peer = self.peer;
-            let n = self
-                .send
-                .write(&self.buf[self.written..])
+            // write_chunks is cancel-safe: it advances `pending` only when it resolves.
+            self.send
+                .write_chunks(std::slice::from_mut(&mut self.pending))
                 .await
                 .map_err(|source| TransportError::Write { peer, source })?;
-            self.written += n;
         }
-        self.buf.clear();
-        self.written = 0;
-        Ok(())
     }
 
     /// Pushes one frame and flushes.

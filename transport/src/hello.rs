@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::link::Alpn;
+
 /// Version of the link protocol (hello, framing, wire messages) this build speaks.
 pub const LINK_PROTOCOL_VERSION: u32 = 1;
 /// Largest hello frame accepted: the hello is tiny, and read before any other limit applies.
@@ -36,4 +38,50 @@ pub struct LinkWelcome {
     pub protocol_version: u32,
     /// The acceptor's cluster id.
     pub cluster_id: String,
+}
+
+/// The acceptor's checks of a hello received on `alpn`; `Err` holds the reason
+/// sent back to the dialer.
+pub(crate) fn check_hello(hello: &LinkHello, alpn: Alpn, cluster_id: &str) -> Result<(), String> {
+    if hello.protocol_version != LINK_PROTOCOL_VERSION {
+        return Err(format!(
+            "link protocol version mismatch: the dialer speaks {}, this node speaks {LINK_PROTOCOL_VERSION}",
+            hello.protocol_version
+        ));
+    }
+    match (&hello.cluster_id, alpn) {
+        (Some(theirs), _) if theirs != cluster_id => Err(format!(
+            "cluster id mismatch: the dialer is in {theirs:?}, this node in {cluster_id:?}"
+        )),
+        (None, Alpn::Peer) => Err("a peer hello must name its cluster".into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(version: u32, cluster: Option<&str>) -> LinkHello {
+        LinkHello {
+            protocol_version: version,
+            cluster_id: cluster.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn version_and_cluster_mismatches_are_refused_with_both_values() {
+        assert_eq!(check_hello(&hello(1, Some("c")), Alpn::Peer, "c"), Ok(()));
+        assert_eq!(check_hello(&hello(1, None), Alpn::Client, "c"), Ok(()));
+        let err = check_hello(&hello(2, Some("c")), Alpn::Peer, "c").unwrap_err();
+        assert!(
+            err.contains("version mismatch")
+                && err.contains("speaks 2")
+                && err.contains("speaks 1"),
+            "{err}"
+        );
+        let err = check_hello(&hello(1, Some("other")), Alpn::Client, "c").unwrap_err();
+        assert!(err.contains("\"other\"") && err.contains("\"c\""), "{err}");
+        assert!(check_hello(&hello(1, None), Alpn::Peer, "c").is_err());
+    }
 }

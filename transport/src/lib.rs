@@ -20,6 +20,8 @@
 //!   certificate), which protocol it speaks, its statistics, framed streams.
 //! - [`frame`] is the length-prefixed postcard framing, with limits checked
 //!   before allocation and writes coalesced.
+//! - [`wire`] holds the messages of the client and peer protocols, whose
+//!   payloads are `corral_core`'s own request, response and consensus types.
 //!
 //! No 0-RTT anywhere (a replayed write would apply twice); TLS resumption is on.
 
@@ -29,6 +31,8 @@ mod error;
 pub mod frame;
 mod hello;
 mod link;
+mod resumption;
+pub mod wire;
 
 pub use config::LinkConfig;
 pub use endpoint::{Endpoint, Incoming};

@@ -111,108 +111,120 @@ async fn next_error(
 
 #[tokio::test]
 async fn a_frame_declaring_4_gib_is_refused_without_allocating_it() {
-    let (addr, mut errors) = echo_server().await;
-    let link = link_to(addr).await;
-    let mut bytes = u32::MAX.to_le_bytes().to_vec();
-    bytes.extend_from_slice(b"tiny");
-    send_raw(&link, &bytes).await;
-    let (err, buffer_bytes) = next_error(&mut errors).await;
-    assert!(
-        matches!(
-            err,
-            TransportError::FrameTooLarge {
-                declared_bytes: 4_294_967_295,
-                frame_bytes_max: 1_048_576,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        buffer_bytes <= READ_BUFFER_BYTES_INITIAL,
-        "reader grew to {buffer_bytes} bytes"
-    );
-    assert_echo_works(&link).await;
-    assert_echo_works(&link_to(addr).await).await;
+    within(async {
+        let (addr, mut errors) = echo_server().await;
+        let link = link_to(addr).await;
+        let mut bytes = u32::MAX.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"tiny");
+        send_raw(&link, &bytes).await;
+        let (err, buffer_bytes) = next_error(&mut errors).await;
+        assert!(
+            matches!(
+                err,
+                TransportError::FrameTooLarge {
+                    declared_bytes: 4_294_967_295,
+                    frame_bytes_max: 1_048_576,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            buffer_bytes <= READ_BUFFER_BYTES_INITIAL,
+            "reader grew to {buffer_bytes} bytes"
+        );
+        assert_echo_works(&link).await;
+        assert_echo_works(&link_to(addr).await).await;
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_truncated_frame_is_an_error_and_the_endpoint_keeps_serving() {
-    let (addr, mut errors) = echo_server().await;
-    let link = link_to(addr).await;
-    let mut bytes = 100u32.to_le_bytes().to_vec();
-    bytes.extend_from_slice(&[1; 10]);
-    send_raw(&link, &bytes).await;
-    let (err, _) = next_error(&mut errors).await;
-    assert!(
-        matches!(
-            err,
-            TransportError::Truncated {
-                buffered_bytes: 14,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert_echo_works(&link).await;
-    assert_echo_works(&link_to(addr).await).await;
+    within(async {
+        let (addr, mut errors) = echo_server().await;
+        let link = link_to(addr).await;
+        let mut bytes = 100u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[1; 10]);
+        send_raw(&link, &bytes).await;
+        let (err, _) = next_error(&mut errors).await;
+        assert!(
+            matches!(
+                err,
+                TransportError::Truncated {
+                    buffered_bytes: 14,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_echo_works(&link).await;
+        assert_echo_works(&link_to(addr).await).await;
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_garbage_frame_is_a_decode_error_and_the_endpoint_keeps_serving() {
-    let (addr, mut errors) = echo_server().await;
-    let link = link_to(addr).await;
-    let mut bytes = 8u32.to_le_bytes().to_vec();
-    bytes.extend_from_slice(&[0xff; 8]);
-    send_raw(&link, &bytes).await;
-    let (err, _) = next_error(&mut errors).await;
-    assert!(matches!(err, TransportError::Decode { .. }), "{err}");
-    assert!(
-        err.to_string().contains("127.0.0.1"),
-        "the error names the peer: {err}"
-    );
-    assert_echo_works(&link).await;
-    assert_echo_works(&link_to(addr).await).await;
+    within(async {
+        let (addr, mut errors) = echo_server().await;
+        let link = link_to(addr).await;
+        let mut bytes = 8u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0xff; 8]);
+        send_raw(&link, &bytes).await;
+        let (err, _) = next_error(&mut errors).await;
+        assert!(matches!(err, TransportError::Decode { .. }), "{err}");
+        assert!(
+            err.to_string().contains("127.0.0.1"),
+            "the error names the peer: {err}"
+        );
+        assert_echo_works(&link).await;
+        assert_echo_works(&link_to(addr).await).await;
+    })
+    .await
 }
 
 #[tokio::test]
 async fn coalesced_frames_arrive_complete_and_in_order() {
-    let (addr, _errors) = echo_server().await;
-    let link = link_to(addr).await;
-    let (writer, mut reader) = link.open_bi().await.unwrap();
-    let (sender, task) = FrameSender::<Echo>::spawn(writer, 256);
-    let count = 5_000u64;
-    let producer = tokio::spawn(async move {
+    within(async {
+        let (addr, _errors) = echo_server().await;
+        let link = link_to(addr).await;
+        let (writer, mut reader) = link.open_bi().await.unwrap();
+        let (sender, task) = FrameSender::<Echo>::spawn(writer, 256);
+        let count = 5_000u64;
+        let producer = tokio::spawn(async move {
+            for seq in 0..count {
+                sender
+                    .send(Echo {
+                        seq,
+                        text: "x".repeat((seq % 300) as usize),
+                    })
+                    .await
+                    .unwrap();
+            }
+        });
         for seq in 0..count {
-            sender
-                .send(Echo {
-                    seq,
-                    text: "x".repeat((seq % 300) as usize),
-                })
+            let msg = tokio::time::timeout(STEP, reader.read::<Echo>())
                 .await
+                .unwrap()
+                .unwrap()
                 .unwrap();
+            assert_eq!(msg.seq, seq);
+            assert_eq!(msg.text.len(), (seq % 300) as usize);
         }
-    });
-    for seq in 0..count {
-        let msg = tokio::time::timeout(STEP, reader.read::<Echo>())
+        producer.await.unwrap();
+        tokio::time::timeout(STEP, task)
             .await
             .unwrap()
             .unwrap()
             .unwrap();
-        assert_eq!(msg.seq, seq);
-        assert_eq!(msg.text.len(), (seq % 300) as usize);
-    }
-    producer.await.unwrap();
-    tokio::time::timeout(STEP, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        tokio::time::timeout(STEP, reader.read::<Echo>())
-            .await
-            .unwrap()
-            .unwrap(),
-        None
-    );
+        assert_eq!(
+            tokio::time::timeout(STEP, reader.read::<Echo>())
+                .await
+                .unwrap()
+                .unwrap(),
+            None
+        );
+    })
+    .await
 }

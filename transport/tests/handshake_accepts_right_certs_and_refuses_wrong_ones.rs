@@ -40,42 +40,48 @@ fn assert_fails(side: &str, result: &Result<()>, needles: &[&str]) {
 
 #[tokio::test]
 async fn right_node_certificates_give_both_sides_the_peer_node_id() {
-    let (_server, addr, mut accepted) = server(node_store(&pki().main, 1));
-    let dialer = dialer(node_store(&pki().main, 2));
-    let link = tokio::time::timeout(STEP, dialer.connect_peer(addr, 1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        link.node_id(),
-        Some(1),
-        "the dialer checks and sees the server's node id"
-    );
-    let server_side = next_accept(&mut accepted).await.unwrap();
-    assert_eq!(
-        server_side.node_id(),
-        Some(2),
-        "the server learns the dialer's node id"
-    );
-    assert_eq!(server_side.alpn(), corral_transport::Alpn::Peer);
-    let stats = link.stats();
-    assert!(
-        stats.rtt_us > 0 && stats.sent_bytes > 0 && stats.congestion_window_bytes > 0,
-        "{stats:?}"
-    );
+    within(async {
+        let (_server, addr, mut accepted) = server(node_store(&pki().main, 1));
+        let dialer = dialer(node_store(&pki().main, 2));
+        let link = tokio::time::timeout(STEP, dialer.connect_peer(addr, 1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            link.node_id(),
+            Some(1),
+            "the dialer checks and sees the server's node id"
+        );
+        let server_side = next_accept(&mut accepted).await.unwrap();
+        assert_eq!(
+            server_side.node_id(),
+            Some(2),
+            "the server learns the dialer's node id"
+        );
+        assert_eq!(server_side.alpn(), corral_transport::Alpn::Peer);
+        let stats = link.stats();
+        assert!(
+            stats.rtt_us > 0 && stats.sent_bytes > 0 && stats.congestion_window_bytes > 0,
+            "{stats:?}"
+        );
+    })
+    .await
 }
 
 #[tokio::test]
 async fn right_client_certificate_gives_the_server_the_client_name() {
-    let (_server, addr, mut accepted) = server(node_store(&pki().main, 1));
-    let dialer = dialer(client_store(&pki().main, "alice"));
-    let link = tokio::time::timeout(STEP, dialer.connect_client(addr, "localhost"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(link.identity(), &Identity::Node(1));
-    let server_side = next_accept(&mut accepted).await.unwrap();
-    assert_eq!(server_side.client_name(), Some("alice"));
+    within(async {
+        let (_server, addr, mut accepted) = server(node_store(&pki().main, 1));
+        let dialer = dialer(client_store(&pki().main, "alice"));
+        let link = tokio::time::timeout(STEP, dialer.connect_client(addr, "localhost"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.identity(), &Identity::Node(1));
+        let server_side = next_accept(&mut accepted).await.unwrap();
+        assert_eq!(server_side.client_name(), Some("alice"));
+    })
+    .await
 }
 
 #[derive(Debug)]
@@ -96,131 +102,172 @@ impl rustls::client::ResolvesClientCert for NoCertificate {
 
 #[tokio::test]
 async fn no_client_certificate_is_refused_on_both_sides() {
-    let dialer = dialer(node_store(&pki().main, 2));
-    let (dialled, accepted) = both_sides(|addr| async move {
-        let mut tls = dialer.client_tls(ALPN_PEER, ExpectServer::Node(1))?;
-        tls.client_auth_cert_resolver = Arc::new(NoCertificate);
-        dialer
-            .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
-            .await
+    within(async {
+        let dialer = dialer(node_store(&pki().main, 2));
+        let (dialled, accepted) = both_sides(|addr| async move {
+            let mut tls = dialer.client_tls(ALPN_PEER, ExpectServer::Node(1))?;
+            tls.client_auth_cert_resolver = Arc::new(NoCertificate);
+            dialer
+                .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
+                .await
+        })
+        .await;
+        assert_fails(
+            "dialer",
+            &dialled,
+            &[
+                "CertificateRequired",
+                "certificate required",
+                "no certificates",
+            ],
+        );
+        assert_fails(
+            "server",
+            &accepted,
+            &["NoCertificatesPresented", "no certificate"],
+        );
     })
-    .await;
-    assert_fails(
-        "dialer",
-        &dialled,
-        &[
-            "CertificateRequired",
-            "certificate required",
-            "no certificates",
-        ],
-    );
-    assert_fails(
-        "server",
-        &accepted,
-        &["NoCertificatesPresented", "no certificate"],
-    );
+    .await
 }
 
 #[tokio::test]
 async fn a_dialer_certificate_from_another_ca_is_refused_on_both_sides() {
-    // Trusts the cluster CA (so it accepts the server) but holds a stranger's cert.
-    let store = corral_certs::CertStore::load(CertPaths {
-        ca: CertPaths::node(&pki().main, 2).ca,
-        ..CertPaths::node(&pki().other, 2)
+    within(async {
+        // Trusts the cluster CA (so it accepts the server) but holds a stranger's cert.
+        let store = corral_certs::CertStore::load(CertPaths {
+            ca: CertPaths::node(&pki().main, 2).ca,
+            ..CertPaths::node(&pki().other, 2)
+        })
+        .unwrap();
+        let dialer = dialer(store);
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
+        assert_fails("dialer", &dialled, &["UnknownIssuer", "unknown issuer"]);
+        assert_fails("server", &accepted, &["UnknownIssuer", "unknown issuer"]);
     })
-    .unwrap();
-    let dialer = dialer(store);
-    let (dialled, accepted) =
-        both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
-    assert_fails("dialer", &dialled, &["UnknownIssuer", "unknown issuer"]);
-    assert_fails("server", &accepted, &["UnknownIssuer", "unknown issuer"]);
+    .await
 }
 
 #[tokio::test]
 async fn a_server_certificate_from_another_ca_is_refused_on_both_sides() {
-    let dialer = dialer(node_store(&pki().other, 2));
-    let (dialled, accepted) =
-        both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
-    assert_fails("dialer", &dialled, &["UnknownIssuer", "unknown issuer"]);
-    assert_fails("server", &accepted, &["UnknownIssuer", "unknown issuer"]);
+    within(async {
+        let dialer = dialer(node_store(&pki().other, 2));
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
+        assert_fails("dialer", &dialled, &["UnknownIssuer", "unknown issuer"]);
+        assert_fails("server", &accepted, &["UnknownIssuer", "unknown issuer"]);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn an_expired_certificate_is_refused_on_both_sides() {
-    let dialer = dialer(node_store(&pki().main, 4));
-    let (dialled, accepted) =
-        both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
-    assert_fails("dialer", &dialled, &["CertificateExpired", "expired"]);
-    assert_fails("server", &accepted, &["Expired"]);
+    within(async {
+        let dialer = dialer(node_store(&pki().main, 4));
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
+        assert_fails("dialer", &dialled, &["CertificateExpired", "expired"]);
+        assert_fails("server", &accepted, &["Expired"]);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_server_naming_another_node_id_is_refused_on_both_sides() {
-    let dialer = dialer(node_store(&pki().main, 2));
-    let (dialled, accepted) =
-        both_sides(|addr| async move { dialer.connect_peer(addr, 3).await }).await;
-    assert_fails("dialer", &dialled, &["names node 1, expected node 3"]);
-    assert_fails("server", &accepted, &["names node 1, expected node 3"]);
+    within(async {
+        let dialer = dialer(node_store(&pki().main, 2));
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_peer(addr, 3).await }).await;
+        assert_fails("dialer", &dialled, &["names node 1, expected node 3"]);
+        assert_fails("server", &accepted, &["names node 1, expected node 3"]);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_client_certificate_on_the_peer_alpn_is_refused_on_both_sides() {
-    let dialer = dialer(client_store(&pki().main, "alice"));
-    let (dialled, accepted) =
-        both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
-    assert_fails("dialer", &dialled, &["client certificate on corral-peer/1"]);
-    assert_fails(
-        "server",
-        &accepted,
-        &["client certificate on corral-peer/1"],
-    );
+    within(async {
+        let dialer = dialer(client_store(&pki().main, "alice"));
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
+        assert_fails("dialer", &dialled, &["client certificate on corral-peer/1"]);
+        assert_fails(
+            "server",
+            &accepted,
+            &["client certificate on corral-peer/1"],
+        );
+    })
+    .await
 }
 
 #[tokio::test]
 async fn an_unknown_alpn_is_refused_on_both_sides() {
-    let dialer = dialer(node_store(&pki().main, 2));
-    let (dialled, accepted) = both_sides(|addr| async move {
-        let tls = dialer.client_tls(b"h3", ExpectServer::Node(1))?;
-        dialer
-            .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
-            .await
+    within(async {
+        let dialer = dialer(node_store(&pki().main, 2));
+        let (dialled, accepted) = both_sides(|addr| async move {
+            let tls = dialer.client_tls(b"h3", ExpectServer::Node(1))?;
+            dialer
+                .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
+                .await
+        })
+        .await;
+        assert_fails(
+            "dialer",
+            &dialled,
+            &[
+                "NoApplicationProtocol",
+                "no application protocol",
+                "any known protocol",
+            ],
+        );
+        assert_fails(
+            "server",
+            &accepted,
+            &[
+                "NoApplicationProtocol",
+                "no application protocol",
+                "any known protocol",
+            ],
+        );
     })
-    .await;
-    assert_fails(
-        "dialer",
-        &dialled,
-        &[
-            "NoApplicationProtocol",
-            "no application protocol",
-            "any known protocol",
-        ],
-    );
-    assert_fails(
-        "server",
-        &accepted,
-        &[
-            "NoApplicationProtocol",
-            "no application protocol",
-            "any known protocol",
-        ],
-    );
+    .await
 }
 
 #[tokio::test]
 async fn an_endpoint_keeps_serving_after_refusals() {
-    let (_server, addr, mut accepted) = server(node_store(&pki().main, 1));
-    let stranger: Endpoint = dialer(node_store(&pki().other, 2));
-    assert!(
-        tokio::time::timeout(STEP, stranger.connect_peer(addr, 1))
+    within(async {
+        let (_server, addr, mut accepted) = server(node_store(&pki().main, 1));
+        let stranger: Endpoint = dialer(node_store(&pki().other, 2));
+        assert!(
+            tokio::time::timeout(STEP, stranger.connect_peer(addr, 1))
+                .await
+                .unwrap()
+                .is_err()
+        );
+        assert!(next_accept(&mut accepted).await.is_err());
+        let friend = dialer(node_store(&pki().main, 2));
+        tokio::time::timeout(STEP, friend.connect_peer(addr, 1))
             .await
             .unwrap()
-            .is_err()
-    );
-    assert!(next_accept(&mut accepted).await.is_err());
-    let friend = dialer(node_store(&pki().main, 2));
-    tokio::time::timeout(STEP, friend.connect_peer(addr, 1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(next_accept(&mut accepted).await.unwrap().node_id(), Some(2));
+            .unwrap();
+        assert_eq!(next_accept(&mut accepted).await.unwrap().node_id(), Some(2));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_peer_of_another_cluster_is_refused_on_both_sides() {
+    within(async {
+        let store = node_store(&pki().main, 2);
+        let config = corral_transport::LinkConfig {
+            cluster_id: "elsewhere".into(),
+            ..config()
+        };
+        let dialer = Endpoint::client(loopback(), store, config).unwrap();
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_peer(addr, 1).await }).await;
+        assert_fails("dialer", &dialled, &["cluster id mismatch"]);
+        assert_fails("server", &accepted, &["cluster id mismatch"]);
+    })
+    .await
 }

@@ -112,3 +112,10 @@ pub async fn next_accept(rx: &mut mpsc::Receiver<Result<Link>>) -> Result<Link> 
         .expect("accept timed out")
         .expect("server gone")
 }
+
+/// Bounds a whole test: no test may hang, whatever it awaits.
+pub async fn within<F: std::future::Future>(test: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("the test exceeded 60 s")
+}

@@ -1,0 +1,65 @@
+//! The peer protocol (`corral-peer/1`): consensus, forwarded writes, session
+//! heartbeats and snapshots between replicas.
+
+use corral_core::broadcast::{Message, NodeId};
+use corral_core::tree::{Command, SessionId};
+use serde::{Deserialize, Serialize};
+
+/// Version of the peer protocol this build speaks (the link hello checks it
+/// together with the cluster id; see [`crate::LINK_PROTOCOL_VERSION`]).
+pub const PEER_PROTOCOL_VERSION: u32 = crate::LINK_PROTOCOL_VERSION;
+
+/// Replica to replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// A message of the consensus core. Snapshot chunks are its
+    /// `Body::Snapshot` messages, sent on the bulk stream.
+    Consensus(Message),
+    /// A follower asks the leader to put a command in the log (a client's write,
+    /// a session to open or close, ...).
+    Forward {
+        /// The follower's number for this forward, echoed in the result.
+        forward_id: u64,
+        /// The command, exactly as it goes into the log.
+        command: Command,
+    },
+    /// The leader's answer to a [`PeerMessage::Forward`].
+    ForwardResult {
+        /// The forward's number.
+        forward_id: u64,
+        /// What became of it.
+        outcome: ForwardOutcome,
+    },
+    /// Sessions a follower heard from since its last batch (the leader records
+    /// their liveness).
+    SessionHeartbeats {
+        /// Session ids, each once.
+        sessions: Vec<SessionId>,
+    },
+}
+
+/// What became of a forwarded command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardOutcome {
+    /// In the leader's log at this zxid; the follower answers its client once it
+    /// has applied that zxid.
+    Proposed {
+        /// The entry's index (zxid).
+        zxid: u64,
+        /// The entry's term (epoch): if another entry holds `zxid` later, the
+        /// command was lost with a leader change.
+        term: u64,
+    },
+    /// This node is not the leader; `leader` is the one it knows of.
+    NotLeader {
+        /// The leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// The leader's queue is full; retry later.
+    Busy,
+    /// Refused for another reason, in a sentence.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
