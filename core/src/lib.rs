@@ -3,7 +3,8 @@
 //! Two state machines live here, and nothing else:
 //!
 //! - [`tree`]: ZooKeeper's data model (znodes, sessions, ACLs, watches). Applying a
-//!   log entry is a pure function `(tree, entry) -> (tree', result, events)`.
+//!   log entry is a pure function `(tree, entry) -> (tree', result, events)`; a read
+//!   view is an O(1) clone, a snapshot the tree at an exact zxid (postcard + CRC32C).
 //! - [`broadcast`]: the atomic-broadcast (Raft-family) consensus core, sans-IO:
 //!   messages, ticks and proposals in; messages to send, entries to persist and
 //!   entries to apply out.

@@ -10,24 +10,43 @@
 
 mod support;
 
-use support::sim::{SimConfig, run_seed_or_panic, seeds_and_steps};
+use support::sim::{SimConfig, SimStats, run_seed_or_panic, seeds_and_steps};
 
 const SHARDS: u64 = 4;
 
 fn run_shard(shard: u64) {
     let (seeds, steps) = seeds_and_steps(2000, 2000);
-    let mut committed = 0;
-    let mut worst_liveness_ms = 0;
+    let mut total = SimStats::default();
     for seed in (0..seeds).filter(|s| s % SHARDS == shard) {
-        let stats = run_seed_or_panic(SimConfig::from_seed(seed, steps));
-        committed += stats.committed;
-        worst_liveness_ms = worst_liveness_ms.max(stats.liveness_ms);
+        let s = run_seed_or_panic(SimConfig::from_seed(seed, steps));
+        total.committed += s.committed;
+        total.leaders += s.leaders;
+        total.crashes += s.crashes;
+        total.snapshots_installed += s.snapshots_installed;
+        total.snapshot_chunks_sent += s.snapshot_chunks_sent;
+        total.conf_changes += s.conf_changes;
+        total.transfers += s.transfers;
+        total.reads_answered += s.reads_answered;
+        total.liveness_ms = total.liveness_ms.max(s.liveness_ms);
     }
-    println!("shard {shard}: {committed} entries committed, worst liveness {worst_liveness_ms} ms");
-    assert!(
-        committed > 0,
-        "the simulator committed nothing: it tests nothing"
+    println!(
+        "shard {shard} of {seeds} seeds x {steps} steps (totals; liveness_ms is the worst): {total:?}"
     );
+    // The run must have exercised what it claims to test.
+    for (what, n) in [
+        ("commits", total.committed),
+        ("elections", total.leaders),
+        ("crashes", total.crashes),
+        ("snapshot chunks", total.snapshot_chunks_sent),
+        ("membership changes", total.conf_changes),
+        ("leader transfers", total.transfers),
+        ("ReadIndex answers", total.reads_answered),
+    ] {
+        assert!(
+            n > 0,
+            "no {what} in shard {shard}: the simulator tests nothing there"
+        );
+    }
 }
 
 #[test]

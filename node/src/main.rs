@@ -1,6 +1,7 @@
 //! The `corral` binary: wiring only (config, subcommands); the work is in the
 //! library crates.
 
+mod certs_command;
 mod config;
 
 use std::path::PathBuf;
@@ -18,6 +19,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Issue the cluster CA, node and client certificates.
+    Certs {
+        #[command(subcommand)]
+        command: certs_command::CertsCommand,
+    },
     /// Check a node configuration file and print it as understood.
     CheckConfig {
         /// Path of the node's TOML configuration.
@@ -26,9 +32,20 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Certs { command } => certs_command::run(command)?,
         Command::CheckConfig { config } => {
             let parsed = config::NodeConfig::load(&config)?;
             let text = toml::to_string_pretty(&parsed).context("cannot print the configuration")?;

@@ -4,7 +4,7 @@
 use super::message::{Body, EntryKind};
 use super::progress::Progress;
 use super::quorum::{self, VoteResult};
-use super::{Node, NodeId, Role, Transfer};
+use super::{Node, NodeId, Role};
 
 /// Why a leader transfer cannot start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -54,9 +54,6 @@ impl Node {
                 return;
             }
             self.transfer = None;
-        }
-        if let Some(t) = &mut self.transfer {
-            t.elapsed_ticks += 1;
         }
         if self.heartbeat_elapsed_ticks >= self.cfg.heartbeat_interval_ticks {
             self.heartbeat_elapsed_ticks = 0;
@@ -216,8 +213,10 @@ impl Node {
         let lease_ok = transfer || !self.in_leader_lease();
         let granted = can_vote && log_ok && lease_ok;
         if granted && !pre_vote {
-            self.vote = Some(msg.from);
-            self.mark_durable_change();
+            if self.vote != Some(msg.from) {
+                self.vote = Some(msg.from);
+                self.mark_durable_change();
+            }
             self.election_elapsed_ticks = 0;
         }
         let mut reply = if pre_vote {
@@ -256,10 +255,7 @@ impl Node {
         if target == self.cfg.id || !self.membership.is_voter(target) {
             return Err(TransferError::NotVoter(target));
         }
-        self.transfer = Some(Transfer {
-            target,
-            elapsed_ticks: 0,
-        });
+        self.transfer = Some(target);
         self.election_elapsed_ticks = 0;
         self.maybe_send_timeout_now(target);
         self.debug_check();
@@ -269,7 +265,7 @@ impl Node {
     /// Sends `TimeoutNow` if `id` is the transfer target and has the whole log;
     /// otherwise makes sure it is being caught up.
     pub(crate) fn maybe_send_timeout_now(&mut self, id: NodeId) {
-        if self.transfer.is_none_or(|t| t.target != id) {
+        if self.transfer != Some(id) {
             return;
         }
         let caught_up = self

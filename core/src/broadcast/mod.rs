@@ -20,22 +20,28 @@
 //!
 //! # The Ready contract: persist → send → apply → advance
 //!
-//! Call [`Node::ready`] after any input. For each [`Ready`]:
-//! 1. **persist** `ready.persist` if present: write the snapshot (then drop every
-//!    stored entry), truncate the stored log at the first entry's index and append
-//!    the entries, then store the hard state — in that order, durably;
-//! 2. **send** `ready.messages` (may happen before or during step 1: no message in
-//!    a Ready depends on that Ready's persist);
+//! Call [`Node::ready`] after any input (or when [`Node::has_ready`] says so).
+//! For each [`Ready`]:
+//! 1. **persist** `ready.persist` if present: store the snapshot if any (and
+//!    drop every stored entry), drop stored entries from the first new entry's
+//!    index on and append the new ones, then store the hard state — durably, in
+//!    that order. A batch may be empty: it still carries a token;
+//! 2. **send** `ready.messages`. This may happen before or while step 1 runs: no
+//!    message in a Ready depends on that Ready's persist;
 //! 3. **apply** `ready.apply_snapshot` (restore the state machine from it), then
 //!    `ready.committed_entries` in order; answer `ready.read_states` once the
 //!    applied index reaches theirs;
-//! 4. **advance**: when the write of step 1 is durable, hand its
-//!    [`PersistToken`] back with [`Node::persisted`]. Until then no further
-//!    persist batch is produced, and every message that acknowledges durable
-//!    state — vote grants, append and snapshot acknowledgements, the candidate's
-//!    own vote, the leader's own match index — stays inside the node. The token
-//!    is neither `Clone` nor constructible outside this module, so durability
-//!    cannot be acknowledged without a persist batch to acknowledge.
+//! 4. **advance**: once the write of step 1 is durable, hand its
+//!    [`PersistToken`] back with [`Node::persisted`] (later is fine: disks may be
+//!    slow). Until then no further persist batch is produced, and every message
+//!    that acknowledges durable state — vote grants, append, snapshot and
+//!    heartbeat answers, the candidate's own vote — stays inside the node, as
+//!    does the leader's own match index. The token is neither `Clone` nor
+//!    constructible outside this module, so nothing can be acknowledged without
+//!    the write that makes it true.
+//!
+//! Committed entries are handed out only once they are durable locally, so the
+//! state machine never runs ahead of the log it would restart from.
 //!
 //! # Protocol
 //!
@@ -45,35 +51,70 @@
 //! in an election timeout steps down, and a follower that hears a leader ignores
 //! vote requests); a new leader appends a no-op and commits only through an entry
 //! of its own term; pipelined appends per follower (probe / replicate / snapshot
-//! states) bounded by `max_inflight_msgs` and `max_inflight_bytes`; proposals
-//! between two `ready()` calls go out in one append; a follower that rejects an
-//! append returns the conflicting term and its first index so the leader skips a
-//! whole term per round trip; snapshots handed in by the state machine compact
-//! the log, and a follower behind the snapshot receives it in chunks of
-//! `snapshot_chunk_bytes`; learners receive the log without voting; membership
+//! states) bounded by `max_inflight_msgs` and `max_inflight_bytes`, falling back
+//! to probing when a window's answers stop coming; proposals between two
+//! `ready()` calls go out in one append; a follower that rejects an append
+//! returns the conflicting term and its first index so the leader skips a whole
+//! term per round trip; snapshots handed in by the state machine compact the
+//! log, and a follower behind the snapshot receives it in chunks of
+//! `snapshot_chunk_bytes` (each transfer pins its snapshot, so compacting again
+//! does not restart it); learners receive the log without voting; membership
 //! changes add, remove or promote one server at a time and take effect when
-//! appended; leader transfer catches the target up and sends it `TimeoutNow`;
-//! ReadIndex answers "reads are safe once applied ≥ N" after a heartbeat quorum
-//! confirms leadership. zxid = log index, epoch = term.
+//! appended (see `membership.rs`); leader transfer catches the target up and
+//! sends it `TimeoutNow`; ReadIndex answers "reads are safe once applied ≥ N"
+//! after a heartbeat quorum confirms leadership. zxid = log index, epoch = term.
+//!
+//! The founding membership is log entry 1 (term 1), so a node that joins later
+//! learns the whole configuration history from the log or a snapshot; it starts
+//! from an empty [`PersistedState`]. Requests are judged by term and log, never
+//! by the receiver's view of the configuration (a node added in an entry it has
+//! not seen yet may need its vote or lead it); peers are authenticated by the
+//! transport, so an *unknown sender* here is one whose answer answers nothing
+//! this node asked: a response the leader has no progress for, a vote from a
+//! non-voter.
 //!
 //! # Invariants (checked by the simulator after every step)
 //!
 //! - **Election safety**: at most one leader per term.
 //! - **Log matching**: two logs with an entry of the same index and term are
-//!   identical up to it.
+//!   identical up to it (checked on every entry handed out for persistence:
+//!   one content and one preceding term per (index, term)).
 //! - **Leader completeness**: a committed entry is in the log of every leader of
-//!   a later term.
-//! - **State-machine safety**: no two nodes apply different entries at one index.
+//!   a later term (checked when a leadership is first seen, and when an entry is
+//!   first seen committed while a later-term leader exists).
+//! - **Commit agreement**: no two nodes commit different entries at one index.
+//! - **State-machine safety**: no two nodes apply different entries at one index
+//!   (the state after each index is the same everywhere, snapshots included).
+//! - **Monotonic apply**: a node's applied index never goes back (it only
+//!   restarts from its snapshot after a crash).
 //! - **Durability**: nothing committed is lost when nodes crash and restart from
-//!   what they persisted (all committed entries survive into later leaders and
-//!   onto every node after the faults heal).
-//! - **Monotonic apply**: a node's applied index never goes back.
+//!   what they persisted: every committed entry is in every later leader, and
+//!   after the faults heal every member applies the same history up to a fresh
+//!   commit.
+//! - **ReadIndex**: an answer is never below the commit index any node had when
+//!   the read was issued.
 //! - **Local invariants**: [`Node::check_invariants`] (commit ≤ last index,
 //!   applied ≤ commit, progress within the log, flow-control accounting), which
 //!   debug builds also run after every input.
 //!
-//! Bad input (unknown senders, stale terms, absurd indexes or sizes) is refused
-//! and counted in [`Node::rejects`]; it never panics.
+//! Liveness, also asserted: after the faults heal, a proposal commits within a
+//! bounded time.
+//!
+//! Bad input (answers from unknown senders, stale terms, absurd indexes or
+//! sizes, malformed content) is refused and counted in [`Node::rejects`]; it
+//! never panics.
+//!
+//! # Testing
+//!
+//! The simulator lives in `core/tests/support/sim/` (tests only: it is as
+//! deterministic as this module, one seeded RNG and an event queue ordered by
+//! delivery time). `cargo test -p corral-core --test sim_safety_under_faults`
+//! runs 2,000 seeds × 2,000 steps; `CORRAL_SIM_SEEDS`, `CORRAL_SIM_STEPS` or
+//! `CORRAL_SIM_LONG=1` (×50 seeds, ×5 steps) run more. A failing seed prints
+//! its replay command (`CORRAL_SIM_SEED=N cargo test -p corral-core --test
+//! sim_replay`). `sim_checker_catches_broken_vote_rule` proves the checker can
+//! fail, using [`Config::test_break_vote_log_check`]; `sim_regressions` and
+//! `broadcast_regressions` pin every bug found so far.
 
 mod config;
 mod election;
@@ -168,13 +209,6 @@ pub enum StartError {
     Corrupt(&'static str),
 }
 
-/// A leader transfer in progress.
-#[derive(Debug, Clone, Copy)]
-struct Transfer {
-    target: NodeId,
-    elapsed_ticks: u32,
-}
-
 /// One consensus node. Inputs are `step`, `tick`, `propose*`, `read_index`,
 /// `transfer_leadership`, `compact` and `persisted`; the output is [`Node::ready`].
 #[derive(Debug)]
@@ -199,7 +233,9 @@ pub struct Node {
     election_elapsed_ticks: u32,
     heartbeat_elapsed_ticks: u32,
     randomized_election_timeout_ticks: u32,
-    transfer: Option<Transfer>,
+    /// Leader: the target of a transfer in progress (abandoned after an
+    /// election timeout).
+    transfer: Option<NodeId>,
     reads: read_index::ReadIndexState,
     incoming_snapshot: Option<snapshot::IncomingSnapshot>,
     durable: ready::Durability,

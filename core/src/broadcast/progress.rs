@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use super::message::Snapshot;
+
 /// How the leader is currently replicating to a follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReplicationState {
@@ -38,6 +40,9 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// Heartbeat rounds in which appends were in flight and nothing came back.
     pub(crate) stalled_rounds: u32,
+    /// Snapshot state: the snapshot being streamed, pinned so that compacting
+    /// again meanwhile does not restart the transfer.
+    pub(crate) snapshot: Option<Snapshot>,
 }
 
 impl Progress {
@@ -51,6 +56,7 @@ impl Progress {
             inflight_bytes: 0,
             recent_active: false,
             stalled_rounds: 0,
+            snapshot: None,
         }
     }
 
@@ -120,8 +126,10 @@ impl Progress {
         self.clear_inflight();
     }
 
-    /// Starts streaming the snapshot at `index`.
-    pub(crate) fn become_snapshot(&mut self, index: u64) {
+    /// Starts streaming `snapshot`.
+    pub(crate) fn become_snapshot(&mut self, snapshot: Snapshot) {
+        let index = snapshot.meta.index;
+        self.snapshot = Some(snapshot);
         self.state = ReplicationState::Snapshot {
             index,
             acked_bytes: 0,
@@ -130,6 +138,9 @@ impl Progress {
     }
 
     fn clear_inflight(&mut self) {
+        if !matches!(self.state, ReplicationState::Snapshot { .. }) {
+            self.snapshot = None;
+        }
         self.inflight.clear();
         self.inflight_bytes = 0;
     }

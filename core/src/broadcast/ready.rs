@@ -67,6 +67,8 @@ pub(crate) struct Durability {
     write_seq: u64,
     /// Highest `write_seq` known durable.
     persisted_seq: u64,
+    /// `write_seq` of the last persist batch handed out.
+    handed_seq: u64,
     /// A persist batch is out and not yet acknowledged.
     outstanding: bool,
     /// The hard state last handed out (or restored).
@@ -80,6 +82,7 @@ impl Durability {
         Self {
             write_seq: 0,
             persisted_seq: 0,
+            handed_seq: 0,
             outstanding: false,
             hard_state_handed: restored,
             snapshot_to_persist: None,
@@ -157,7 +160,10 @@ impl Node {
     }
 
     fn has_unpersisted(&self) -> bool {
-        self.log.has_unstable()
+        // A change may leave the state as it was handed out (a repeated vote);
+        // a batch still goes out so the messages waiting on it are released.
+        self.durable.write_seq > self.durable.handed_seq
+            || self.log.has_unstable()
             || self.durable.snapshot_to_persist.is_some()
             || self.hard_state() != self.durable.hard_state_handed
     }
@@ -201,6 +207,7 @@ impl Node {
         let hs = self.hard_state();
         let hard_state = (hs != self.durable.hard_state_handed).then_some(hs);
         self.durable.hard_state_handed = hs;
+        self.durable.handed_seq = self.durable.write_seq;
         self.durable.outstanding = true;
         let token = PersistToken {
             node: self.cfg.id,

@@ -12,7 +12,7 @@ pub enum Rejected {
     /// Carries a term older than this node's (or term 0).
     #[error("stale term")]
     StaleTerm,
-    /// An index that cannot be right (beyond the log, below the commit, overflow).
+    /// An index or term that cannot be right (beyond the log, overflowing).
     #[error("absurd index")]
     AbsurdIndex,
     /// Bigger than a configured limit.

@@ -334,15 +334,18 @@ impl Node {
     pub(crate) fn broadcast_heartbeat(&mut self) {
         let round = self.reads.round();
         let ids: Vec<NodeId> = self.progress.keys().copied().collect();
+        let stall_rounds =
+            (self.cfg.election_timeout_ticks / self.cfg.heartbeat_interval_ticks / 2).max(2);
         for id in ids {
             let Some(pr) = self.progress.get_mut(&id) else {
                 continue;
             };
-            // Appends out with nothing back for two rounds: assume they were
-            // lost and fall back to probing from the match.
+            // Appends out and nothing back for half an election timeout: assume
+            // they were lost (a slow disk answers late, not never) and fall back
+            // to probing from the match.
             if pr.state == ReplicationState::Replicate && pr.has_inflight() {
                 pr.stalled_rounds += 1;
-                if pr.stalled_rounds >= 2 {
+                if pr.stalled_rounds >= stall_rounds {
                     pr.become_probe();
                 }
             }

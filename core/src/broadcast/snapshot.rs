@@ -70,11 +70,11 @@ impl Node {
         Ok(())
     }
 
-    /// Leader: switches `id` to snapshot streaming and sends the first chunk.
+    /// Leader: switches `id` to streaming the current snapshot, from the start.
     pub(crate) fn start_snapshot_transfer(&mut self, id: NodeId) {
-        let index = self.snapshot.meta.index;
+        let snapshot = self.snapshot.clone();
         if let Some(pr) = self.progress.get_mut(&id) {
-            pr.become_snapshot(index);
+            pr.become_snapshot(snapshot);
         }
         self.send_snapshot_chunk(id, 0);
     }
@@ -84,28 +84,25 @@ impl Node {
         let Some(pr) = self.progress.get(&id) else {
             return;
         };
-        match pr.state {
-            ReplicationState::Snapshot { index, acked_bytes }
-                if index == self.snapshot.meta.index =>
-            {
-                self.send_snapshot_chunk(id, acked_bytes);
-            }
-            // We compacted again meanwhile: start over with the newer snapshot.
-            ReplicationState::Snapshot { .. } => self.start_snapshot_transfer(id),
-            _ => {}
+        if let ReplicationState::Snapshot { acked_bytes, .. } = pr.state {
+            self.send_snapshot_chunk(id, acked_bytes);
         }
     }
 
+    /// Leader: sends the chunk at `offset` of the snapshot pinned for `id`.
     fn send_snapshot_chunk(&mut self, id: NodeId, offset: u64) {
-        let total_bytes = self.snapshot.data.len() as u64;
+        let Some(snapshot) = self.progress.get(&id).and_then(|p| p.snapshot.as_ref()) else {
+            return;
+        };
+        let total_bytes = snapshot.data.len() as u64;
         let lo = usize::try_from(offset.min(total_bytes)).unwrap_or(usize::MAX);
         let len = usize::try_from(self.cfg.snapshot_chunk_bytes).unwrap_or(usize::MAX);
-        let hi = lo.saturating_add(len).min(self.snapshot.data.len());
+        let hi = lo.saturating_add(len).min(snapshot.data.len());
         let body = Body::Snapshot {
-            meta: self.snapshot.meta.clone(),
+            meta: snapshot.meta.clone(),
             offset,
             total_bytes,
-            data: self.snapshot.data.slice(lo..hi),
+            data: snapshot.data.slice(lo..hi),
         };
         let msg = self.msg(id, body);
         self.send(msg);
@@ -121,27 +118,25 @@ impl Node {
         let Some(pr) = self.progress.get_mut(&from) else {
             return Err(Rejected::UnknownSender);
         };
-        let ReplicationState::Snapshot {
-            index: sending,
-            acked_bytes,
-        } = pr.state
+        let (ReplicationState::Snapshot { index: sending, .. }, Some(snapshot)) =
+            (pr.state, pr.snapshot.as_ref())
         else {
             return Err(Rejected::Unexpected);
         };
-        if index != sending || index != self.snapshot.meta.index {
+        let total_bytes = snapshot.data.len() as u64;
+        if index != sending {
             return Err(Rejected::Unexpected);
         }
-        if received_bytes > self.snapshot.data.len() as u64 {
+        if received_bytes > total_bytes {
             return Err(Rejected::AbsurdIndex);
         }
-        if received_bytes < acked_bytes && received_bytes != 0 {
-            return Ok(()); // a late duplicate
-        }
+        // The follower's count wins even when lower: a follower that restarted
+        // lost its partial snapshot. A late duplicate only costs one resend.
         pr.state = ReplicationState::Snapshot {
             index,
             acked_bytes: received_bytes,
         };
-        if received_bytes < self.snapshot.data.len() as u64 || received_bytes == 0 {
+        if received_bytes < total_bytes || received_bytes == 0 {
             self.send_snapshot_chunk(from, received_bytes);
         }
         Ok(())

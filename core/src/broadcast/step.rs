@@ -21,13 +21,18 @@ impl Node {
         if msg.to != self.cfg.id || msg.from == self.cfg.id || msg.from == 0 {
             return Err(Rejected::WrongRecipient);
         }
-        // A node outside the configuration (joining, or just removed) listens to
-        // anyone: that is how it learns the configuration.
-        if self.membership.contains(self.cfg.id) && !self.membership.contains(msg.from) {
-            return Err(Rejected::UnknownSender);
-        }
+        // Requests are judged by term and log, never by this node's view of the
+        // configuration (as in the Raft dissertation): a node added in an entry
+        // we have not seen yet may need our vote or lead us. Peers are
+        // authenticated by the transport; an unknown sender here is one whose
+        // answer answers nothing we asked (see step_leader and step_candidate).
         if msg.term == 0 {
             return Err(Rejected::StaleTerm);
+        }
+        // Terms grow by one per election; one near the top of u64 is a lie, and
+        // adopting it would overflow the next campaign.
+        if msg.term > u64::MAX / 2 {
+            return Err(Rejected::AbsurdIndex);
         }
         self.validate_body(&msg)?;
         if msg.term > self.term {
@@ -66,14 +71,18 @@ impl Node {
         match &msg.body {
             Body::Append {
                 prev_index,
+                prev_term,
                 entries,
                 ..
             } => {
+                // Peers may be configured a little differently; twice our own
+                // limit is beyond any of them.
                 if entries.len() as u64 > self.cfg.max_entries_per_msg.saturating_mul(2) {
                     return Err(Rejected::Oversize);
                 }
                 let mut expect = prev_index.checked_add(1).ok_or(Rejected::AbsurdIndex)?;
-                let mut prev_term = 0;
+                // Terms never decrease along a log, starting from prev_term.
+                let mut prev_term = *prev_term;
                 for e in entries {
                     if e.size_bytes()
                         > self.cfg.max_entry_bytes + super::message::ENTRY_OVERHEAD_BYTES
@@ -196,6 +205,11 @@ impl Node {
                 // Someone won this term.
                 self.become_follower(msg.term, Some(msg.from));
                 self.step_follower(msg)
+            }
+            Body::PreVoteResponse { .. } | Body::VoteResponse { .. }
+                if !self.membership.is_voter(msg.from) =>
+            {
+                Err(Rejected::UnknownSender)
             }
             Body::PreVoteResponse { granted } if self.role == Role::PreCandidate => {
                 if msg.term == self.term + 1 || !granted {

@@ -113,8 +113,9 @@ impl Acl {
     }
 }
 
-/// A node's ACL list, shared between nodes that carry the same list.
-pub type AclList = Arc<[Acl]>;
+/// A node's ACL list, shared between nodes that carry the same list (a thin pointer, to
+/// keep nodes small).
+pub type AclList = Arc<Vec<Acl>>;
 
 /// The `world` scheme.
 pub const SCHEME_WORLD: &str = "world";

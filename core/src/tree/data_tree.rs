@@ -2,37 +2,29 @@
 //!
 //! Every collection is an `imbl` persistent map, so cloning a `DataTree` is O(1) (a few
 //! reference counts) and a clone is a consistent read view or snapshot source that apply
-//! never waits for. Lookups by path go through a hash map keyed by the path (shared
-//! `Arc<str>`); listing children goes through one ordered index of (parent, name) keys,
-//! so a node carries no per-node child collection.
-//!
-//! Hashing uses a fixed-key SipHash so iteration-free lookups are the same on every
-//! replica; nothing here ever iterates the hash map to produce output.
+//! never waits for. Lookups by path go through the sharded hash map of [`Nodes`]; listing
+//! children goes through one ordered index of (parent, name) keys sharing the nodes'
+//! path strings, so a node carries no per-node child collection. Nothing iterates the
+//! hash map to produce output, so its order never leaks into results.
 
-use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
-use imbl::shared_ptr::DefaultSharedPtr;
-use imbl::{GenericHashMap, OrdMap, OrdSet};
+use imbl::{OrdMap, OrdSet};
 
 use super::acl::{Acl, AclList};
 use super::error::{ErrorCode, ZkError};
 use super::limits::Limits;
 use super::mode::EphemeralType;
-use super::node::{ChildKey, Znode};
+use super::node::{ChildKey, StatCore, Znode};
+use super::nodes::Nodes;
 use super::path;
 use super::session::{Session, SessionId};
 use super::stat::Stat;
 
-/// Deterministic hasher for the path map.
-pub(crate) type PathHasher = BuildHasherDefault<DefaultHasher>;
-/// The path -> znode map.
-pub(crate) type NodeMap = GenericHashMap<Arc<str>, Znode, PathHasher, DefaultSharedPtr>;
-
 /// The ZooKeeper data tree and session table; cloning it is O(1) and gives a read view.
 #[derive(Clone, Debug)]
 pub struct DataTree {
-    pub(crate) nodes: NodeMap,
+    pub(crate) nodes: Nodes,
     pub(crate) children: OrdSet<ChildKey>,
     pub(crate) sessions: OrdMap<SessionId, Session>,
     pub(crate) containers: OrdSet<Arc<str>>,
@@ -58,14 +50,14 @@ impl PartialEq for DataTree {
 impl DataTree {
     /// An empty tree: the root `/` with `world:anyone` ALL, zxid 0.
     pub fn new(limits: Limits) -> DataTree {
-        let open: AclList = Arc::from(Acl::open_unsafe());
-        let mut nodes = NodeMap::default();
-        let root = Znode {
-            data: Arc::from(&[][..]),
+        let open: AclList = Arc::new(Acl::open_unsafe());
+        let mut nodes = Nodes::default();
+        nodes.insert(Znode {
+            path: Arc::from("/"),
+            data: Box::from(&[][..]),
             acl: open.clone(),
-            stat: Stat::default(),
-        };
-        nodes.insert(Arc::from("/"), root);
+            stat: StatCore::default(),
+        });
         DataTree {
             nodes,
             children: OrdSet::new(),
@@ -95,12 +87,12 @@ impl DataTree {
 
     /// Stat of the node at `path`, if it exists.
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(|n| n.stat)
+        self.nodes.get(path).map(Znode::stat)
     }
 
     /// Data and stat of the node at `path`, without ACL checks (for the server's own use).
-    pub fn get(&self, path: &str) -> Option<(&[u8], &Stat)> {
-        self.nodes.get(path).map(|n| (&n.data[..], &n.stat))
+    pub fn get(&self, path: &str) -> Option<(&[u8], Stat)> {
+        self.nodes.get(path).map(|n| (&n.data[..], n.stat()))
     }
 
     /// ACL of the node at `path`.
@@ -220,19 +212,21 @@ impl DataTree {
         if *self.last_acl == *acl {
             return self.last_acl.clone();
         }
-        let list: AclList = Arc::from(acl);
+        let list: AclList = Arc::new(acl);
         self.last_acl = list.clone();
         list
     }
 
     /// Inserts a new node under an existing parent, updating the parent's cversion, pzxid
     /// and numChildren as ZooKeeper's `createNode` does, and the type indexes.
-    pub(crate) fn insert_node(&mut self, path: &str, node: Znode, zxid: i64) {
-        let key: Arc<str> = Arc::from(path);
-        if let Some(parent) = path::parent_of(path).and_then(|p| self.nodes.get_mut(p)) {
-            parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
-            parent.stat.pzxid = zxid;
-            parent.stat.num_children += 1;
+    pub(crate) fn insert_node(&mut self, node: Znode, zxid: i64) {
+        let key = node.path.clone();
+        if let Some(parent) = path::parent_of(&key) {
+            self.nodes.update(parent, |p| {
+                p.stat.cversion = p.stat.cversion.wrapping_add(1);
+                p.stat.pzxid = zxid;
+                p.stat.num_children += 1;
+            });
         }
         match EphemeralType::of(node.stat.ephemeral_owner) {
             EphemeralType::Container => {
@@ -243,36 +237,42 @@ impl DataTree {
             }
             EphemeralType::Normal => {
                 if let Some(s) = self.sessions.get_mut(&node.stat.ephemeral_owner) {
-                    s.ephemerals.insert(path.to_string());
+                    s.ephemerals.insert(key.to_string());
                 }
             }
             EphemeralType::Void => {}
         }
-        self.children.insert(ChildKey(key.clone()));
-        self.nodes.insert(key, node);
+        self.children.insert(ChildKey(key));
+        self.nodes.insert(node);
     }
 
     /// Removes a childless node, updating the parent's pzxid (only forward, as ZooKeeper's
-    /// `deleteNode` does) and numChildren; returns the removed node's and parent's ACLs.
-    pub(crate) fn remove_node(&mut self, path: &str, zxid: i64) -> Option<(AclList, AclList)> {
+    /// `deleteNode` does) and numChildren; returns the removed node and the parent's path
+    /// and ACL, for the events.
+    pub(crate) fn remove_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+    ) -> Option<(Znode, Arc<str>, AclList)> {
         let parent_path = path::parent_of(path)?;
         if !self.nodes.contains_key(parent_path) {
             return None;
         }
-        let (key, node) = self.nodes.remove_with_key(path)?;
-        let parent = self.nodes.get_mut(parent_path)?;
-        parent.stat.num_children -= 1;
-        if zxid > parent.stat.pzxid {
-            parent.stat.pzxid = zxid;
-        }
-        let parent_acl = parent.acl.clone();
-        self.children.remove(&ChildKey(key.clone()));
+        let node = self.nodes.remove(path)?;
+        let (parent_key, parent_acl) = self.nodes.update(parent_path, |p| {
+            p.stat.num_children -= 1;
+            if zxid > p.stat.pzxid {
+                p.stat.pzxid = zxid;
+            }
+            (p.path.clone(), p.acl.clone())
+        })?;
+        self.children.remove(&ChildKey(node.path.clone()));
         match EphemeralType::of(node.stat.ephemeral_owner) {
             EphemeralType::Container => {
-                self.containers.remove(&key);
+                self.containers.remove(path);
             }
             EphemeralType::Ttl => {
-                self.ttls.remove(&key);
+                self.ttls.remove(path);
             }
             EphemeralType::Normal => {
                 if let Some(s) = self.sessions.get_mut(&node.stat.ephemeral_owner) {
@@ -281,7 +281,7 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        Some((node.acl, parent_acl))
+        Some((node, parent_key, parent_acl))
     }
 }
 

@@ -10,7 +10,7 @@ use super::path::{parent_of, validate_path};
 
 impl DataTree {
     /// Checks: the root exists; every other node has a live parent and a child-index key,
-    /// and every key a node; numChildren and dataLength are right; ephemeral owners are
+    /// and every key a node; numChildren is right and nodes sit under their own path; ephemeral owners are
     /// live sessions that list the node, and list nothing else; ephemerals have no
     /// children; the container and TTL sets hold exactly those nodes; zxids are in order.
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -53,11 +53,10 @@ impl DataTree {
                     st.num_children
                 ));
             }
-            if st.data_length as usize != node.data.len() {
+            if *node.path != *path {
                 return Err(format!(
-                    "{path}: dataLength {} but {} bytes",
-                    st.data_length,
-                    node.data.len()
+                    "{path}: node stored under the wrong path {}",
+                    node.path
                 ));
             }
             if st.mzxid < st.czxid
@@ -119,7 +118,7 @@ impl DataTree {
             .chain(self.ttls.iter())
             .map(|p| &**p)
             .collect();
-        match typed.into_iter().find(|p| !self.nodes.contains_key(*p)) {
+        match typed.into_iter().find(|p| !self.nodes.contains_key(p)) {
             Some(p) => Err(format!("container/TTL index lists missing {p}")),
             None => Ok(()),
         }

@@ -1,4 +1,4 @@
-//! The ZooKeeper data tree as a pure, deterministic state machine (issue [tree]).
+//! The ZooKeeper data tree as a pure, deterministic state machine (issue \[tree\]).
 //!
 //! ```text
 //!  wire / log                    apply (replica.rs)                      out
@@ -18,6 +18,20 @@
 //!   [`Stat`], [`Acl`]s, [`CreateMode`]s, [`Request`]s and log [`Entry`]s,
 //!   [`Response`]s, [`ZkError`]s and watch events.
 //!
+//! How a replica drives it:
+//! 1. Apply every committed [`Entry`] in zxid order with [`Tree::apply`]; deliver the
+//!    [`Notification`]s it returns before any reply that reflects a later zxid.
+//! 2. After each applied batch, publish [`Tree::view`] (an O(1) clone). Sessions serve
+//!    reads from it with [`DataTree::read`] (or zero-copy [`DataTree::get_data_ref`]) and
+//!    hand any [`WatchRegistration`] back to the replica, which registers it with
+//!    [`Tree::register_watch`] in the same order as it applies entries.
+//! 3. The leader proposes housekeeping from the pure candidate lists:
+//!    [`DataTree::expired_sessions`], [`DataTree::containers_to_reap`] and
+//!    [`DataTree::ttl_to_reap`] at its current time, plus batched
+//!    [`Command::TouchSessions`] for sessions it heard from. Apply re-checks each.
+//! 4. Snapshot a view with [`DataTree::snapshot`]; recover with [`DataTree::restore`]
+//!    and [`Tree::from_data`] (clients then re-register their watches).
+//!
 //! Semantics follow ZooKeeper 3.9 (PrepRequestProcessor, DataTree, WatchManager): the
 //! order of checks, which error wins, how each Stat field moves and which watches fire.
 //! Deliberate differences: children are returned sorted; the `ip` ACL scheme is refused
@@ -31,6 +45,7 @@ mod invariants;
 mod limits;
 mod mode;
 mod node;
+mod nodes;
 pub mod path;
 mod read_ops;
 mod replica;

@@ -6,16 +6,116 @@ use std::sync::Arc;
 use super::acl::AclList;
 use super::stat::Stat;
 
-/// A znode: data, ACL and Stat. Kept small (data and ACL are shared pointers) because a
-/// tree holds millions and every write copies the one it changes.
+/// A znode: its path, data, ACL and Stat. One 120-byte allocation besides its data and
+/// path, because a tree holds millions and every write replaces the one it changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Znode {
-    /// The data; `dataLength` in the stat is its length.
-    pub(crate) data: Arc<[u8]>,
+    /// The node's path, shared with the child index.
+    pub(crate) path: Arc<str>,
+    /// The data; `dataLength` in the stat is its length. A `Box` rather than an `Arc`
+    /// saves 16 bytes a node; the price is that changing the Stat of a node a read view
+    /// still holds copies its data (bounded by `data_bytes_max`, once per view).
+    pub(crate) data: Box<[u8]>,
     /// The ACL, shared with every node that has the same list.
     pub(crate) acl: AclList,
-    /// The Stat, `numChildren` and `dataLength` included.
-    pub(crate) stat: Stat,
+    /// The Stat without `dataLength`, which `data` already knows.
+    pub(crate) stat: StatCore,
+}
+
+impl Znode {
+    /// The node's full Stat.
+    pub(crate) fn stat(&self) -> Stat {
+        let s = &self.stat;
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion,
+            aversion: s.aversion,
+            ephemeral_owner: s.ephemeral_owner,
+            data_length: self.data.len() as i32,
+            num_children: s.num_children,
+            pzxid: s.pzxid,
+        }
+    }
+}
+
+/// [`Stat`] minus `dataLength`: what a node stores (64 bytes instead of 72).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StatCore {
+    pub(crate) czxid: i64,
+    pub(crate) mzxid: i64,
+    pub(crate) ctime: i64,
+    pub(crate) mtime: i64,
+    pub(crate) pzxid: i64,
+    pub(crate) ephemeral_owner: i64,
+    pub(crate) version: i32,
+    pub(crate) cversion: i32,
+    pub(crate) aversion: i32,
+    pub(crate) num_children: i32,
+}
+
+impl StatCore {
+    /// The Stat of a node created at `zxid` and `time_ms` (ZooKeeper's `createStat`).
+    pub(crate) fn created(zxid: i64, time_ms: i64, ephemeral_owner: i64) -> StatCore {
+        StatCore {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time_ms,
+            mtime: time_ms,
+            pzxid: zxid,
+            ephemeral_owner,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            num_children: 0,
+        }
+    }
+}
+
+impl From<Stat> for StatCore {
+    fn from(s: Stat) -> StatCore {
+        StatCore {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            pzxid: s.pzxid,
+            ephemeral_owner: s.ephemeral_owner,
+            version: s.version,
+            cversion: s.cversion,
+            aversion: s.aversion,
+            num_children: s.num_children,
+        }
+    }
+}
+
+/// A shared znode that hashes and compares as its path, so the path map can be a set of
+/// 8-byte pointers (the HAMT allocates leaf chunks at full width; slim slots keep a
+/// million-node tree inside its memory budget).
+#[derive(Clone, Debug)]
+pub(crate) struct NodeRef(pub(crate) Arc<Znode>);
+
+impl std::hash::Hash for NodeRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.path.hash(state);
+    }
+}
+
+impl PartialEq for NodeRef {
+    fn eq(&self, other: &NodeRef) -> bool {
+        self.0.path == other.0.path
+    }
+}
+
+impl Eq for NodeRef {}
+
+impl std::borrow::Borrow<str> for NodeRef {
+    fn borrow(&self) -> &str {
+        &self.0.path
+    }
 }
 
 /// A non-root path, ordered by (parent, name) so the children of one node are one
@@ -70,8 +170,29 @@ impl PartialOrd for ChildKey {
 }
 
 impl Ord for ChildKey {
+    /// (parent, name) order without splitting either path: after the common prefix, a
+    /// path whose rest still holds a `/` has the longer parent. This runs on every
+    /// child-index step, so it avoids the two reverse scans a split would cost.
     fn cmp(&self, other: &ChildKey) -> Ordering {
-        self.split().cmp(&other.split())
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let (ra, rb) = (&a[common..], &b[common..]);
+        match (ra.contains(&b'/'), rb.contains(&b'/')) {
+            (false, false) => ra.cmp(rb),
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            // Both parents reach the common prefix. One that ends exactly there (its
+            // rest is `/name`) is a proper prefix of the other, so sorts first;
+            // otherwise both run past it and differ at its first byte.
+            (true, true) => {
+                let ends_here = |r: &[u8]| r[0] == b'/' && !r[1..].contains(&b'/');
+                match (ends_here(ra), ends_here(rb)) {
+                    (true, _) => Ordering::Less,
+                    (_, true) => Ordering::Greater,
+                    _ => ra[0].cmp(&rb[0]),
+                }
+            }
+        }
     }
 }
 
@@ -90,5 +211,31 @@ mod tests {
         assert_eq!(got, ["/a", "/b", "/a/a", "/a/b", "/a/z", "/a/b/c"]);
         assert!(ChildKey::first_child_of("/a") < ChildKey(Arc::from("/a/a")));
         assert!(ChildKey::first_child_of("/") < ChildKey(Arc::from("/a")));
+    }
+
+    #[test]
+    fn fast_order_equals_the_parent_then_name_order() {
+        let parts = ["a", "b", "a.b", "a-", "ab", "!", "z"];
+        let mut paths = Vec::new();
+        for x in parts {
+            paths.push(format!("/{x}"));
+            for y in parts {
+                paths.push(format!("/{x}/{y}"));
+                for z in ["a", "-"] {
+                    paths.push(format!("/{x}/{y}/{z}"));
+                }
+            }
+        }
+        paths.push("/".into());
+        paths.push("/a/".into());
+        for p in &paths {
+            for q in &paths {
+                let (kp, kq) = (
+                    ChildKey(Arc::from(p.as_str())),
+                    ChildKey(Arc::from(q.as_str())),
+                );
+                assert_eq!(kp.cmp(&kq), kp.split().cmp(&kq.split()), "{p} vs {q}");
+            }
+        }
     }
 }

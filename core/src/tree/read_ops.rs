@@ -47,43 +47,28 @@ impl DataTree {
             };
         };
         let ids = &s.identities[..];
-        let watch = |path: &str, kind| {
-            Some(WatchRegistration {
-                session,
-                path: path.into(),
-                kind,
-            })
-        };
-        match request {
-            Request::Exists { path, watch: w } => {
+        let (result, watch) = match request {
+            Request::Exists { path, watch } => {
                 let result = self.exists(path);
-                let reg = match &result {
-                    Ok(Response::Exists { stat }) if *w => watch(
-                        path,
-                        if stat.is_some() {
-                            WatchKind::Data
-                        } else {
-                            WatchKind::Exist
-                        },
-                    ),
-                    _ => None,
+                // exists leaves a data watch on a node that exists, an exist watch on
+                // one that does not; both fire on the path's data events.
+                let kind = match &result {
+                    Ok(Response::Exists { stat: Some(_) }) => WatchKind::Data,
+                    _ => WatchKind::Exist,
                 };
-                ReadOutcome { result, watch: reg }
+                (result, watch.then_some(kind))
             }
-            Request::GetData { path, watch: w } => {
-                let result = self
-                    .get_data(path, ids)
-                    .map(|(data, stat)| Response::GetData { data, stat });
-                let reg = if *w && result.is_ok() {
-                    watch(path, WatchKind::Data)
-                } else {
-                    None
-                };
-                ReadOutcome { result, watch: reg }
+            Request::GetData { path, watch } => {
+                let result = self.get_data(path, ids);
+                let result = result.map(|(d, stat)| Response::GetData {
+                    data: d.to_vec(),
+                    stat,
+                });
+                (result, watch.then_some(WatchKind::Data))
             }
             Request::GetChildren {
                 path,
-                watch: w,
+                watch,
                 with_stat,
             } => {
                 let result =
@@ -92,31 +77,30 @@ impl DataTree {
                             children,
                             stat: with_stat.then_some(stat),
                         });
-                let reg = if *w && result.is_ok() {
-                    watch(path, WatchKind::Child)
-                } else {
-                    None
-                };
-                ReadOutcome { result, watch: reg }
+                (result, watch.then_some(WatchKind::Child))
             }
             Request::AddWatch { path, mode } => {
                 let kind = match mode {
                     AddWatchMode::Persistent => WatchKind::Persistent,
                     AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
                 };
-                let result = self.check_path(path).map(|()| Response::AddWatch);
-                let reg = if result.is_ok() {
-                    watch(path, kind)
-                } else {
-                    None
-                };
-                ReadOutcome { result, watch: reg }
+                (
+                    self.check_path(path).map(|()| Response::AddWatch),
+                    Some(kind),
+                )
             }
-            other => ReadOutcome {
-                result: self.read_plain(session, ids, other),
-                watch: None,
-            },
-        }
+            other => (self.read_plain(session, ids, other), None),
+        };
+        // A watch is left only by a read that succeeded, as in ZooKeeper.
+        let watch = match (watch, request_path(request)) {
+            (Some(kind), Some(path)) if result.is_ok() => Some(WatchRegistration {
+                session,
+                path: path.to_string(),
+                kind,
+            }),
+            _ => None,
+        };
+        ReadOutcome { result, watch }
     }
 
     /// The reads that never leave a watch.
@@ -161,7 +145,7 @@ impl DataTree {
                 };
                 Ok(Response::GetAcl {
                     acl,
-                    stat: node.stat,
+                    stat: node.stat(),
                 })
             }
             Request::MultiRead(ops) => {
@@ -187,7 +171,10 @@ impl DataTree {
                 Err(e) => ReadOpResult::Error(e.code),
             },
             ReadOp::GetData { path } => match self.get_data(path, ids) {
-                Ok((data, stat)) => ReadOpResult::GetData { data, stat },
+                Ok((data, stat)) => ReadOpResult::GetData {
+                    data: data.to_vec(),
+                    stat,
+                },
                 Err(e) => ReadOpResult::Error(e.code),
             },
         }
@@ -214,15 +201,30 @@ impl DataTree {
     fn exists(&self, path: &str) -> Result<Response, ZkError> {
         self.check_path(path)?;
         Ok(Response::Exists {
-            stat: self.nodes.get(path).map(|n| n.stat),
+            stat: self.nodes.get(path).map(super::node::Znode::stat),
         })
     }
 
     /// getData: READ.
-    fn get_data(&self, path: &str, ids: &[Id]) -> Result<(Vec<u8>, super::stat::Stat), ZkError> {
+    fn get_data(&self, path: &str, ids: &[Id]) -> Result<(&[u8], super::stat::Stat), ZkError> {
         self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
-        Ok((node.data.to_vec(), node.stat))
+        Ok((&node.data, node.stat()))
+    }
+
+    /// getData without a watch and without copying: the data borrowed from this view, for
+    /// a server that serializes the reply straight from it. Same checks as
+    /// [`Request::GetData`] (SessionExpired, BadArguments, NoNode, NoAuth).
+    pub fn get_data_ref(
+        &self,
+        session: SessionId,
+        path: &str,
+    ) -> Result<(&[u8], super::stat::Stat), ZkError> {
+        let s = self
+            .sessions
+            .get(&session)
+            .ok_or_else(|| err(ErrorCode::SessionExpired, &format!("session 0x{session:x}")))?;
+        self.get_data(path, &s.identities)
     }
 
     /// getChildren: READ; children sorted.
@@ -233,6 +235,17 @@ impl DataTree {
     ) -> Result<(Vec<String>, super::stat::Stat), ZkError> {
         self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
-        Ok((self.children(path), node.stat))
+        Ok((self.children(path), node.stat()))
+    }
+}
+
+/// The path of a request that can leave a watch.
+fn request_path(request: &Request) -> Option<&str> {
+    match request {
+        Request::Exists { path, .. }
+        | Request::GetData { path, .. }
+        | Request::GetChildren { path, .. }
+        | Request::AddWatch { path, .. } => Some(path),
+        _ => None,
     }
 }

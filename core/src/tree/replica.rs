@@ -75,14 +75,25 @@ impl Tree {
     }
 
     /// Applies one committed entry.
+    ///
+    /// Entries must come in increasing zxid order; one at or below the last applied zxid
+    /// (a replay) changes nothing and answers `SystemError`.
     pub fn apply(&mut self, entry: &Entry) -> Applied {
+        if entry.zxid <= self.data.last_zxid {
+            let subject = format!("zxid {} (last applied {})", entry.zxid, self.data.last_zxid);
+            let result = Err(err(ErrorCode::SystemError, &subject));
+            return Applied {
+                result,
+                notifications: Vec::new(),
+            };
+        }
         let at = Stamp {
             zxid: entry.zxid,
             time_ms: entry.time_ms,
         };
         let mut changes = Vec::new();
         let result = self.apply_command(at, &entry.command, &mut changes);
-        self.data.last_zxid = self.data.last_zxid.max(entry.zxid);
+        self.data.last_zxid = entry.zxid;
         let notifications = self.watches.fire(&changes, entry.zxid, &self.data);
         #[cfg(debug_assertions)]
         if let Err(broken) = self.check_invariants() {

@@ -15,7 +15,7 @@ use super::acl::{Acl, AclList};
 use super::data_tree::DataTree;
 use super::limits::Limits;
 use super::mode::EphemeralType;
-use super::node::{ChildKey, Znode};
+use super::node::{ChildKey, StatCore, Znode};
 use super::session::Session;
 use super::stat::Stat;
 
@@ -78,7 +78,7 @@ impl DataTree {
                 path,
                 data: n.data.to_vec(),
                 acl,
-                stat: n.stat,
+                stat: n.stat(),
             });
         }
         let body = Body {
@@ -120,7 +120,7 @@ impl DataTree {
     fn from_body(body: Body) -> Result<DataTree, SnapshotError> {
         let mut tree = DataTree::new(body.limits);
         tree.last_zxid = body.last_zxid;
-        let acls: Vec<AclList> = body.acls.into_iter().map(Arc::from).collect();
+        let acls: Vec<AclList> = body.acls.into_iter().map(Arc::new).collect();
         for s in body.sessions {
             tree.sessions.insert(s.id, s);
         }
@@ -142,14 +142,18 @@ impl DataTree {
             if &*key != "/" {
                 tree.children.insert(ChildKey(key.clone()));
             }
-            tree.nodes.insert(
-                key,
-                Znode {
-                    data: Arc::from(rec.data),
-                    acl,
-                    stat: rec.stat,
-                },
-            );
+            if rec.stat.data_length as usize != rec.data.len() {
+                return Err(SnapshotError::Corrupt(format!(
+                    "{}: dataLength mismatch",
+                    rec.path
+                )));
+            }
+            tree.nodes.insert(Znode {
+                path: key,
+                data: rec.data.into_boxed_slice(),
+                acl,
+                stat: StatCore::from(rec.stat),
+            });
         }
         Ok(tree)
     }

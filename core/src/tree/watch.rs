@@ -209,7 +209,7 @@ impl WatchIndex {
                         if may_read {
                             let event = WatchedEvent {
                                 event_type: *event_type,
-                                path: path.clone(),
+                                path: path.to_string(),
                                 zxid,
                             };
                             out.push(Notification { session, event });

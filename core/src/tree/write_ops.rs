@@ -12,7 +12,7 @@ use super::data_tree::{DataTree, err};
 use super::error::{ErrorCode, ZkError};
 use super::event::EventType;
 use super::mode::{CONTAINER_EPHEMERAL_OWNER, EphemeralType};
-use super::node::Znode;
+use super::node::{StatCore, Znode};
 use super::path::{parent_of, validate_path};
 use super::request::{CreateRequest, MultiOp};
 use super::response::{MultiOpResult, Response};
@@ -43,8 +43,8 @@ pub(crate) enum Change {
     Node {
         /// What happened.
         event_type: EventType,
-        /// Where (the parent, for NodeChildrenChanged).
-        path: String,
+        /// Where (the parent, for NodeChildrenChanged); shared with the node, no copy.
+        path: Arc<str>,
         /// ACL of that node; watchers without READ on it are not told.
         acl: AclList,
     },
@@ -88,6 +88,11 @@ impl DataTree {
         if acl.len() > self.limits.acl_entries_max {
             return Err(err(ErrorCode::InvalidAcl, path));
         }
+        // The list stored last has been through fixup already (no duplicates, no `auth`,
+        // valid ids), so the same list again needs no second pass or allocation.
+        if acl == &self.last_acl[..] {
+            return Ok(self.last_acl.clone());
+        }
         let fixed = fixup_acl(acl, ids).map_err(|_| err(ErrorCode::InvalidAcl, path))?;
         Ok(self.intern_acl(fixed))
     }
@@ -113,15 +118,14 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<(String, Stat), ZkError> {
         let path = req.path.as_str();
-        // The client validates a sequential prefix with a digit appended, so `/a/` is a
-        // valid prefix for `/a/0000000001`.
-        let checked = if req.mode.is_sequential() {
-            format!("{path}1")
+        if req.mode.is_sequential() {
+            // The client validates a sequential prefix with a digit appended, so `/a/` is
+            // a valid prefix for `/a/0000000001`.
+            self.check_path(&format!("{path}1"))
+                .map_err(|_| err(ErrorCode::BadArguments, path))?;
         } else {
-            path.to_string()
-        };
-        self.check_path(&checked)
-            .map_err(|_| err(ErrorCode::BadArguments, path))?;
+            self.check_path(path)?;
+        }
         let owner = self.owner_for(caller, req)?;
         self.check_data(path, &req.data)?;
         let acl = self.fixup(path, &req.acl, caller.identities)?;
@@ -131,7 +135,8 @@ impl DataTree {
         let parent = self
             .node_with(parent_path, Perms::CREATE, caller.identities)
             .map_err(|e| err(e.code, path))?;
-        let (parent_cversion, parent_owner, parent_acl) = (
+        let (parent_key, parent_cversion, parent_owner, parent_acl) = (
+            parent.path.clone(),
             parent.stat.cversion,
             parent.stat.ephemeral_owner,
             parent.acl.clone(),
@@ -147,33 +152,23 @@ impl DataTree {
         if EphemeralType::of(parent_owner) == EphemeralType::Normal {
             return Err(err(ErrorCode::NoChildrenForEphemerals, &full));
         }
-        let stat = Stat {
-            czxid: at.zxid,
-            mzxid: at.zxid,
-            ctime: at.time_ms,
-            mtime: at.time_ms,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            data_length: req.data.len() as i32,
-            num_children: 0,
-            pzxid: at.zxid,
-        };
+        let key: Arc<str> = Arc::from(full.as_str());
         let node = Znode {
-            data: Arc::from(&req.data[..]),
+            path: key.clone(),
+            data: Box::from(&req.data[..]),
             acl: acl.clone(),
-            stat,
+            stat: StatCore::created(at.zxid, at.time_ms, owner),
         };
-        self.insert_node(&full, node, at.zxid);
+        let stat = node.stat();
+        self.insert_node(node, at.zxid);
         changes.push(Change::Node {
             event_type: EventType::NodeCreated,
-            path: full.clone(),
+            path: key,
             acl,
         });
         changes.push(Change::Node {
             event_type: EventType::NodeChildrenChanged,
-            path: parent_path.to_string(),
+            path: parent_key,
             acl: parent_acl,
         });
         Ok((full, stat))
@@ -218,12 +213,12 @@ impl DataTree {
 
     /// Deletes a childless node and records its events; the caller has checked the rules.
     pub(crate) fn delete_unchecked(&mut self, path: &str, zxid: i64, changes: &mut Vec<Change>) {
-        if let Some((acl, parent_acl)) = self.remove_node(path, zxid) {
-            let parent = parent_of(path).unwrap_or("/").to_string();
+        if let Some(removed) = self.remove_node(path, zxid) {
+            let (node, parent, parent_acl) = removed;
             changes.push(Change::Node {
                 event_type: EventType::NodeDeleted,
-                path: path.into(),
-                acl,
+                path: node.path,
+                acl: node.acl,
             });
             changes.push(Change::Node {
                 event_type: EventType::NodeChildrenChanged,
@@ -247,19 +242,18 @@ impl DataTree {
         self.check_data(path, data)?;
         let node = self.node_with(path, Perms::WRITE, caller.identities)?;
         let new_version = next_version(node.stat.version, version, path)?;
-        let node = self
+        let (stat, acl, key) = self
             .nodes
-            .get_mut(path)
+            .replace_data(path, Box::from(data), |node| {
+                node.stat.version = new_version;
+                node.stat.mzxid = at.zxid;
+                node.stat.mtime = at.time_ms;
+                (node.stat(), node.acl.clone(), node.path.clone())
+            })
             .ok_or_else(|| err(ErrorCode::NoNode, path))?;
-        node.data = Arc::from(data);
-        node.stat.version = new_version;
-        node.stat.mzxid = at.zxid;
-        node.stat.mtime = at.time_ms;
-        node.stat.data_length = data.len() as i32;
-        let (stat, acl) = (node.stat, node.acl.clone());
         changes.push(Change::Node {
             event_type: EventType::NodeDataChanged,
-            path: path.into(),
+            path: key,
             acl,
         });
         Ok(stat)
@@ -277,13 +271,13 @@ impl DataTree {
         let acl = self.fixup(path, acl, caller.identities)?;
         let node = self.node_with(path, Perms::ADMIN, caller.identities)?;
         let new_aversion = next_version(node.stat.aversion, aversion, path)?;
-        let node = self
-            .nodes
-            .get_mut(path)
-            .ok_or_else(|| err(ErrorCode::NoNode, path))?;
-        node.acl = acl;
-        node.stat.aversion = new_aversion;
-        Ok(node.stat)
+        self.nodes
+            .update(path, |node| {
+                node.acl = acl;
+                node.stat.aversion = new_aversion;
+                node.stat()
+            })
+            .ok_or_else(|| err(ErrorCode::NoNode, path))
     }
 
     /// ZooKeeper's check op: READ and version.

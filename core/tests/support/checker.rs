@@ -83,6 +83,11 @@ pub(crate) struct Checker {
 type Check = Result<(), String>;
 
 impl Checker {
+    /// How many terms had a leader.
+    pub(crate) fn leader_terms(&self) -> u64 {
+        self.leaders.len() as u64
+    }
+
     /// Election safety, and leader completeness on first sight of a leadership.
     pub(crate) fn check_leader(&mut self, node: &Node) -> Check {
         if node.role() != Role::Leader {

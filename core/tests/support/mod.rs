@@ -4,4 +4,5 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod checker;
+pub(crate) mod cluster;
 pub(crate) mod sim;

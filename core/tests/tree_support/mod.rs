@@ -216,7 +216,7 @@ impl H {
             .map(|p| {
                 let (data, stat) = d.get(&p).unwrap();
                 let acl = d.acl(&p).unwrap().to_vec();
-                (p, data.to_vec(), *stat, acl)
+                (p, data.to_vec(), stat, acl)
             })
             .collect()
     }

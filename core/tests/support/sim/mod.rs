@@ -12,11 +12,13 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::Bytes;
 use corral_core::broadcast::{
-    ConfChange, Config, Entry, HardState, Membership, Message, Node, NodeId, Persist,
-    PersistedState, Role, Snapshot,
+    Config, Entry, HardState, Membership, Message, Node, NodeId, Persist, PersistedState, Role,
+    Snapshot,
 };
 
 use super::checker::{Checker, StateMachine};
+
+mod chaos;
 
 /// Milliseconds per tick by default: short next to the 1–3 ms network, so
 /// elections race often (a stress setting).
@@ -188,6 +190,7 @@ pub(crate) struct SimStats {
     pub(crate) conf_changes: u64,
     pub(crate) transfers: u64,
     pub(crate) reads_answered: u64,
+    pub(crate) snapshot_chunks_sent: u64,
     /// ms from the heal to the first commit of a fresh proposal.
     pub(crate) liveness_ms: u64,
 }
@@ -340,6 +343,16 @@ impl Sim {
         self.run_until(steps)?;
         self.heal();
         let healed_at = self.now_ms;
+        let index = self.commit_after_heal(healed_at)?;
+        self.stats.liveness_ms = self.now_ms - healed_at;
+        self.converge(index)?;
+        self.stats.leaders = self.checker.leader_terms();
+        Ok(self.stats)
+    }
+
+    /// Liveness: proposes a marker on whichever node leads until one commits,
+    /// within `LIVENESS_BOUND_MS` of healing. Returns its index.
+    fn commit_after_heal(&mut self, healed_at: u64) -> Result<u64, SimFailure> {
         let mut marker: Option<(NodeId, u64, u64)> = None;
         while self.now_ms < healed_at + LIVENESS_BOUND_MS {
             let t = self.now_ms + 1;
@@ -347,8 +360,7 @@ impl Sim {
             if let Some((id, index, term)) = marker {
                 let committed = self.checker.committed.get(&index).map(|&(t, _)| t);
                 if committed == Some(term) {
-                    self.stats.liveness_ms = self.now_ms - healed_at;
-                    return Ok(self.stats);
+                    return Ok(index);
                 }
                 let lost = committed.is_some() || self.node(id).is_none_or(|n| n.term() != term);
                 if lost {
@@ -361,7 +373,7 @@ impl Sim {
                         .nodes
                         .get_mut(&id)
                         .and_then(|n| n.node.as_mut())
-                        .expect("leader alive");
+                        .expect("alive");
                     if let Ok(index) = node.propose(vec![Bytes::from_static(b"liveness")]) {
                         marker = Some((id, index, node.term()));
                         self.drain(id).map_err(|e| self.fail(e))?;
@@ -371,6 +383,31 @@ impl Sim {
         }
         Err(self.fail(format!(
             "liveness: no proposal committed within {LIVENESS_BOUND_MS} ms of healing\n{}",
+            self.describe()
+        )))
+    }
+
+    /// Durability, end to end: after healing every member applies up to
+    /// `index`, and (checked on apply) its state machine equals everyone's, so
+    /// every entry ever committed survived all the crashes.
+    fn converge(&mut self, index: u64) -> Result<(), SimFailure> {
+        let deadline = self.now_ms + LIVENESS_BOUND_MS;
+        while self.now_ms < deadline {
+            let t = self.now_ms + 1;
+            self.run_until(t)?;
+            let Some(leader) = self.leader().and_then(|id| self.node(id)) else {
+                continue;
+            };
+            let members: Vec<NodeId> = leader.membership().members().collect();
+            if members
+                .iter()
+                .all(|&id| self.nodes[&id].sm.applied >= index)
+            {
+                return Ok(());
+            }
+        }
+        Err(self.fail(format!(
+            "convergence: members did not all apply {index}\n{}",
             self.describe()
         )))
     }
@@ -531,9 +568,15 @@ impl Sim {
             let Some(node) = n.node.as_mut() else {
                 return Ok(());
             };
+            let promised = node.has_ready();
             let ready = node.ready();
             if ready.is_empty() {
                 return Ok(());
+            }
+            if !promised {
+                return Err(format!(
+                    "node {id}: has_ready() was false but ready() had work"
+                ));
             }
             if let Some(p) = ready.persist {
                 let node = n.node.as_ref().expect("alive");
@@ -633,202 +676,6 @@ impl Sim {
             }
         }
         Ok(())
-    }
-
-    fn send(&mut self, msg: Message) {
-        let (from, to) = (msg.from, msg.to);
-        if self.net.blocked.contains(&(from, to)) || self.rng.chance(self.net.drop_percent) {
-            return;
-        }
-        let msg = if self.rng.chance(12) {
-            // Round-trip through the wire format now and then.
-            Message::decode(&msg.encode(), 1 << 20).expect("own messages decode")
-        } else {
-            msg
-        };
-        let copies = if self.rng.chance(self.net.dup_percent) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let delay = self.rng.between(1, 3) + self.rng.between(0, self.net.extra_delay_ms);
-            self.schedule(delay, Event::Deliver(msg.clone()));
-        }
-    }
-
-    fn client_propose(&mut self) -> Check {
-        let target = if self.rng.chance(90) {
-            self.leader()
-        } else {
-            self.random_alive()
-        };
-        let Some(id) = target else { return Ok(()) };
-        let count = self.rng.between(1, 4);
-        let batch: Vec<Bytes> = (0..count)
-            .map(|_| {
-                self.next_payload += 1;
-                let len = self.rng.between(8, 40) as usize;
-                let mut v = self.next_payload.to_le_bytes().to_vec();
-                v.resize(len, 0x5A);
-                Bytes::from(v)
-            })
-            .collect();
-        let node = self
-            .nodes
-            .get_mut(&id)
-            .and_then(|n| n.node.as_mut())
-            .expect("alive");
-        let _ = node.propose(batch);
-        self.drain(id)
-    }
-
-    fn client_read(&mut self) -> Check {
-        let Some(id) = self.random_alive() else {
-            return Ok(());
-        };
-        self.next_payload += 1;
-        let ctx = self.next_payload;
-        self.reads.insert(ctx, self.checker.max_commit);
-        let node = self
-            .nodes
-            .get_mut(&id)
-            .and_then(|n| n.node.as_mut())
-            .expect("alive");
-        let _ = node.read_index(Bytes::copy_from_slice(&ctx.to_le_bytes()));
-        self.drain(id)
-    }
-
-    fn random_alive(&mut self) -> Option<NodeId> {
-        let alive: Vec<NodeId> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.node.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        self.rng.pick(&alive)
-    }
-
-    fn chaos(&mut self) -> Check {
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        match self.rng.between(0, 15) {
-            0 => {
-                // Symmetric partition into two random groups.
-                let side: BTreeMap<NodeId, bool> =
-                    ids.iter().map(|&id| (id, self.rng.chance(50))).collect();
-                for &a in &ids {
-                    for &b in &ids {
-                        if side[&a] != side[&b] {
-                            self.net.blocked.insert((a, b));
-                        }
-                    }
-                }
-            }
-            1 => {
-                let (a, b) = (
-                    self.rng.pick(&ids).expect("ids"),
-                    self.rng.pick(&ids).expect("ids"),
-                );
-                self.net.blocked.insert((a, b));
-            }
-            2 | 3 => self.net.blocked.clear(),
-            4 => {
-                if let Some(id) = self.random_alive() {
-                    self.crash(id);
-                }
-            }
-            5 => {
-                if let Some(id) = self.leader() {
-                    self.crash(id);
-                }
-            }
-            6 | 7 => {
-                let dead: Vec<NodeId> = self
-                    .nodes
-                    .iter()
-                    .filter(|(_, n)| n.node.is_none())
-                    .map(|(id, _)| *id)
-                    .collect();
-                if let Some(id) = self.rng.pick(&dead) {
-                    self.start_node(id);
-                    self.drain(id)?;
-                }
-            }
-            8 => {
-                let id = self.rng.pick(&ids).expect("ids");
-                let n = self.nodes.get_mut(&id).expect("node");
-                n.slow_disk = !n.slow_disk;
-            }
-            9 => {
-                self.net.drop_percent = [0, 5, 20][self.rng.between(0, 2) as usize];
-                self.net.dup_percent = [0, 5][self.rng.between(0, 1) as usize];
-                self.net.extra_delay_ms = [0, 0, 10, 30][self.rng.between(0, 3) as usize];
-            }
-            10 => {
-                // Isolate one node both ways.
-                let a = self.rng.pick(&ids).expect("ids");
-                for &b in &ids {
-                    self.net.blocked.insert((a, b));
-                    self.net.blocked.insert((b, a));
-                }
-            }
-            11 | 12 => self.change_membership()?,
-            13 => {
-                if let Some(id) = self.leader() {
-                    let voters: Vec<NodeId> = self
-                        .node(id)
-                        .expect("alive")
-                        .membership()
-                        .voters
-                        .iter()
-                        .copied()
-                        .collect();
-                    if let Some(target) = self.rng.pick(&voters) {
-                        let node = self
-                            .nodes
-                            .get_mut(&id)
-                            .and_then(|n| n.node.as_mut())
-                            .expect("alive");
-                        if node.transfer_leadership(target).is_ok() {
-                            self.stats.transfers += 1;
-                        }
-                        self.drain(id)?;
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn change_membership(&mut self) -> Check {
-        let Some(id) = self.leader() else {
-            return Ok(());
-        };
-        let m = self.node(id).expect("alive").membership().clone();
-        let all: Vec<NodeId> = self.nodes.keys().copied().collect();
-        let outsiders: Vec<NodeId> = all.iter().copied().filter(|&x| !m.contains(x)).collect();
-        let learners: Vec<NodeId> = m.learners.iter().copied().collect();
-        let removable: Vec<NodeId> = m.members().filter(|&x| x != id).collect();
-        let change = match self.rng.between(0, 3) {
-            0 => self.rng.pick(&outsiders).map(ConfChange::AddLearner),
-            1 => self.rng.pick(&learners).map(ConfChange::PromoteLearner),
-            2 => self.rng.pick(&outsiders).map(ConfChange::AddVoter),
-            _ if m.voters.len() > 2 || !m.learners.is_empty() => {
-                self.rng.pick(&removable).map(ConfChange::Remove)
-            }
-            _ => None,
-        };
-        let Some(change) = change else { return Ok(()) };
-        let node = self
-            .nodes
-            .get_mut(&id)
-            .and_then(|n| n.node.as_mut())
-            .expect("alive");
-        if node.propose_conf_change(change).is_ok() {
-            self.stats.conf_changes += 1;
-        }
-        self.drain(id)
     }
 }
 

@@ -1,0 +1,117 @@
+//! Proves the durability contract of the broadcast core: a vote, an append
+//! acknowledgement and the leader's own match index all wait until the caller
+//! hands back the persist token of the write that made them durable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use bytes::Bytes;
+use corral_core::broadcast::{
+    AppendResult, Body, Entry, EntryKind, Membership, Message, Node, PersistedState, Role,
+};
+use support::cluster::test_config;
+
+fn follower(id: u64) -> Node {
+    Node::new(
+        test_config(id),
+        PersistedState::bootstrap(Membership::with_voters([1, 2, 3])),
+        id,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_vote_is_granted_only_after_it_is_persisted() {
+    let mut n = follower(2);
+    n.step(Message {
+        from: 1,
+        to: 2,
+        term: 5,
+        body: Body::Vote {
+            last_index: 1,
+            last_term: 1,
+            transfer: false,
+        },
+    })
+    .unwrap();
+    let ready = n.ready();
+    let persist = ready.persist.expect("the vote must be persisted");
+    assert_eq!(persist.hard_state.unwrap().vote, Some(1));
+    assert!(
+        ready.messages.is_empty(),
+        "vote answered before it was durable: {:?}",
+        ready.messages
+    );
+    // Until the token comes back, nothing is released, however often we ask.
+    assert!(n.ready().messages.is_empty());
+    n.persisted(persist.token);
+    let ready = n.ready();
+    assert_eq!(ready.messages.len(), 1);
+    assert_eq!(ready.messages[0].body, Body::VoteResponse { granted: true });
+}
+
+#[test]
+fn an_append_is_acknowledged_only_after_it_is_persisted() {
+    let mut n = follower(2);
+    let entries = vec![Entry {
+        index: 2,
+        term: 3,
+        kind: EntryKind::Normal(Bytes::from_static(b"x")),
+    }];
+    n.step(Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: Body::Append {
+            prev_index: 1,
+            prev_term: 1,
+            entries,
+            commit: 1,
+        },
+    })
+    .unwrap();
+    let ready = n.ready();
+    let persist = ready.persist.expect("entries to persist");
+    assert_eq!(persist.entries.len(), 1);
+    assert!(ready.messages.is_empty(), "acknowledged before durable");
+    n.persisted(persist.token);
+    let ready = n.ready();
+    assert_eq!(
+        ready.messages[0].body,
+        Body::AppendResponse(AppendResult::Success { match_index: 2 })
+    );
+}
+
+#[test]
+fn a_single_node_leader_commits_only_what_it_persisted() {
+    let mut n = Node::new(
+        test_config(1),
+        PersistedState::bootstrap(Membership::with_voters([1])),
+        1,
+    )
+    .unwrap();
+    // Elect: pre-vote and vote are instant for a single voter, but the vote
+    // itself must be durable before it counts.
+    let mut token = None;
+    for _ in 0..100 {
+        n.tick();
+        let ready = n.ready();
+        if let Some(p) = ready.persist {
+            token = Some(p.token);
+        }
+        if let Some(t) = token.take() {
+            n.persisted(t);
+        }
+        if n.role() == Role::Leader {
+            break;
+        }
+    }
+    assert_eq!(n.role(), Role::Leader);
+    let _ = n.ready().persist.map(|p| n.persisted(p.token));
+    let index = n.propose(vec![Bytes::from_static(b"a")]).unwrap();
+    let ready = n.ready();
+    let persist = ready.persist.expect("the new entry");
+    assert!(n.committed_index() < index, "committed before durable");
+    n.persisted(persist.token);
+    assert_eq!(n.committed_index(), index);
+}
