@@ -71,8 +71,7 @@ impl Endpoint {
     /// Must be called inside a tokio runtime.
     pub fn client(addr: SocketAddr, store: Arc<CertStore>, config: LinkConfig) -> Result<Self> {
         let transport = config.quinn_transport()?;
-        let quinn = quinn::Endpoint::client(addr)
-            .map_err(|source| TransportError::Bind { addr, source })?;
+        let quinn = bind(addr, None, &config)?;
         Ok(Self::new(quinn, store, config, transport))
     }
 
