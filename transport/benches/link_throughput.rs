@@ -150,51 +150,49 @@ impl Fixture {
     }
 }
 
-fn frames(c: &mut Criterion) {
-    let fx = fixture(2);
-    let link = fx.link();
-    let data_100 = vec![7u8; 90]; // + seq (1..10 bytes) + length byte = ~100 bytes
-    let mut group = c.benchmark_group("frames_100B");
-    group.throughput(Throughput::Elements(1));
-    group.measurement_time(Duration::from_secs(5));
-    group.bench_function("writer", |b| {
-        b.iter_custom(|iters| {
-            let mut writer = fx.rt.block_on(link.open_uni()).unwrap();
-            let start = Instant::now();
-            fx.rt.block_on(async {
-                for seq in 0..iters {
-                    writer
-                        .feed(&PayloadRef {
-                            seq,
-                            data: &data_100,
-                        })
-                        .await
-                        .unwrap();
+/// How a measured batch is written.
+#[derive(Clone, Copy)]
+enum Writer {
+    /// `FrameWriter::feed`: coalesced, flushed every 256 KiB.
+    Feed,
+    /// `FrameWriter::send`: one flush per frame.
+    Send,
+    /// A `FrameSender` task fed through its bounded channel.
+    Sender,
+}
+
+/// Sends `count` frames of `data` plus an END marker on a new stream, from a
+/// task of the runtime (as an actor would), and waits for the receiver.
+fn send_batch(fx: &Fixture, link: &Link, data: &Arc<Vec<u8>>, count: u64, how: Writer) -> Duration {
+    let mut writer = fx.rt.block_on(link.open_uni()).unwrap();
+    let data = data.clone();
+    let start = Instant::now();
+    let task = fx.rt.spawn(async move {
+        match how {
+            Writer::Feed | Writer::Send => {
+                for seq in 0..count {
+                    let frame = PayloadRef { seq, data: &data };
+                    match how {
+                        Writer::Feed => writer.feed(&frame).await.unwrap(),
+                        _ => writer.send(&frame).await.unwrap(),
+                    }
                 }
                 writer
-                    .send(&Payload {
+                    .send(&PayloadRef {
                         seq: END,
-                        data: Vec::new(),
+                        data: &[],
                     })
                     .await
                     .unwrap();
                 writer.finish().await.unwrap();
-            });
-            fx.wait_done();
-            start.elapsed()
-        })
-    });
-    group.bench_function("sender", |b| {
-        b.iter_custom(|iters| {
-            let writer = fx.rt.block_on(link.open_uni()).unwrap();
-            let start = Instant::now();
-            fx.rt.block_on(async {
+            }
+            Writer::Sender => {
                 let (sender, task) = FrameSender::spawn(writer, 4096);
-                for seq in 0..iters {
+                for seq in 0..count {
                     sender
                         .send(Payload {
                             seq,
-                            data: data_100.clone(),
+                            data: data.to_vec(),
                         })
                         .await
                         .unwrap();
@@ -208,43 +206,36 @@ fn frames(c: &mut Criterion) {
                     .unwrap();
                 drop(sender);
                 task.await.unwrap().unwrap();
-            });
-            fx.wait_done();
-            start.elapsed()
-        })
+            }
+        }
+    });
+    fx.rt.block_on(task).unwrap();
+    fx.wait_done();
+    start.elapsed()
+}
+
+fn frames(c: &mut Criterion) {
+    let fx = fixture(2);
+    let link = fx.link();
+    // 90 bytes + seq (1..10 bytes) + length byte: a ~100-byte frame body.
+    let data_100 = Arc::new(vec![7u8; 90]);
+    let mut group = c.benchmark_group("frames_100B");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("writer", |b| {
+        b.iter_custom(|iters| send_batch(&fx, &link, &data_100, iters, Writer::Feed))
+    });
+    group.bench_function("sender", |b| {
+        b.iter_custom(|iters| send_batch(&fx, &link, &data_100, iters, Writer::Sender))
     });
     group.finish();
 
-    let data_64k = vec![7u8; 64 << 10];
+    let data_64k = Arc::new(vec![7u8; 64 << 10]);
     let mut group = c.benchmark_group("frames_64KiB");
     group.throughput(Throughput::Bytes(64 << 10));
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("writer", |b| {
-        b.iter_custom(|iters| {
-            let mut writer = fx.rt.block_on(link.open_uni()).unwrap();
-            let start = Instant::now();
-            fx.rt.block_on(async {
-                for seq in 0..iters {
-                    writer
-                        .send(&PayloadRef {
-                            seq,
-                            data: &data_64k,
-                        })
-                        .await
-                        .unwrap();
-                }
-                writer
-                    .send(&Payload {
-                        seq: END,
-                        data: Vec::new(),
-                    })
-                    .await
-                    .unwrap();
-                writer.finish().await.unwrap();
-            });
-            fx.wait_done();
-            start.elapsed()
-        })
+        b.iter_custom(|iters| send_batch(&fx, &link, &data_64k, iters, Writer::Send))
     });
     group.finish();
 
@@ -256,58 +247,14 @@ fn frames(c: &mut Criterion) {
             ..bench_config()
         },
     );
-    let link = jumbo.link();
+    let jumbo_link = jumbo.link();
     // Let path-MTU discovery climb before measuring.
-    jumbo.rt.block_on(async {
-        let mut writer = link.open_uni().await.unwrap();
-        for seq in 0..2_000 {
-            writer
-                .send(&PayloadRef {
-                    seq,
-                    data: &data_64k,
-                })
-                .await
-                .unwrap();
-        }
-        writer
-            .send(&PayloadRef {
-                seq: END,
-                data: &[],
-            })
-            .await
-            .unwrap();
-        writer.finish().await.unwrap();
-    });
-    jumbo.wait_done();
+    send_batch(&jumbo, &jumbo_link, &data_64k, 2_000, Writer::Send);
     let mut group = c.benchmark_group("frames_64KiB_mtu16k");
     group.throughput(Throughput::Bytes(64 << 10));
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("writer", |b| {
-        b.iter_custom(|iters| {
-            let mut writer = jumbo.rt.block_on(link.open_uni()).unwrap();
-            let start = Instant::now();
-            jumbo.rt.block_on(async {
-                for seq in 0..iters {
-                    writer
-                        .send(&PayloadRef {
-                            seq,
-                            data: &data_64k,
-                        })
-                        .await
-                        .unwrap();
-                }
-                writer
-                    .send(&PayloadRef {
-                        seq: END,
-                        data: &[],
-                    })
-                    .await
-                    .unwrap();
-                writer.finish().await.unwrap();
-            });
-            jumbo.wait_done();
-            start.elapsed()
-        })
+        b.iter_custom(|iters| send_batch(&jumbo, &jumbo_link, &data_64k, iters, Writer::Send))
     });
     group.finish();
 }
