@@ -344,6 +344,14 @@ impl FrameWriter {
         Ok(())
     }
 
+    /// Sets this stream's send priority (higher first; default 0): give the
+    /// control stream a higher one than bulk snapshot streams, so a snapshot
+    /// never queues ahead of a heartbeat inside quinn.
+    pub fn set_priority(&self, priority: i32) {
+        // A stream already finished or reset has nothing left to prioritise.
+        let _ = self.send.set_priority(priority);
+    }
+
     /// Abandons the stream, telling the remote why.
     pub fn reset(&mut self, code: crate::CloseCode) {
         let _ = self.send.reset(code.into());

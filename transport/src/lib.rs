@@ -23,7 +23,12 @@
 //! - [`wire`] holds the messages of the client and peer protocols, whose
 //!   payloads are `corral_core`'s own request, response and consensus types.
 //!
-//! No 0-RTT anywhere (a replayed write would apply twice); TLS resumption is on.
+//! No 0-RTT anywhere (a replayed write would apply twice). TLS resumption is on,
+//! keyed to the verifier that checked the original handshake, and forgotten
+//! on both sides whenever the certificates reload.
+//!
+//! Failures name the remote address and say what failed; a refused remote is
+//! told why in the QUIC close reason, so both ends log the same sentence.
 
 mod config;
 mod endpoint;
