@@ -271,3 +271,18 @@ async fn a_peer_of_another_cluster_is_refused_on_both_sides() {
     })
     .await
 }
+
+#[tokio::test]
+async fn an_expired_server_certificate_is_refused_on_both_sides() {
+    within(async {
+        let (_server, addr, mut accepted) = server(node_store(&pki().main, 4));
+        let dialer = dialer(node_store(&pki().main, 2));
+        let dialled = tokio::time::timeout(STEP, dialer.connect_peer(addr, 4))
+            .await
+            .unwrap();
+        let accepted = next_accept(&mut accepted).await;
+        assert_fails("dialer", &dialled.map(|_| ()), &["Expired"]);
+        assert_fails("server", &accepted.map(|_| ()), &["Expired"]);
+    })
+    .await
+}
