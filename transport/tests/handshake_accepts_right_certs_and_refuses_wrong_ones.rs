@@ -286,3 +286,16 @@ async fn an_expired_server_certificate_is_refused_on_both_sides() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_client_dialling_a_name_the_node_certificate_lacks_is_refused_on_both_sides() {
+    within(async {
+        let dialer = dialer(client_store(&pki().main, "alice"));
+        let (dialled, accepted) =
+            both_sides(|addr| async move { dialer.connect_client(addr, "db.example.org").await })
+                .await;
+        assert_fails("dialer", &dialled, &["NotValidForName", "not valid for"]);
+        assert_fails("server", &accepted, &["NotValidForName", "not valid for"]);
+    })
+    .await
+}
