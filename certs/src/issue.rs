@@ -132,13 +132,22 @@ pub fn init_ca(dir: &Path, opts: &IssueOptions) -> Result<IssuedFiles> {
     Ok(files)
 }
 
-/// Issues node `id`'s certificate, valid for `hosts` (DNS names or IP addresses).
+/// Issues node `id`'s certificate (id 0 is reserved), valid for `hosts` (DNS
+/// names or IP addresses).
 pub fn issue_node(
     dir: &Path,
     id: NodeId,
     hosts: &[String],
     opts: &IssueOptions,
 ) -> Result<IssuedFiles> {
+    if id == 0 {
+        // The consensus core reserves id 0 ("no node").
+        return Err(CertError::Invalid {
+            what: "node id",
+            value: "0".into(),
+            why: "0 is reserved",
+        });
+    }
     let mut sans = vec![SanType::URI(ia5(&Identity::Node(id).uri(), "node URI")?)];
     for host in hosts {
         sans.push(match host.parse::<IpAddr>() {

@@ -99,5 +99,8 @@ fn bad_client_names_and_missing_ca_are_clear_errors() {
     assert!(matches!(err, CertError::Invalid { .. }), "{err}");
     let err = issue_node(&dir, 1, &[], &IssueOptions::leaf()).unwrap_err();
     assert!(err.to_string().contains("ca.key"), "{err}");
+    init_ca(&dir, &IssueOptions::ca()).unwrap();
+    let err = issue_node(&dir, 0, &[], &IssueOptions::leaf()).unwrap_err();
+    assert!(err.to_string().contains("reserved"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
