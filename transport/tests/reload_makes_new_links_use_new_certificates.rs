@@ -106,6 +106,16 @@ async fn replaced_files_are_presented_by_new_links_and_old_links_carry_on() {
             new_serial,
             "new links use the new cert"
         );
+        // The dialer offers a ticket of the old set; the server must not honour it.
+        let resumed = tokio::time::timeout(STEP, resuming.connect_peer(addr, 1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            resumed.peer_cert_info().unwrap().serial,
+            new_serial,
+            "a TLS session of the old certificates is not resumed after a reload"
+        );
         echo(&old_link, 1).await;
         echo(&new_link, 2).await;
         assert_eq!(
