@@ -336,7 +336,10 @@ impl Incoming {
                     "no corral ALPN (expected corral-peer/1 or corral-client/1)".into(),
                 ));
             };
-            let identity = remote_identity(&conn)?;
+            let identity = remote_identity(&conn).map_err(|e| match e {
+                TransportError::Rejected { reason, .. } => reject(reason),
+                other => other,
+            })?;
             match (alpn, &identity) {
                 (Alpn::Peer, Identity::Node(_)) | (Alpn::Client, Identity::Client(_)) => {}
                 (Alpn::Peer, other) => {
