@@ -7,6 +7,11 @@
 //! - `handshake/full` and `handshake/resumed`: dial, mutual TLS 1.3, ALPN and
 //!   identity checks, and the link hello, until the dialer holds a `Link`.
 //!
+//! Before criterion's groups, `cpu_costs` prints the same transfers measured in
+//! process CPU time (both ends run in this process), which stays meaningful on
+//! a machine shared with other work: the rate an otherwise idle 2-core machine
+//! sustains is about 2 CPU-seconds per second divided by the CPU cost.
+//!
 //! Run: `cargo bench -p corral-transport --bench link_throughput`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use corral_certs::{CertPaths, CertStore, IssueOptions, init_ca, issue_node};
 use corral_transport::{ALPN_PEER, Endpoint, ExpectServer, FrameSender, Link, LinkConfig};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -265,37 +270,112 @@ fn handshakes(c: &mut Criterion) {
     let fx = fixture(0);
     let mut group = c.benchmark_group("handshake");
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function("full", |b| {
-        b.iter(|| {
-            fx.rt.block_on(async {
-                let mut tls = fx
-                    .dialer
-                    .client_tls(ALPN_PEER, ExpectServer::Node(1))
-                    .unwrap();
-                tls.resumption = rustls::client::Resumption::disabled();
-                let link = fx
-                    .dialer
-                    .connect_with(
-                        fx.server_addr,
-                        "node-1.peer.corral",
-                        tls,
-                        ExpectServer::Node(1),
-                    )
-                    .await
-                    .unwrap();
-                link.close(corral_transport::CloseCode::Normal, "");
-            })
-        })
-    });
-    group.bench_function("resumed", |b| {
-        b.iter(|| {
-            fx.rt.block_on(async {
-                let link = fx.dialer.connect_peer(fx.server_addr, 1).await.unwrap();
-                link.close(corral_transport::CloseCode::Normal, "");
-            })
-        })
-    });
+    group.bench_function("full", |b| b.iter(|| fx.rt.block_on(dial(&fx, false))));
+    group.bench_function("resumed", |b| b.iter(|| fx.rt.block_on(dial(&fx, true))));
     group.finish();
+}
+
+/// Process CPU time (user + system) so far, in seconds (Linux).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn cpu_costs() {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "cpu_costs (load average {})",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let fx = fixture(2);
+    let link = fx.link();
+    let runs: [(&str, Arc<Vec<u8>>, u64, Writer); 2] = [
+        (
+            "frames_100B/writer",
+            Arc::new(vec![7u8; 90]),
+            2_000_000,
+            Writer::Feed,
+        ),
+        (
+            "frames_64KiB/writer",
+            Arc::new(vec![7u8; 64 << 10]),
+            4_000,
+            Writer::Send,
+        ),
+    ];
+    for (name, data, count, how) in runs {
+        send_batch(&fx, &link, &data, count / 10, how); // warm up
+        let cpu0 = cpu_s();
+        let wall = send_batch(&fx, &link, &data, count, how);
+        let cpu = cpu_s() - cpu0;
+        let bytes = (data.len() as f64 + 10.0) * count as f64;
+        println!(
+            "  {name}: wall {:.0} frames/s = {:.0} MB/s; CPU {:.2} us/frame, {:.0} frames/CPU-s = {:.0} MB/CPU-s",
+            count as f64 / wall.as_secs_f64(),
+            bytes / wall.as_secs_f64() / 1e6,
+            cpu * 1e6 / count as f64,
+            count as f64 / cpu,
+            bytes / cpu / 1e6,
+        );
+    }
+    let fx = fixture(0);
+    for resumed in [false, true] {
+        let count = 300u32;
+        let mut best = Duration::MAX;
+        let cpu0 = cpu_s();
+        let start = Instant::now();
+        for _ in 0..count {
+            let one = Instant::now();
+            fx.rt.block_on(dial(&fx, resumed));
+            best = best.min(one.elapsed());
+        }
+        let cpu = cpu_s() - cpu0;
+        println!(
+            "  handshake/{}: wall mean {:?}, best {:?}; CPU {:.3} ms per handshake (both ends)",
+            if resumed { "resumed" } else { "full" },
+            start.elapsed() / count,
+            best,
+            cpu * 1e3 / f64::from(count),
+        );
+    }
+}
+
+/// One dial to completion (TLS, checks, hello), then closed.
+async fn dial(fx: &Fixture, resumed: bool) {
+    let link = if resumed {
+        fx.dialer.connect_peer(fx.server_addr, 1).await.unwrap()
+    } else {
+        let mut tls = fx
+            .dialer
+            .client_tls(ALPN_PEER, ExpectServer::Node(1))
+            .unwrap();
+        tls.resumption = rustls::client::Resumption::disabled();
+        fx.dialer
+            .connect_with(
+                fx.server_addr,
+                "node-1.peer.corral",
+                tls,
+                ExpectServer::Node(1),
+            )
+            .await
+            .unwrap()
+    };
+    link.close(corral_transport::CloseCode::Normal, "");
 }
 
 criterion_group! {
@@ -303,4 +383,9 @@ criterion_group! {
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1));
     targets = frames, handshakes
 }
-criterion_main!(benches);
+
+fn main() {
+    cpu_costs();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
