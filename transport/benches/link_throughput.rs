@@ -3,7 +3,7 @@
 //! - `frames_100B/writer`: 100-byte frames one way, pushed through a
 //!   `FrameWriter` (coalesced, flushed every 256 KiB); elements/s = frames/s.
 //! - `frames_100B/sender`: the same through a `FrameSender` task fed by a channel.
-//! - `frames_64KiB`: 64 KiB frames one way; bytes/s.
+//! - `frames_64KiB/writer`: 64 KiB frames one way, one flush each; bytes/s.
 //! - `handshake/full` and `handshake/resumed`: dial, mutual TLS 1.3, ALPN and
 //!   identity checks, and the link hello, until the dialer holds a `Link`.
 //!
@@ -241,25 +241,6 @@ fn frames(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("writer", |b| {
         b.iter_custom(|iters| send_batch(&fx, &link, &data_64k, iters, Writer::Send))
-    });
-    group.finish();
-
-    // The same over a link allowed loopback's large MTU (mtu_bytes_max 16 KiB).
-    let jumbo = fixture_with(
-        2,
-        LinkConfig {
-            mtu_bytes_max: 16_384,
-            ..bench_config()
-        },
-    );
-    let jumbo_link = jumbo.link();
-    // Let path-MTU discovery climb before measuring.
-    send_batch(&jumbo, &jumbo_link, &data_64k, 2_000, Writer::Send);
-    let mut group = c.benchmark_group("frames_64KiB_mtu16k");
-    group.throughput(Throughput::Bytes(64 << 10));
-    group.measurement_time(Duration::from_secs(5));
-    group.bench_function("writer", |b| {
-        b.iter_custom(|iters| send_batch(&jumbo, &jumbo_link, &data_64k, iters, Writer::Send))
     });
     group.finish();
 }

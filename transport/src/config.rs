@@ -90,8 +90,8 @@ impl LinkConfig {
         if self.stream_receive_window_bytes == 0 || self.connection_receive_window_bytes == 0 {
             return bad("receive windows must be above 0");
         }
-        if self.mtu_bytes_max < 1200 {
-            return bad("mtu_bytes_max must be at least 1200 (QUIC's minimum)");
+        if !(1200..=65_527).contains(&self.mtu_bytes_max) {
+            return bad("mtu_bytes_max must be within 1200..=65527 (QUIC's bounds)");
         }
         if self.handshake_timeout_ms == 0 {
             return bad("handshake_timeout_ms must be above 0");

@@ -403,8 +403,15 @@ fn bind(
     config: &LinkConfig,
 ) -> Result<quinn::Endpoint> {
     let socket = bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })?;
+    let mut endpoint_config = quinn::EndpointConfig::default();
+    // What we accept must be at least what path-MTU discovery may send us.
+    endpoint_config
+        .max_udp_payload_size(config.mtu_bytes_max.max(1472))
+        .map_err(|e| TransportError::Config {
+            what: format!("mtu_bytes_max: {e}"),
+        })?;
     quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+        endpoint_config,
         server,
         socket,
         Arc::new(quinn::TokioRuntime),
