@@ -299,3 +299,27 @@ async fn a_client_dialling_a_name_the_node_certificate_lacks_is_refused_on_both_
     })
     .await
 }
+
+#[tokio::test]
+async fn a_dialer_offering_no_alpn_is_refused_on_both_sides() {
+    within(async {
+        let dialer = dialer(node_store(&pki().main, 2));
+        let (dialled, accepted) = both_sides(|addr| async move {
+            let mut tls = dialer.client_tls(ALPN_PEER, ExpectServer::Node(1))?;
+            tls.alpn_protocols.clear();
+            dialer
+                .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
+                .await
+        })
+        .await;
+        let needles = [
+            "NoApplicationProtocol",
+            "no application protocol",
+            "any known protocol",
+            "no corral ALPN",
+        ];
+        assert_fails("dialer", &dialled, &needles);
+        assert_fails("server", &accepted, &needles);
+    })
+    .await
+}
