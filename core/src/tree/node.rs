@@ -102,8 +102,9 @@ impl std::borrow::Borrow<str> for ZPath {
     }
 }
 
-/// A znode: its path, data, ACL and Stat. One 120-byte allocation besides its data and
-/// path, because a tree holds millions and every write replaces the one it changes.
+/// A znode: its path, data, ACL and Stat. One 128-byte allocation besides its data (and
+/// its path, when longer than 22 bytes), because a tree holds millions and every write
+/// replaces the one it changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Znode {
     /// The node's path (a copy of it is the child index's key).
