@@ -4,8 +4,8 @@
 //! for the CPU.
 //!
 //! Run: `cargo bench -p corral-core --bench tree_throughput`
-//! For profiling one phase under `perf`: `TREE_BENCH_ONLY_CREATE=1` stops after the
-//! creates; `TREE_BENCH_ONLY_HOT=1` runs only the hot-set lookups.
+//! For profiling the creates alone under `perf`, `TREE_BENCH_ONLY_CREATE=1` stops after
+//! them.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -124,17 +124,14 @@ fn main() {
     rate("get_data_ref", existing, |i| {
         black_box(view.get_data_ref(session, &probes[i]).unwrap());
     });
-    // The same lookups over a hot set of 4096 nodes (cache-resident): the cost of the
-    // code itself, without this machine's memory latency.
-    if std::env::var("TREE_BENCH_ONLY_HOT").is_ok() {
-        rate("get_data_hot4096", existing * 5, |i| {
-            black_box(view.get_data_ref(session, &probes[i % 4096]).unwrap());
+    // The same lookups cycling over the first `hot` probes: with 1 to 256 nodes the
+    // code runs from cache, which is its own cost; from a few thousand nodes on, each
+    // lookup pays this machine's cache and TLB misses (a few dependent ones per lookup).
+    for hot in [1usize, 256, 4096] {
+        rate(&format!("get_data_hot{hot}"), existing, |i| {
+            black_box(view.get_data_ref(session, &probes[i % hot]).unwrap());
         });
-        return;
     }
-    rate("get_data_hot4096", existing, |i| {
-        black_box(view.get_data_ref(session, &probes[i % 4096]).unwrap());
-    });
     // Calibration: the same random lookups in a plain std HashMap of the same paths, to
     // show how much of the cost is this machine's memory latency.
     let plain: std::collections::HashMap<String, Box<[u8]>> = (0..existing)

@@ -3,8 +3,8 @@
 //! Every collection is an `imbl` persistent map, so cloning a `DataTree` is O(1) (a few
 //! reference counts) and a clone is a consistent read view or snapshot source that apply
 //! never waits for. Lookups by path go through the sharded hash map of [`Nodes`]; listing
-//! children goes through one ordered index of (parent, name) keys sharing the nodes'
-//! path strings, so a node carries no per-node child collection. Nothing iterates the
+//! children goes through one ordered index of (parent, name) keys (the paths, inline
+//! when short, shared when long), so a node carries no per-node child collection. Nothing iterates the
 //! hash map to produce output, so its order never leaks into results.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use super::acl::{Acl, AclList};
 use super::error::{ErrorCode, ZkError};
 use super::limits::Limits;
 use super::mode::EphemeralType;
-use super::node::{ChildKey, StatCore, Znode};
+use super::node::{ChildKey, StatCore, ZPath, Znode};
 use super::nodes::Nodes;
 use super::path;
 use super::session::{Session, SessionId};
@@ -27,8 +27,8 @@ pub struct DataTree {
     pub(crate) nodes: Nodes,
     pub(crate) children: OrdSet<ChildKey>,
     pub(crate) sessions: OrdMap<SessionId, Session>,
-    pub(crate) containers: OrdSet<Arc<str>>,
-    pub(crate) ttls: OrdSet<Arc<str>>,
+    pub(crate) containers: OrdSet<ZPath>,
+    pub(crate) ttls: OrdSet<ZPath>,
     pub(crate) last_zxid: i64,
     pub(crate) limits: Limits,
     /// The ACL most recently stored, so nodes created with the same list share it.
@@ -53,7 +53,7 @@ impl DataTree {
         let open: AclList = Arc::new(Acl::open_unsafe());
         let mut nodes = Nodes::default();
         nodes.insert(Znode {
-            path: Arc::from("/"),
+            path: ZPath::new("/"),
             data: Box::from(&[][..]),
             acl: open.clone(),
             stat: StatCore::default(),
@@ -249,11 +249,7 @@ impl DataTree {
     /// Removes a childless node, updating the parent's pzxid (only forward, as ZooKeeper's
     /// `deleteNode` does) and numChildren; returns the removed node and the parent's path
     /// and ACL, for the events.
-    pub(crate) fn remove_node(
-        &mut self,
-        path: &str,
-        zxid: i64,
-    ) -> Option<(Znode, Arc<str>, AclList)> {
+    pub(crate) fn remove_node(&mut self, path: &str, zxid: i64) -> Option<(Znode, ZPath, AclList)> {
         let parent_path = path::parent_of(path)?;
         if !self.nodes.contains_key(parent_path) {
             return None;

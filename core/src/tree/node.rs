@@ -6,12 +6,109 @@ use std::sync::Arc;
 use super::acl::AclList;
 use super::stat::Stat;
 
-/// A znode: its path, data, ACL and Stat. One 120-byte allocation besides its data and
-/// path, because a tree holds millions and every write replaces the one it changes.
+/// Bytes of a path kept inline; most ZooKeeper names are this short or shorter.
+const INLINE_PATH_BYTES: usize = 22;
+
+/// A path as the tree stores it: inline when short, shared (`Arc<str>`) otherwise. The
+/// node and the child index each hold one; inline, neither costs an allocation, and
+/// comparing or hashing one touches no other cache line.
+#[derive(Clone)]
+pub(crate) enum ZPath {
+    /// A short path, `len` bytes of valid UTF-8.
+    Inline {
+        /// Used bytes.
+        len: u8,
+        /// The bytes.
+        bytes: [u8; INLINE_PATH_BYTES],
+    },
+    /// A longer path, shared.
+    Shared(Arc<str>),
+}
+
+impl ZPath {
+    /// Stores `path`.
+    pub(crate) fn new(path: &str) -> ZPath {
+        if path.len() <= INLINE_PATH_BYTES {
+            let mut bytes = [0; INLINE_PATH_BYTES];
+            bytes[..path.len()].copy_from_slice(path.as_bytes());
+            ZPath::Inline {
+                len: path.len() as u8,
+                bytes,
+            }
+        } else {
+            ZPath::Shared(Arc::from(path))
+        }
+    }
+
+    /// The path's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            ZPath::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            ZPath::Shared(s) => s.as_bytes(),
+        }
+    }
+
+    /// The path. Inline bytes were copied from a `&str`, so they always decode.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            ZPath::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or(""),
+            ZPath::Shared(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for ZPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for ZPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for ZPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for ZPath {
+    fn eq(&self, other: &ZPath) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ZPath {}
+
+impl PartialOrd for ZPath {
+    fn partial_cmp(&self, other: &ZPath) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ZPath {
+    fn cmp(&self, other: &ZPath) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::borrow::Borrow<str> for ZPath {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A znode: its path, data, ACL and Stat. One 128-byte allocation besides its data (and
+/// its path, when longer than 22 bytes), because a tree holds millions and every write
+/// replaces the one it changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Znode {
-    /// The node's path, shared with the child index.
-    pub(crate) path: Arc<str>,
+    /// The node's path (a copy of it is the child index's key).
+    pub(crate) path: ZPath,
     /// The data; `dataLength` in the stat is its length. A `Box` rather than an `Arc`
     /// saves 16 bytes a node; the price is that changing the Stat of a node a read view
     /// still holds copies its data (bounded by `data_bytes_max`, once per view).
@@ -100,7 +197,7 @@ pub(crate) struct NodeRef(pub(crate) Arc<Znode>);
 
 impl std::hash::Hash for NodeRef {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.path.hash(state);
+        self.0.path.as_str().hash(state);
     }
 }
 
@@ -114,14 +211,14 @@ impl Eq for NodeRef {}
 
 impl std::borrow::Borrow<str> for NodeRef {
     fn borrow(&self) -> &str {
-        &self.0.path
+        self.0.path.as_str()
     }
 }
 
 /// A non-root path, ordered by (parent, name) so the children of one node are one
 /// contiguous, sorted range of the child index.
 #[derive(Clone, Debug)]
-pub(crate) struct ChildKey(pub(crate) Arc<str>);
+pub(crate) struct ChildKey(pub(crate) ZPath);
 
 impl ChildKey {
     /// (parent, name) of the path; the parent of `/a` is `/`.
@@ -151,7 +248,7 @@ impl ChildKey {
         } else {
             format!("{parent}/")
         };
-        ChildKey(Arc::from(probe))
+        ChildKey(ZPath::new(&probe))
     }
 }
 
@@ -201,16 +298,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn zpath_behaves_like_its_str_inline_or_shared() {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default();
+        let paths = [
+            "/",
+            "/a",
+            "/exactly/twenty-two/b",
+            "/exactly/twenty-three/c",
+            "/a/much/longer/path/than/fits/inline/0000000042",
+        ];
+        for p in paths {
+            let z = ZPath::new(p);
+            assert_eq!(z.as_str(), p);
+            assert_eq!(
+                matches!(z, ZPath::Inline { .. }),
+                p.len() <= INLINE_PATH_BYTES
+            );
+            assert_eq!(
+                h.hash_one(NodeRef(Arc::new(Znode {
+                    path: z.clone(),
+                    data: Box::default(),
+                    acl: Arc::new(vec![]),
+                    stat: StatCore::default()
+                }))),
+                h.hash_one(p)
+            );
+            for q in paths {
+                assert_eq!(z.cmp(&ZPath::new(q)), p.cmp(q));
+            }
+        }
+    }
+
+    #[test]
     fn children_of_one_parent_sort_together_before_grandchildren() {
         let mut keys: Vec<ChildKey> = ["/a/b/c", "/b", "/a/z", "/a", "/a/b", "/a/a"]
             .iter()
-            .map(|p| ChildKey(Arc::from(*p)))
+            .map(|p| ChildKey(ZPath::new(p)))
             .collect();
         keys.sort();
         let got: Vec<&str> = keys.iter().map(|k| &*k.0).collect();
         assert_eq!(got, ["/a", "/b", "/a/a", "/a/b", "/a/z", "/a/b/c"]);
-        assert!(ChildKey::first_child_of("/a") < ChildKey(Arc::from("/a/a")));
-        assert!(ChildKey::first_child_of("/") < ChildKey(Arc::from("/a")));
+        assert!(ChildKey::first_child_of("/a") < ChildKey(ZPath::new("/a/a")));
+        assert!(ChildKey::first_child_of("/") < ChildKey(ZPath::new("/a")));
     }
 
     #[test]
@@ -230,10 +360,7 @@ mod tests {
         paths.push("/a/".into());
         for p in &paths {
             for q in &paths {
-                let (kp, kq) = (
-                    ChildKey(Arc::from(p.as_str())),
-                    ChildKey(Arc::from(q.as_str())),
-                );
+                let (kp, kq) = (ChildKey(ZPath::new(p)), ChildKey(ZPath::new(q)));
                 assert_eq!(kp.cmp(&kq), kp.split().cmp(&kq.split()), "{p} vs {q}");
             }
         }

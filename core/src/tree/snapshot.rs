@@ -15,7 +15,7 @@ use super::acl::{Acl, AclList};
 use super::data_tree::DataTree;
 use super::limits::Limits;
 use super::mode::EphemeralType;
-use super::node::{ChildKey, StatCore, Znode};
+use super::node::{ChildKey, StatCore, ZPath, Znode};
 use super::session::Session;
 use super::stat::Stat;
 
@@ -129,7 +129,7 @@ impl DataTree {
                 .get(rec.acl as usize)
                 .cloned()
                 .ok_or_else(|| SnapshotError::Corrupt(format!("{}: bad ACL index", rec.path)))?;
-            let key: Arc<str> = Arc::from(rec.path.as_str());
+            let key = ZPath::new(&rec.path);
             match EphemeralType::of(rec.stat.ephemeral_owner) {
                 EphemeralType::Container => {
                     tree.containers.insert(key.clone());

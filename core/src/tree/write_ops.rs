@@ -4,15 +4,13 @@
 //! Each op validates everything before it changes anything, so a failed op leaves the
 //! tree untouched; multi runs its ops on an O(1) clone and keeps it only if all succeed.
 
-use std::sync::Arc;
-
 use super::acl::AclList;
 use super::acl::{Id, Perms, check_acl, fixup_acl};
 use super::data_tree::{DataTree, err};
 use super::error::{ErrorCode, ZkError};
 use super::event::EventType;
 use super::mode::{CONTAINER_EPHEMERAL_OWNER, EphemeralType};
-use super::node::{StatCore, Znode};
+use super::node::{StatCore, ZPath, Znode};
 use super::path::{parent_of, validate_path};
 use super::request::{CreateRequest, MultiOp};
 use super::response::{MultiOpResult, Response};
@@ -43,8 +41,8 @@ pub(crate) enum Change {
     Node {
         /// What happened.
         event_type: EventType,
-        /// Where (the parent, for NodeChildrenChanged); shared with the node, no copy.
-        path: Arc<str>,
+        /// Where (the parent, for NodeChildrenChanged).
+        path: ZPath,
         /// ACL of that node; watchers without READ on it are not told.
         acl: AclList,
     },
@@ -152,7 +150,7 @@ impl DataTree {
         if EphemeralType::of(parent_owner) == EphemeralType::Normal {
             return Err(err(ErrorCode::NoChildrenForEphemerals, &full));
         }
-        let key: Arc<str> = Arc::from(full.as_str());
+        let key = ZPath::new(&full);
         let node = Znode {
             path: key.clone(),
             data: Box::from(&req.data[..]),

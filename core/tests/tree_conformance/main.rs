@@ -100,6 +100,23 @@ fn misc_cases() -> Vec<Case> {
             assert_eq!(h.fingerprint(), before);
             assert_eq!(h.t.data().last_zxid(), h.zxid);
         }),
+        ("long_paths_work_like_short_ones", || {
+            let mut h = H::new();
+            let parent = "/a-parent-name-well-beyond-any-inline-limit";
+            let child = format!("{parent}/and-a-child-name-that-is-long-too");
+            h.put(parent, b"p");
+            h.put(&child, b"c");
+            let seq = h
+                .mk(&format!("{parent}/sequential-child-"), PersistentSequential)
+                .unwrap();
+            assert_eq!(seq, format!("{parent}/sequential-child-0000000001"));
+            assert_eq!(h.t.data().children(parent).len(), 2);
+            assert_eq!(h.stat(parent).num_children, 2);
+            h.del(&child, -1).unwrap();
+            h.del(&seq, -1).unwrap();
+            h.del(parent, -1).unwrap();
+            assert_eq!(h.t.data().node_count(), 1);
+        }),
         ("write_request_served_as_a_read_is_refused", || {
             let mut h = H::new();
             assert_eq!(
