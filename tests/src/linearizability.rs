@@ -128,19 +128,8 @@ fn check_partition<M: Model>(
         if steps > steps_max {
             return None;
         }
-        if node == NONE {
-            // Every remaining call was tried and refused: backtrack.
-            let Some((call, previous)) = stack.pop() else {
-                return Some(false);
-            };
-            state = previous;
-            linearized.set(list[call].op, false);
-            unlift(&mut list, call);
-            node = list[call].next;
-            continue;
-        }
-        let event = list[node];
-        if event.is_call {
+        let event = (node != NONE).then(|| list[node]);
+        if let Some(event) = event.filter(|e| e.is_call) {
             let op = &history[ops[event.op]];
             if let Some(next_state) = M::step(&state, &op.input, op.output.as_ref()) {
                 let mut marked = linearized.clone();
@@ -156,8 +145,9 @@ fn check_partition<M: Model>(
             }
             node = event.next;
         } else {
-            // A return whose call is still in the list: that call must come
-            // before this point, and no choice made it fit. Backtrack.
+            // A return whose call is still in the list (or the end of the
+            // list): that call had to come before this point and no choice
+            // made it fit. Undo the last choice and try the next call.
             let Some((call, previous)) = stack.pop() else {
                 return Some(false);
             };
