@@ -1,6 +1,8 @@
 //! Replays one simulator seed: `CORRAL_SIM_SEED=N cargo test -p corral-core
 //! --test sim_replay -- --nocapture` (CORRAL_SIM_STEPS sets its length). Without
 //! the variable it replays seed 0, so the test always proves something.
+//! CORRAL_SIM_TRACE=1 prints every delivered message; a failure prints the
+//! state of every node.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
