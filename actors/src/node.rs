@@ -137,7 +137,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         peers,
         heard: heard.clone(),
     };
-    let (replica, replica_done) = Actor::spawn(Some(format!("replica-{id}")), ReplicaActor, args)
+    let (replica, replica_done) = Actor::spawn(None, ReplicaActor, args)
         .await
         .map_err(|e| StartError::Spawn(e.to_string()))?;
     let storage = storage_rx
@@ -254,8 +254,10 @@ impl RunningNode {
             task.abort();
         }
         self.endpoint.close();
+        self.storage.stop(Some("killed".into()));
         self.replica.stop(Some("killed".into()));
         let _ = (&mut self.replica_done).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 }
 

@@ -216,7 +216,7 @@ impl Actor for ReplicaActor {
         mut args: ReplicaArgs,
     ) -> Result<ReplicaState, ActorProcessingErr> {
         let (storage, _) = Actor::spawn_linked(
-            Some(format!("storage-{}", args.spec.id)),
+            None,
             StorageActor,
             StorageArgs {
                 wal: args.wal,

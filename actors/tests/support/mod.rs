@@ -83,9 +83,19 @@ pub fn node_certs(pki: &Path, id: u64) -> Arc<CertStore> {
 
 pub async fn start_node(pki: &Path, spec: NodeSpec) -> RunningNode {
     let id = spec.id;
-    corral_actors::start(spec, node_certs(pki, id))
-        .await
-        .unwrap()
+    // A restarted in-process node may find its port still held for a moment
+    // by the previous endpoint's last connections.
+    for _ in 0..50 {
+        match corral_actors::start(spec.clone(), node_certs(pki, id)).await {
+            Ok(node) => return node,
+            Err(corral_actors::StartError::Transport(e)) => {
+                tracing::debug!(error = %e, "bind failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("node {id} cannot start: {e}"),
+        }
+    }
+    panic!("node {id} could not bind its port")
 }
 
 /// Waits until one node leads and every node knows it; returns the leader's id.
