@@ -50,6 +50,9 @@ pub enum StartError {
     /// The QUIC endpoint could not be set up.
     #[error("transport: {0}")]
     Transport(#[from] corral_transport::TransportError),
+    /// The node's certificate does not name this node.
+    #[error("field `tls.cert`: {0}")]
+    Identity(String),
     /// An actor failed to start.
     #[error("actor start: {0}")]
     Spawn(String),
@@ -74,6 +77,12 @@ pub struct RunningNode {
 pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode, StartError> {
     let spec = Arc::new(spec);
     let id = spec.id;
+    let ours = certs.current().identity.clone();
+    if ours != corral_certs::Identity::Node(id) {
+        return Err(StartError::Identity(format!(
+            "the certificate names {ours}, but this node's id is {id}"
+        )));
+    }
     let restored = {
         let spec = spec.clone();
         tokio::task::spawn_blocking(move || {
