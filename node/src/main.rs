@@ -3,6 +3,8 @@
 
 mod certs_command;
 mod config;
+mod serve;
+mod serve_http;
 
 use std::path::PathBuf;
 
@@ -23,6 +25,12 @@ enum Command {
     Certs {
         #[command(subcommand)]
         command: certs_command::CertsCommand,
+    },
+    /// Run one replicated node until SIGTERM.
+    Serve {
+        /// Path of the node's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
     },
     /// Check a node configuration file and print it as understood.
     CheckConfig {
@@ -46,6 +54,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Certs { command } => certs_command::run(command)?,
+        Command::Serve { config } => serve::run(&config)?,
         Command::CheckConfig { config } => {
             let parsed = config::NodeConfig::load(&config)?;
             let text = toml::to_string_pretty(&parsed).context("cannot print the configuration")?;
