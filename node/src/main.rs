@@ -3,6 +3,9 @@
 
 mod certs_command;
 mod config;
+mod dev;
+mod dev_http;
+mod dev_layout;
 
 use std::path::PathBuf;
 
@@ -24,6 +27,9 @@ enum Command {
         #[command(subcommand)]
         command: certs_command::CertsCommand,
     },
+    /// Run a local cluster: certificates, one config and one `corral serve`
+    /// process per node; prints the endpoints and the `export CORRAL_...` lines.
+    Dev(dev::DevArgs),
     /// Check a node configuration file and print it as understood.
     CheckConfig {
         /// Path of the node's TOML configuration.
@@ -46,6 +52,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Certs { command } => certs_command::run(command)?,
+        Command::Dev(args) => dev::run(args)?,
         Command::CheckConfig { config } => {
             let parsed = config::NodeConfig::load(&config)?;
             let text = toml::to_string_pretty(&parsed).context("cannot print the configuration")?;

@@ -1,0 +1,3 @@
+//! corral-bench: drives a local corral cluster and reports throughput and latency.
+
+fn main() {}
