@@ -13,6 +13,8 @@
 //!   history of many znodes is checked one znode at a time.
 //! - [`znode_model`]: the sequential model of one znode (create, delete, get,
 //!   set with ZooKeeper's version checks) for that checker.
+//! - [`wal_files`]: tearing and corrupting WAL segments as crashes and disks do.
+//! - [`workload`]: writer tasks that record a history for the checker.
 //! - [`udp_proxy`]: a UDP proxy that puts faults (blackhole, drop, delay,
 //!   reorder; one way or both) on one link of a test cluster.
 
@@ -21,4 +23,6 @@ pub mod linearizability;
 pub mod node_status;
 pub mod tree_dump;
 pub mod udp_proxy;
+pub mod wal_files;
+pub mod workload;
 pub mod znode_model;
