@@ -66,6 +66,12 @@ impl ClusterOptions {
         }
     }
 
+    /// Sets the nodes' `RUST_LOG`.
+    pub fn set_log(mut self, rust_log: &str) -> Self {
+        self.rust_log = rust_log.to_owned();
+        self
+    }
+
     /// Adds a `node.toml` setting for every node.
     pub fn set(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
         self.settings.push((key.to_owned(), value.into()));
