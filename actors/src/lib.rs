@@ -1,17 +1,43 @@
-//! corral-actors: the ractor actors that run one corral node.
+//! corral-actors: the actors that run one corral node.
 //!
 //! One node is a supervision tree: a ReplicaActor drives the consensus core and
 //! applies committed entries to the data tree; one PeerActor per other replica
-//! owns that QUIC link; a StorageActor owns the write-ahead log and snapshots;
-//! one SessionActor per client connection; one ZnodeActor per watched znode.
+//! owns that QUIC link; a StorageActor (linked under the replica) owns the
+//! write-ahead log and snapshots; one SessionActor per client session.
 //!
 //! ```text
-//!  peers ──► PeerActor ──┐                       ┌──► StorageActor (WAL, fsync)
-//!                        ├──► ReplicaActor ──────┤
-//!  clients ► SessionActor┘   (consensus + tree)  └──► read view ──► SessionActor
+//!  peers ──► inbound reader ──┐ (bounded gate)        ┌──► StorageActor (WAL, fdatasync)
+//!                             ├──► ReplicaActor ──────┤
+//!  clients ► SessionActor ────┘   (consensus + tree)  ├──► PeerActor × n (bounded queues)
+//!                 ▲                                   └──► read view (watch) ──┐
+//!                 └────────────────── reads, "applied ≥ zxid" ─────────────────┘
 //! ```
 //!
-//! Today the crate holds the storage layer ([`storage`]); the actors arrive with
-//! the replication issue.
+//! - [`node::start`] recovers storage, binds the QUIC endpoint and starts
+//!   everything; [`node::RunningNode::shutdown`] stops it gracefully.
+//! - [`replica`]: the Ready loop (persist → send → apply → advance), write
+//!   waiters, forwarding to the leader, the leader's housekeeping entries,
+//!   background snapshots.
+//! - [`storage`] and [`storage_actor`]: the WAL (segments, CRC32C per record,
+//!   group commit) and snapshot files; recovery on start.
+//! - [`peer`]: links to the other replicas; [`session`]: client sessions.
+//!
+//! The ReplicaActor and StorageActor are ractor actors. PeerActors and
+//! SessionActors are tokio tasks fronted by bounded channels: their input
+//! comes from the network, and ractor mailboxes are unbounded, so their bound
+//! *is* the channel (DESIGN.md, "Actors"). Everything they pass to the
+//! replica goes through one bounded gate (a semaphore whose permit travels
+//! with the message).
 
+pub mod node;
+pub mod peer;
+pub mod replica;
+pub mod session;
+pub mod spec;
 pub mod storage;
+pub mod storage_actor;
+pub mod view;
+
+pub use node::{RunningNode, StartError, start};
+pub use spec::{NodeSpec, PeerSpec};
+pub use view::View;

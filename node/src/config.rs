@@ -119,6 +119,8 @@ pub(crate) struct LimitsConfig {
     pub(crate) watches_per_session_max: u32,
     /// Entries after which a snapshot is taken.
     pub(crate) snapshot_entries: u64,
+    /// Bytes of applied entries after which a snapshot is taken.
+    pub(crate) snapshot_bytes: u64,
     /// Size of one WAL segment file.
     pub(crate) wal_segment_bytes_max: u64,
 }
@@ -132,6 +134,7 @@ impl Default for LimitsConfig {
             sessions_max: 60_000,
             watches_per_session_max: 100_000,
             snapshot_entries: 100_000,
+            snapshot_bytes: 256 << 20,
             wal_segment_bytes_max: 64 << 20,
         }
     }
@@ -240,6 +243,7 @@ impl LimitsConfig {
                 u64::from(self.watches_per_session_max),
             ),
             ("limits.snapshot_entries", self.snapshot_entries),
+            ("limits.snapshot_bytes", self.snapshot_bytes),
             ("limits.wal_segment_bytes_max", self.wal_segment_bytes_max),
         ];
         for (field, value) in nonzero {

@@ -6,6 +6,8 @@ mod config;
 mod dev;
 mod dev_http;
 mod dev_layout;
+mod serve;
+mod serve_http;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,12 @@ enum Command {
     /// Run a local cluster: certificates, one config and one `corral serve`
     /// process per node; prints the endpoints and the `export CORRAL_...` lines.
     Dev(dev::DevArgs),
+    /// Run one replicated node until SIGTERM.
+    Serve {
+        /// Path of the node's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check a node configuration file and print it as understood.
     CheckConfig {
         /// Path of the node's TOML configuration.
@@ -53,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Certs { command } => certs_command::run(command)?,
         Command::Dev(args) => dev::run(args)?,
+        Command::Serve { config } => serve::run(&config)?,
         Command::CheckConfig { config } => {
             let parsed = config::NodeConfig::load(&config)?;
             let text = toml::to_string_pretty(&parsed).context("cannot print the configuration")?;

@@ -45,6 +45,14 @@ struct Request {
     ack: oneshot::Sender<Result<Durable, CommitError>>,
 }
 
+/// What the committer thread is asked to do, in queue order.
+enum Job {
+    /// Append and sync a batch.
+    Append(Request),
+    /// Remove the segments wholly at or below this index (covered by a snapshot).
+    Compact(u64),
+}
+
 /// The acknowledgement of a queued batch, to await.
 #[derive(Debug)]
 pub struct PendingDurable {
@@ -61,7 +69,7 @@ impl PendingDurable {
 /// Handle to the thread that owns the WAL and commits records in groups.
 #[derive(Debug)]
 pub struct GroupCommitter {
-    tx: Option<mpsc::Sender<Request>>,
+    tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<Wal>>,
 }
 
@@ -96,10 +104,21 @@ impl GroupCommitter {
     pub async fn submit(&self, records: Vec<WalRecord>) -> Result<PendingDurable, CommitError> {
         let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
         let (ack, done) = oneshot::channel();
-        tx.send(Request { records, ack })
+        tx.send(Job::Append(Request { records, ack }))
             .await
             .map_err(|_| CommitError::Stopped)?;
         Ok(PendingDurable { done })
+    }
+
+    /// Removes the WAL segments wholly at or below `index` once every batch
+    /// queued before is written (a snapshot covers them).
+    ///
+    /// Cancel safety: dropping the future before it resolves queues nothing.
+    pub async fn compact(&self, index: u64) -> Result<(), CommitError> {
+        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
+        tx.send(Job::Compact(index))
+            .await
+            .map_err(|_| CommitError::Stopped)
     }
 
     /// Stops the thread after everything queued is durable, and returns the WAL.
@@ -118,12 +137,26 @@ impl Drop for GroupCommitter {
     }
 }
 
-fn run(mut wal: Wal, mut rx: mpsc::Receiver<Request>) -> Wal {
+fn run(mut wal: Wal, mut rx: mpsc::Receiver<Job>) -> Wal {
     let mut group: Vec<Request> = Vec::new();
+    let mut compact_to: Option<u64> = None;
     while let Some(first) = rx.blocking_recv() {
-        group.push(first);
-        while let Ok(more) = rx.try_recv() {
-            group.push(more);
+        let mut next = Some(first);
+        while let Some(job) = next.take().or_else(|| rx.try_recv().ok()) {
+            match job {
+                Job::Append(request) => group.push(request),
+                Job::Compact(index) => compact_to = Some(compact_to.unwrap_or(0).max(index)),
+            }
+        }
+        if let Some(index) = compact_to.take() {
+            // Compaction is an optimisation: a failure leaves old segments behind.
+            match wal.compact(index) {
+                Ok(removed) => tracing::debug!(index, removed, "WAL compacted"),
+                Err(e) => tracing::warn!(index, error = %e, "WAL compaction failed"),
+            }
+        }
+        if group.is_empty() {
+            continue;
         }
         let outcome = commit(&mut wal, &group);
         let failed = outcome.is_err();

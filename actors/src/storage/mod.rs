@@ -11,6 +11,7 @@
 //! ```
 
 mod group_commit;
+pub mod recovery;
 mod snapshot_store;
 mod storage_error;
 mod wal;

@@ -51,6 +51,9 @@ pub struct Recovered {
     pub entries: Vec<WalEntry>,
     /// Bytes cut from the tail of the newest segment (a torn write).
     pub torn_tail_bytes: u64,
+    /// The index of the last [`WalRecord::Reset`] read (an installed snapshot):
+    /// entries from before it were dropped.
+    pub reset_index: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -83,7 +86,12 @@ impl Wal {
             let is_newest = i + 1 == count;
             read_segment(segment, &config, is_newest, &mut recovered)?;
         }
-        let last_index = recovered.entries.last().map_or(0, |e| e.index);
+        let last_index = recovered
+            .entries
+            .last()
+            .map(|e| e.index)
+            .or(recovered.reset_index)
+            .unwrap_or(0);
         if segments.is_empty() {
             let segment = create_segment(&config.dir, last_index + 1)?;
             segments.push(segment);
@@ -126,6 +134,7 @@ impl Wal {
             match record {
                 WalRecord::Entry(entry) => self.last_index = entry.index,
                 WalRecord::HardState(state) => self.last_hard_state = Some(state.clone()),
+                WalRecord::Reset { index } => self.last_index = *index,
             }
         }
         let path = self.active_path();
@@ -289,6 +298,10 @@ fn apply_record(
 ) -> Result<(), StorageError> {
     match record {
         WalRecord::HardState(state) => recovered.hard_state = Some(state),
+        WalRecord::Reset { index } => {
+            recovered.entries.clear();
+            recovered.reset_index = Some(index);
+        }
         WalRecord::Entry(entry) => {
             if let Some(first) = recovered.entries.first().map(|e| e.index) {
                 if entry.index < first || entry.index > first + recovered.entries.len() as u64 {

@@ -32,6 +32,12 @@ pub enum WalRecord {
     /// The consensus core's hard state (term, vote, commit), encoded; the last
     /// one in the log wins.
     HardState(Vec<u8>),
+    /// A snapshot up to `index` was installed: every entry before this record
+    /// is dropped, and the log continues at `index + 1`.
+    Reset {
+        /// The snapshot's last index.
+        index: u64,
+    },
 }
 
 /// Why a frame could not be decoded at some offset.

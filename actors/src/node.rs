@@ -1,0 +1,316 @@
+//! Starting and stopping one node: storage recovery, the actors, the QUIC
+//! endpoint and its accept loop, the tick clock.
+//!
+//! ```text
+//!  start(spec, certs)
+//!    ├─ storage::recovery::restore  (snapshot + WAL; corrupt = error)
+//!    ├─ Endpoint::server(listen)    (peer + client ALPN on one UDP port)
+//!    ├─ PeerActor × peers           (dial with backoff, bounded queues)
+//!    ├─ ReplicaActor ─ supervises ─ StorageActor (spawn_linked)
+//!    ├─ ticker                      (one Tick per tick_ms, never piling up)
+//!    └─ accept loop ─► peer ALPN: inbound reader │ client ALPN: SessionActors
+//!
+//!  RunningNode::shutdown: stop accepting → leader transfer → finish in-flight
+//!                         requests → sync the WAL → close the endpoint
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corral_certs::CertStore;
+use corral_core::broadcast::Node;
+use corral_transport::{Alpn, CloseCode, Endpoint};
+use ractor::{Actor, ActorRef};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::peer::{serve_inbound, spawn_peer};
+use crate::replica::{ReplicaActor, ReplicaArgs, ReplicaMsg};
+use crate::session::{SessionContext, serve_client_link};
+use crate::spec::NodeSpec;
+use crate::storage::StorageError;
+use crate::storage::recovery::restore;
+use crate::storage_actor::StorageMsg;
+use crate::view::View;
+
+/// Requests in flight on the node at most (the graceful stop waits for them).
+const INFLIGHT_MAX: u32 = 1 << 20;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The WAL or a snapshot is unreadable or corrupt: the node must not start.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The restored state is unusable by the consensus core.
+    #[error("consensus state: {0}")]
+    Consensus(#[from] corral_core::broadcast::StartError),
+    /// The QUIC endpoint could not be set up.
+    #[error("transport: {0}")]
+    Transport(#[from] corral_transport::TransportError),
+    /// An actor failed to start.
+    #[error("actor start: {0}")]
+    Spawn(String),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct RunningNode {
+    spec: Arc<NodeSpec>,
+    replica: ActorRef<ReplicaMsg>,
+    storage: ActorRef<StorageMsg>,
+    replica_done: JoinHandle<()>,
+    view: watch::Receiver<View>,
+    endpoint: Endpoint,
+    draining_tx: watch::Sender<bool>,
+    accepting: Arc<AtomicBool>,
+    inflight: Arc<Semaphore>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts a node; returns once it is serving (peers may still be unreachable).
+pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode, StartError> {
+    let spec = Arc::new(spec);
+    let id = spec.id;
+    let restored = {
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || {
+            restore(
+                &spec.data_dir,
+                spec.wal_segment_bytes_max,
+                spec.frame_bytes_max.saturating_mul(2),
+                &spec.membership(),
+            )
+        })
+        .await
+        .map_err(|e| StartError::Spawn(e.to_string()))??
+    };
+    if restored.torn_tail_bytes > 0 {
+        tracing::warn!(
+            node = id,
+            bytes = restored.torn_tail_bytes,
+            "WAL had a torn tail (a write cut by a crash); it was truncated"
+        );
+    }
+    for (path, why) in &restored.rejected_snapshots {
+        tracing::warn!(node = id, path = %path.display(), error = %why, "snapshot rejected; using an older one");
+    }
+    tracing::info!(
+        node = id,
+        bootstrapped = restored.bootstrapped,
+        snapshot_index = restored.state.snapshot.meta.index,
+        entries = restored.state.entries.len(),
+        "storage recovered"
+    );
+    let seed: u64 = rand::random();
+    let core = Node::new(spec.consensus_config(), restored.state, seed)?;
+    let endpoint = Endpoint::server(spec.listen, certs, spec.link_config())?;
+
+    let mut peers = BTreeMap::new();
+    for peer in &spec.peers {
+        let queue = spawn_peer(id, peer.clone(), endpoint.clone(), spec.peer_queue_len_max);
+        peers.insert(peer.id, queue);
+    }
+    let initial = View {
+        tree: corral_core::tree::DataTree::new(spec.tree_limits()),
+        applied: 0,
+        role: core.role(),
+        leader: None,
+        term: core.term(),
+        committed: core.committed_index(),
+    };
+    let (view_tx, view_rx) = watch::channel(initial);
+    let heard = Arc::new(Mutex::new(BTreeSet::new()));
+
+    // The replica starts the StorageActor linked under it (a storage failure
+    // stops the replica, and with it the node).
+    let (storage_tx, storage_rx) = tokio::sync::oneshot::channel();
+    let args = ReplicaArgs {
+        spec: spec.clone(),
+        node: core,
+        view_tx,
+        wal: restored.wal,
+        storage_ref: Some(storage_tx),
+        snapshots: restored.snapshots,
+        peers,
+        heard: heard.clone(),
+    };
+    let (replica, replica_done) = Actor::spawn(Some(format!("replica-{id}")), ReplicaActor, args)
+        .await
+        .map_err(|e| StartError::Spawn(e.to_string()))?;
+    let storage = storage_rx
+        .await
+        .map_err(|_| StartError::Spawn("the storage actor did not start".into()))?;
+
+    let gate = Arc::new(Semaphore::new(spec.replica_mailbox_max.max(1)));
+    let (draining_tx, draining_rx) = watch::channel(false);
+    let inflight = Arc::new(Semaphore::new(INFLIGHT_MAX as usize));
+    let accepting = Arc::new(AtomicBool::new(true));
+    let ctx = SessionContext {
+        spec: spec.clone(),
+        replica: replica.clone(),
+        view: view_rx.clone(),
+        gate: gate.clone(),
+        sessions: Arc::new(Semaphore::new(spec.sessions_max.max(1))),
+        heard,
+        draining: draining_rx,
+        inflight: inflight.clone(),
+    };
+    let tasks = vec![
+        tokio::spawn(tick(spec.tick_ms, replica.clone())),
+        tokio::spawn(accept_loop(
+            spec.clone(),
+            endpoint.clone(),
+            replica.clone(),
+            gate,
+            ctx,
+            accepting.clone(),
+        )),
+    ];
+    tracing::info!(
+        "corral node {id} ready: listening on {} (cluster {}, {})",
+        endpoint
+            .local_addr()
+            .map_or_else(|_| spec.listen.to_string(), |a| a.to_string()),
+        spec.cluster_id,
+        if spec.observer { "observer" } else { "voter" }
+    );
+    Ok(RunningNode {
+        spec,
+        replica,
+        storage,
+        replica_done,
+        view: view_rx,
+        endpoint,
+        draining_tx,
+        accepting,
+        inflight,
+        tasks,
+    })
+}
+
+impl RunningNode {
+    /// The newest read view (role, leader, applied index, tree).
+    pub fn view(&self) -> watch::Receiver<View> {
+        self.view.clone()
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> u64 {
+        self.spec.id
+    }
+
+    /// Resolves when the replica stops (a fatal storage error, or a stop).
+    ///
+    /// Cancel safety: cancel-safe.
+    pub async fn stopped(&mut self) {
+        let _ = (&mut self.replica_done).await;
+    }
+
+    /// Whether the replica is still running.
+    pub fn is_running(&self) -> bool {
+        !self.replica_done.is_finished()
+    }
+
+    /// Graceful stop: refuse new sessions and requests, hand leadership over,
+    /// answer what is in flight (bounded by `drain`), sync the WAL, close links.
+    pub async fn shutdown(mut self, drain: Duration) {
+        let id = self.spec.id;
+        tracing::info!("corral node {id} stopping");
+        self.accepting.store(false, Ordering::SeqCst);
+        let _ = self.draining_tx.send(true);
+        // Leader transfer (bounded by two election timeouts inside the replica).
+        let _ = tokio::time::timeout(drain, async {
+            ractor::call!(self.replica, ReplicaMsg::Shutdown)
+        })
+        .await;
+        // In-flight requests finish (every permit back) or the drain time ends.
+        let _ = tokio::time::timeout(drain, self.inflight.acquire_many(INFLIGHT_MAX)).await;
+        let _ = tokio::time::timeout(drain, async {
+            ractor::call!(self.storage, StorageMsg::Shutdown)
+        })
+        .await;
+        self.replica.stop(Some("shutdown".into()));
+        let _ = tokio::time::timeout(drain, &mut self.replica_done).await;
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        self.endpoint.close();
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
+        tracing::info!("corral node {id} stopped");
+    }
+
+    /// Stops at once, as a crash would (nothing is synced beyond what was
+    /// acknowledged); for tests.
+    pub async fn kill(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        self.endpoint.close();
+        self.replica.stop(Some("killed".into()));
+        let _ = (&mut self.replica_done).await;
+    }
+}
+
+async fn tick(tick_ms: u64, replica: ActorRef<ReplicaMsg>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(tick_ms.max(1)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if replica.send_message(ReplicaMsg::Tick).is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(
+    spec: Arc<NodeSpec>,
+    endpoint: Endpoint,
+    replica: ActorRef<ReplicaMsg>,
+    gate: Arc<Semaphore>,
+    ctx: SessionContext,
+    accepting: Arc<AtomicBool>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let spec = spec.clone();
+        let replica = replica.clone();
+        let gate = gate.clone();
+        let ctx = ctx.clone();
+        let accepting = accepting.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            let link = match incoming.establish().await {
+                Ok(link) => link,
+                Err(e) => {
+                    tracing::warn!(node = spec.id, %remote, error = %e, "refused a connection");
+                    return;
+                }
+            };
+            match link.alpn() {
+                Alpn::Peer => {
+                    let Some(from) = link.node_id() else { return };
+                    if spec.peer(from).is_none() {
+                        tracing::warn!(node = spec.id, peer = from, %remote, "a node that is not a member tried to join: refused");
+                        link.close(CloseCode::Refused, "not a member of this cluster");
+                        return;
+                    }
+                    serve_inbound(spec.id, link, replica, gate).await;
+                }
+                Alpn::Client => {
+                    if !accepting.load(Ordering::SeqCst) {
+                        link.close(CloseCode::Shutdown, "the node is shutting down");
+                        return;
+                    }
+                    serve_client_link(link, ctx).await;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,255 @@
+//! PeerActor: one per other replica, owning the outbound QUIC link to it; and
+//! the inbound side, reading what other replicas send us.
+//!
+//! ```text
+//!  ReplicaActor ──try_send──► [bounded queue] ──► PeerActor(id) ── dial (mutual TLS,
+//!                                                   │               node id checked, backoff)
+//!                                control bi stream ◄┤  votes, appends, heartbeats, forwards
+//!                                   bulk uni stream ◄┘  snapshot chunks only
+//!  inbound link (peer ALPN) ──► one reader per stream ──► gate ──► ReplicaActor
+//! ```
+//!
+//! Each node dials every other node and sends on its own connection; the
+//! connections it accepts are only read. A full queue drops the message
+//! (consensus resends), so the replica never waits on a slow peer. While the
+//! link is down, queued messages are discarded: they would be stale anyway.
+//!
+//! Inbound, a frame that does not decode, an oversize frame, a consensus
+//! message that claims another sender or another recipient than the link
+//! proves, closes that link with a log line; nothing a peer sends can stop
+//! the node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_core::broadcast::{Body, NodeId};
+use corral_transport::wire::PeerMessage;
+use corral_transport::{CloseCode, Endpoint, FrameReader, FrameWriter, Link, TransportError};
+use ractor::ActorRef;
+use rand::Rng;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::replica::ReplicaMsg;
+use crate::spec::PeerSpec;
+
+/// Shortest wait before redialling a peer.
+const BACKOFF_MS_MIN: u64 = 50;
+/// Longest wait before redialling a peer.
+const BACKOFF_MS_MAX: u64 = 2_000;
+/// Messages written per flush at most.
+const WRITE_BATCH_MAX: usize = 1_024;
+/// Session ids accepted in one heartbeat batch.
+const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
+
+/// Starts the PeerActor for `peer`; returns its bounded queue.
+pub fn spawn_peer(
+    self_id: NodeId,
+    peer: PeerSpec,
+    endpoint: Endpoint,
+    queue_len_max: usize,
+) -> mpsc::Sender<PeerMessage> {
+    let (tx, rx) = mpsc::channel(queue_len_max.max(1));
+    tokio::spawn(run_peer(self_id, peer, endpoint, rx));
+    tx
+}
+
+async fn run_peer(
+    self_id: NodeId,
+    peer: PeerSpec,
+    endpoint: Endpoint,
+    mut rx: mpsc::Receiver<PeerMessage>,
+) {
+    let mut backoff_ms = BACKOFF_MS_MIN;
+    let mut failures = 0u32;
+    loop {
+        let link = tokio::select! {
+            link = endpoint.connect_peer(peer.address, peer.id) => link,
+            // Discard what piles up while dialling; stop when the replica is gone.
+            closed = drain_until_closed(&mut rx) => { let () = closed; return; }
+        };
+        match link {
+            Ok(link) => {
+                tracing::info!(node = self_id, peer = peer.id, "connected to peer");
+                failures = 0;
+                backoff_ms = BACKOFF_MS_MIN;
+                match send_over(&link, &mut rx).await {
+                    Ok(()) => {
+                        link.close(CloseCode::Normal, "node stopping");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::info!(node = self_id, peer = peer.id, error = %e, "link to peer lost");
+                        link.close(CloseCode::Normal, "link error");
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                // Log the first failure and then every 20th, not every retry.
+                if failures == 1 || failures % 20 == 0 {
+                    tracing::warn!(node = self_id, peer = peer.id, address = %peer.address, error = %e, failures, "cannot reach peer");
+                }
+            }
+        }
+        let jitter = rand::rng().random_range(0..=backoff_ms / 2);
+        let wait = Duration::from_millis(backoff_ms + jitter);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            closed = drain_until_closed(&mut rx) => { let () = closed; return; }
+        }
+        backoff_ms = (backoff_ms * 2).min(BACKOFF_MS_MAX);
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+/// Discards queued messages until every sender is gone.
+async fn drain_until_closed(rx: &mut mpsc::Receiver<PeerMessage>) {
+    while rx.recv().await.is_some() {}
+}
+
+/// Writes queued messages on the link until it fails (`Err`) or the queue closes (`Ok`).
+async fn send_over(
+    link: &Link,
+    rx: &mut mpsc::Receiver<PeerMessage>,
+) -> Result<(), TransportError> {
+    let (mut control, _control_reader) = link.open_bi().await?;
+    let mut bulk: Option<FrameWriter> = None;
+    let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, WRITE_BATCH_MAX) => {
+                if n == 0 {
+                    control.finish().await?;
+                    return Ok(());
+                }
+            }
+            e = link.closed() => {
+                return Err(TransportError::Connection { peer: link.remote_address(), source: e });
+            }
+        }
+        let mut bulk_used = false;
+        for msg in batch.drain(..) {
+            let is_chunk = matches!(&msg, PeerMessage::Consensus(m) if matches!(m.body, Body::Snapshot { .. }));
+            if is_chunk {
+                if bulk.is_none() {
+                    bulk = Some(link.open_uni().await?);
+                }
+                if let Some(w) = bulk.as_mut() {
+                    w.push(&msg)?;
+                    bulk_used = true;
+                }
+            } else {
+                control.push(&msg)?;
+            }
+        }
+        control.flush().await?;
+        if bulk_used {
+            if let Some(w) = bulk.as_mut() {
+                w.flush().await?;
+            }
+        }
+    }
+}
+
+/// Reads an inbound peer link until it closes; everything goes to the replica
+/// through the gate.
+pub async fn serve_inbound(
+    self_id: NodeId,
+    link: Link,
+    replica: ActorRef<ReplicaMsg>,
+    gate: Arc<Semaphore>,
+) {
+    let Some(from) = link.node_id() else {
+        return;
+    };
+    tracing::info!(node = self_id, peer = from, "peer connected to us");
+    loop {
+        let reader = tokio::select! {
+            bi = link.accept_bi() => bi.map(|(_w, r)| r),
+            uni = link.accept_uni() => uni,
+        };
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(node = self_id, peer = from, error = %e, "inbound peer link closed");
+                return;
+            }
+        };
+        let link = link.clone();
+        let replica = replica.clone();
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            if let Err(why) = read_stream(self_id, from, reader, &replica, &gate).await {
+                tracing::warn!(node = self_id, peer = from, error = %why, "peer broke the protocol: disconnected");
+                metrics::counter!("corral_peer_protocol_errors_total").increment(1);
+                link.close(CloseCode::Protocol, &why);
+            }
+        });
+    }
+}
+
+/// Reads one stream; `Err` names the protocol violation.
+async fn read_stream(
+    self_id: NodeId,
+    from: NodeId,
+    mut reader: FrameReader,
+    replica: &ActorRef<ReplicaMsg>,
+    gate: &Arc<Semaphore>,
+) -> Result<(), String> {
+    loop {
+        let msg = match reader.read::<PeerMessage>().await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return Ok(()),
+            Err(
+                e @ (TransportError::Decode { .. }
+                | TransportError::FrameTooLarge { .. }
+                | TransportError::Truncated { .. }),
+            ) => return Err(e.to_string()),
+            Err(_) => return Ok(()),
+        };
+        let permit = gate.clone().acquire_owned().await.ok();
+        let msg = match msg {
+            PeerMessage::Consensus(m) => {
+                if m.from != from || m.to != self_id {
+                    return Err(format!(
+                        "consensus message from {} to {} on the link of node {from}",
+                        m.from, m.to
+                    ));
+                }
+                ReplicaMsg::Consensus(m, permit)
+            }
+            PeerMessage::Forward {
+                forward_id,
+                command,
+            } => ReplicaMsg::Forward {
+                from,
+                forward_id,
+                command,
+                gate: permit,
+            },
+            PeerMessage::ForwardResult {
+                forward_id,
+                outcome,
+            } => ReplicaMsg::ForwardResult {
+                forward_id,
+                outcome,
+                gate: permit,
+            },
+            PeerMessage::SessionHeartbeats { sessions } => {
+                if sessions.len() > HEARTBEAT_SESSIONS_MAX {
+                    return Err(format!(
+                        "{} sessions in one heartbeat batch",
+                        sessions.len()
+                    ));
+                }
+                ReplicaMsg::SessionHeartbeats {
+                    sessions,
+                    gate: permit,
+                }
+            }
+        };
+        if replica.send_message(msg).is_err() {
+            return Ok(());
+        }
+    }
+}

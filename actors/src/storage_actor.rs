@@ -1,0 +1,148 @@
+//! StorageActor: makes the consensus core's persist batches durable.
+//!
+//! ```text
+//!  ReplicaActor ──Persist{snapshot?, entries, hard state, token}──► StorageActor
+//!     snapshot? ──► SnapshotStore::save (synced) + WalRecord::Reset
+//!     entries, hard state ──► GroupCommitter (one write + one fdatasync per group)
+//!  ReplicaActor ◄──Persisted(token)── once the fdatasync returned
+//! ```
+//!
+//! The core hands out one persist batch at a time and only the next once the
+//! token came back, so this mailbox holds at most one batch plus compactions.
+//! A failed write or sync is fatal (the WAL's state is unknown): the actor
+//! stops with an error and its supervisor, the replica, stops the node.
+
+use corral_core::broadcast::Persist;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::replica::ReplicaMsg;
+use crate::storage::recovery::{encode_entry, encode_hard_state, encode_membership};
+use crate::storage::{GroupCommitter, SnapshotMeta, SnapshotStore, Wal, WalRecord};
+
+/// WAL batches queued for the committer thread at most.
+const WAL_QUEUE_BATCHES_MAX: usize = 64;
+
+/// Messages of the StorageActor.
+#[derive(Debug)]
+pub enum StorageMsg {
+    /// Make this batch durable, then send `Persisted(token)` to the replica.
+    Persist(Persist),
+    /// A snapshot covers the log up to this index: remove WAL segments below it.
+    Compact(u64),
+    /// Sync and stop the WAL thread; answered once everything queued is durable.
+    Shutdown(RpcReplyPort<()>),
+}
+
+/// What the StorageActor starts with.
+#[derive(Debug)]
+pub struct StorageArgs {
+    /// The open WAL.
+    pub wal: Wal,
+    /// The snapshot directory.
+    pub snapshots: SnapshotStore,
+    /// Where acknowledgements go.
+    pub replica: ActorRef<ReplicaMsg>,
+}
+
+/// The StorageActor.
+#[derive(Debug)]
+pub struct StorageActor;
+
+/// Its state.
+#[derive(Debug)]
+pub struct StorageState {
+    committer: Option<GroupCommitter>,
+    snapshots: SnapshotStore,
+    replica: ActorRef<ReplicaMsg>,
+}
+
+impl Actor for StorageActor {
+    type Msg = StorageMsg;
+    type State = StorageState;
+    type Arguments = StorageArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<StorageMsg>,
+        args: StorageArgs,
+    ) -> Result<StorageState, ActorProcessingErr> {
+        let committer = GroupCommitter::start(args.wal, WAL_QUEUE_BATCHES_MAX)?;
+        Ok(StorageState {
+            committer: Some(committer),
+            snapshots: args.snapshots,
+            replica: args.replica,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<StorageMsg>,
+        message: StorageMsg,
+        state: &mut StorageState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            StorageMsg::Persist(persist) => state.persist(persist).await?,
+            StorageMsg::Compact(index) => {
+                if let Some(c) = &state.committer {
+                    c.compact(index).await?;
+                }
+            }
+            StorageMsg::Shutdown(reply) => {
+                if let Some(c) = state.committer.take() {
+                    // Joins the thread after it synced everything queued.
+                    let _ = tokio::task::spawn_blocking(move || c.shutdown()).await;
+                }
+                let _ = reply.send(());
+                myself.stop(Some("shutdown".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StorageState {
+    async fn persist(&mut self, persist: Persist) -> Result<(), ActorProcessingErr> {
+        let Persist {
+            snapshot,
+            entries,
+            hard_state,
+            token,
+        } = persist;
+        let mut records = Vec::with_capacity(entries.len() + 2);
+        if let Some(snapshot) = snapshot {
+            let meta = SnapshotMeta {
+                index: snapshot.meta.index,
+                term: snapshot.meta.term,
+                consensus: encode_membership(&snapshot.meta.membership),
+            };
+            let store = self.snapshots.clone();
+            let data = snapshot.data.clone();
+            tokio::task::spawn_blocking(move || store.save(&meta, &data)).await??;
+            records.push(WalRecord::Reset {
+                index: snapshot.meta.index,
+            });
+        }
+        records.extend(entries.iter().map(encode_entry));
+        if let Some(hs) = &hard_state {
+            records.push(encode_hard_state(hs));
+        }
+        let committer = self.committer.as_ref().ok_or("storage is shut down")?;
+        let pending = committer.submit(records).await?;
+        let replica = self.replica.clone();
+        let failed = replica.clone();
+        tokio::spawn(async move {
+            match pending.durable().await {
+                Ok(durable) => {
+                    metrics::histogram!("corral_storage_fsync_seconds")
+                        .record(durable.sync_latency.as_secs_f64());
+                    let _ = replica.send_message(ReplicaMsg::Persisted(token));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "WAL write failed: the node stops");
+                    failed.stop(Some(format!("WAL write failed: {e}")));
+                }
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! Shared fixtures of the actors tests: a PKI, in-process nodes on loopback
+//! QUIC, and a minimal client speaking the wire protocol.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_actors::{NodeSpec, PeerSpec, RunningNode, View};
+use corral_certs::{CertPaths, CertStore, IssueOptions, init_ca, issue_client, issue_node};
+use corral_core::tree::{Acl, CreateMode, CreateRequest, Request, Response, ZkError};
+use corral_transport::wire::{
+    CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ServerMessage,
+};
+use corral_transport::{Endpoint, FrameReader, FrameWriter, Link, LinkConfig};
+
+/// Bounds every wait of a test step.
+pub const STEP: Duration = Duration::from_secs(20);
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A cluster CA with node certificates for `ids` and client `alice`.
+pub fn make_pki(dir: &Path, ids: &[u64]) {
+    init_ca(dir, &IssueOptions::ca()).unwrap();
+    let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    for id in ids {
+        issue_node(dir, *id, &hosts, &IssueOptions::leaf()).unwrap();
+    }
+    issue_client(dir, "alice", &IssueOptions::leaf()).unwrap();
+}
+
+/// Free loopback UDP ports (bound, read, released).
+pub fn free_ports(n: usize) -> Vec<SocketAddr> {
+    let sockets: Vec<_> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+}
+
+/// Specs of an `n`-node cluster (the last `observers` are observers), fast timing.
+pub fn cluster_specs(root: &Path, n: usize, observers: usize) -> Vec<NodeSpec> {
+    let addrs = free_ports(n);
+    let ids: Vec<u64> = (1..=n as u64).collect();
+    let is_observer = |id: u64| id as usize > n - observers;
+    ids.iter()
+        .map(|&id| {
+            let peers = ids
+                .iter()
+                .filter(|&&p| p != id)
+                .map(|&p| PeerSpec {
+                    id: p,
+                    address: addrs[p as usize - 1],
+                    observer: is_observer(p),
+                })
+                .collect();
+            let mut spec = NodeSpec::new(
+                id,
+                addrs[id as usize - 1],
+                root.join(format!("data-{id}")),
+                peers,
+            );
+            spec.observer = is_observer(id);
+            spec.tick_ms = 20;
+            spec.election_timeout_ticks = 10;
+            spec.heartbeat_ticks = 2;
+            spec
+        })
+        .collect()
+}
+
+pub fn node_certs(pki: &Path, id: u64) -> Arc<CertStore> {
+    CertStore::load(CertPaths::node(pki, id)).unwrap()
+}
+
+pub async fn start_node(pki: &Path, spec: NodeSpec) -> RunningNode {
+    let id = spec.id;
+    corral_actors::start(spec, node_certs(pki, id))
+        .await
+        .unwrap()
+}
+
+/// Waits until one node leads and every node knows it; returns the leader's id.
+pub async fn wait_leader(nodes: &[&RunningNode]) -> u64 {
+    tokio::time::timeout(STEP, async {
+        loop {
+            let views: Vec<View> = nodes.iter().map(|n| n.view().borrow().clone()).collect();
+            if let Some(leader) = views.iter().find(|v| v.is_leader()) {
+                let id = leader.leader.unwrap_or(0);
+                if id != 0 && views.iter().all(|v| v.leader == Some(id)) {
+                    return id;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("no leader elected in time")
+}
+
+/// Waits until every node applied at least `index`.
+pub async fn wait_applied(nodes: &[&RunningNode], index: u64) {
+    for node in nodes {
+        let mut view = node.view();
+        tokio::time::timeout(STEP, corral_actors::view::wait_applied(&mut view, index))
+            .await
+            .expect("apply did not catch up in time")
+            .expect("replica stopped");
+    }
+}
+
+/// One client session over its own QUIC link.
+pub struct Client {
+    _endpoint: Endpoint,
+    _link: Link,
+    writer: FrameWriter,
+    reader: FrameReader,
+    next_xid: i32,
+    pub session: i64,
+}
+
+impl Client {
+    pub async fn connect(pki: &Path, addr: SocketAddr) -> Client {
+        let store = CertStore::load(CertPaths::client(pki, "alice")).unwrap();
+        let config = LinkConfig {
+            cert_reload_poll_ms: 0,
+            ..LinkConfig::default()
+        };
+        let endpoint = Endpoint::client("127.0.0.1:0".parse().unwrap(), store, config).unwrap();
+        let link = tokio::time::timeout(STEP, endpoint.connect_client(addr, "127.0.0.1"))
+            .await
+            .unwrap()
+            .unwrap();
+        let (mut writer, mut reader) = link.open_bi().await.unwrap();
+        writer
+            .send(&ClientMessage::Connect(ConnectRequest {
+                protocol_version: CLIENT_PROTOCOL_VERSION,
+                last_zxid_seen: 0,
+                timeout_ms: 10_000,
+                session_id: 0,
+                secret: [0; 16],
+                read_only: false,
+            }))
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(STEP, reader.read::<ServerMessage>())
+            .await
+            .expect("no Connect answer in time")
+            .unwrap()
+            .unwrap();
+        let ServerMessage::Connected(response) = answer else {
+            panic!("connect refused: {answer:?}");
+        };
+        Client {
+            _endpoint: endpoint,
+            _link: link,
+            writer,
+            reader,
+            next_xid: 1,
+            session: response.session_id,
+        }
+    }
+
+    /// Sends one request and waits for its reply: (zxid, result).
+    pub async fn call(&mut self, request: Request) -> (i64, Result<Response, ZkError>) {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        self.writer
+            .send(&ClientMessage::Request { xid, request })
+            .await
+            .unwrap();
+        loop {
+            let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
+                .await
+                .expect("no reply in time")
+                .unwrap()
+                .unwrap();
+            if let ServerMessage::Reply {
+                xid: got,
+                zxid,
+                result,
+            } = msg
+            {
+                assert_eq!(got, xid, "replies come in order");
+                return (zxid, result);
+            }
+        }
+    }
+
+    pub async fn create(&mut self, path: &str, data: &[u8]) -> (i64, Result<Response, ZkError>) {
+        self.call(Request::Create(CreateRequest {
+            path: path.into(),
+            data: data.to_vec(),
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::Persistent,
+            ttl_ms: None,
+        }))
+        .await
+    }
+}
+
+pub fn temp_root(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("corral-actors-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

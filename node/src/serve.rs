@@ -1,0 +1,110 @@
+//! `corral serve --config node.toml`: runs one replicated node until SIGTERM
+//! (or SIGINT), then stops gracefully and exits 0.
+//!
+//! Logs go to stderr (`RUST_LOG` filters; default `info`). Lines a harness can
+//! wait for: `corral node <id> ready`, `corral node <id> became leader in term
+//! <t>`, `corral node <id> follows leader <l> in term <t>`, `corral node <id>
+//! stopped`. The HTTP endpoint on `metrics_listen` answers `/health` (200 while
+//! the process serves), `/ready` (200 once a leader is known; the body says the
+//! role, term and leader) and `/metrics` (Prometheus text).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use corral_actors::{NodeSpec, PeerSpec, RunningNode};
+use corral_certs::{CertPaths, CertStore};
+
+use crate::config::{NodeConfig, Role};
+use crate::serve_http;
+
+/// How long a graceful stop waits for each stage.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// The node spec a configuration describes.
+pub(crate) fn spec_of(config: &NodeConfig) -> NodeSpec {
+    let peers = config
+        .peers
+        .iter()
+        .map(|p| PeerSpec {
+            id: p.id,
+            address: p.address,
+            observer: p.role == Role::Observer,
+        })
+        .collect();
+    let mut spec = NodeSpec::new(config.id, config.listen, config.data_dir.clone(), peers);
+    spec.cluster_id = config.cluster.clone();
+    spec.observer = config.role == Role::Observer;
+    spec.tick_ms = config.timing.tick_ms;
+    spec.election_timeout_ticks = config.timing.election_timeout_ticks;
+    spec.heartbeat_ticks = config.timing.heartbeat_ticks;
+    spec.session_timeout_ms_min =
+        i64::try_from(config.timing.session_timeout_ms_min).unwrap_or(i64::MAX);
+    spec.session_timeout_ms_max =
+        i64::try_from(config.timing.session_timeout_ms_max).unwrap_or(i64::MAX);
+    spec.data_bytes_max = config.limits.data_bytes_max as usize;
+    spec.frame_bytes_max = config.limits.frame_bytes_max;
+    spec.session_requests_inflight_max = config.limits.session_requests_inflight_max as usize;
+    spec.sessions_max = config.limits.sessions_max as usize;
+    spec.snapshot_entries = config.limits.snapshot_entries;
+    spec.snapshot_bytes = config.limits.snapshot_bytes;
+    spec.wal_segment_bytes_max = config.limits.wal_segment_bytes_max;
+    spec
+}
+
+/// Runs the node described by the file at `path`.
+pub(crate) fn run(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = NodeConfig::load(path)?;
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("corral")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+    let paths = CertPaths {
+        ca: config.tls.ca.clone(),
+        cert: config.tls.cert.clone(),
+        key: config.tls.key.clone(),
+    };
+    let certs: Arc<CertStore> =
+        CertStore::load(paths).context("field `tls`: cannot load the certificates")?;
+    let metrics = serve_http::install_recorder();
+    let spec = spec_of(&config);
+    let mut node: RunningNode = corral_actors::start(spec, certs)
+        .await
+        .with_context(|| format!("node {} cannot start", config.id))?;
+    let http = serve_http::spawn(config.metrics_listen, node.view(), metrics)
+        .await
+        .with_context(|| {
+            format!(
+                "field `metrics_listen`: cannot bind {}",
+                config.metrics_listen
+            )
+        })?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let outcome = tokio::select! {
+        _ = term.recv() => { tracing::info!("SIGTERM received"); Ok(()) }
+        _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received"); Ok(()) }
+        () = node.stopped() => Err(anyhow::anyhow!("node {} stopped on a fatal error (see the log above)", config.id)),
+    };
+    http.abort();
+    if outcome.is_ok() {
+        node.shutdown(DRAIN).await;
+    }
+    outcome
+}
