@@ -3,6 +3,9 @@
 
 mod certs_command;
 mod config;
+mod dev;
+mod dev_http;
+mod dev_layout;
 mod serve;
 mod serve_http;
 
@@ -26,6 +29,9 @@ enum Command {
         #[command(subcommand)]
         command: certs_command::CertsCommand,
     },
+    /// Run a local cluster: certificates, one config and one `corral serve`
+    /// process per node; prints the endpoints and the `export CORRAL_...` lines.
+    Dev(dev::DevArgs),
     /// Run one replicated node until SIGTERM.
     Serve {
         /// Path of the node's TOML configuration.
@@ -54,6 +60,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Certs { command } => certs_command::run(command)?,
+        Command::Dev(args) => dev::run(args)?,
         Command::Serve { config } => serve::run(&config)?,
         Command::CheckConfig { config } => {
             let parsed = config::NodeConfig::load(&config)?;

@@ -1,0 +1,237 @@
+//! corral-bench: starts a local corral cluster (real `corral serve`
+//! processes, fsync on) and drives it through corral-client, reporting
+//! throughput and latency percentiles next to the machine's own fdatasync
+//! latency, measured in the same run on the same filesystem.
+//!
+//! ```text
+//!  cargo build --release -p corral
+//!  cargo run --release -p corral-bench -- writes --nodes 3 --proposers 64 --value-bytes 100 --seconds 10
+//! ```
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use corral_client::{Client, CreateMode};
+use corral_tests::cluster::{Cluster, ClusterOptions};
+
+/// Load generator for corral.
+#[derive(Debug, Parser)]
+#[command(name = "corral-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, Subcommand)]
+enum Workload {
+    /// setData of `--value-bytes` on one znode per proposer, one request in
+    /// flight per proposer.
+    Writes(WriteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WriteArgs {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Concurrent proposers, each with its own session.
+    #[arg(long, default_value_t = 64)]
+    proposers: usize,
+    /// Bytes of each value written.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Seconds measured (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Which nodes the sessions connect to.
+    #[arg(long, value_enum, default_value_t = Via::All)]
+    via: Via,
+    /// fdatasync calls timed for the disk baseline.
+    #[arg(long, default_value_t = 500)]
+    fsync_samples: usize,
+    /// The `corral` binary (default: next to this one).
+    #[arg(long)]
+    corral: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Via {
+    /// Spread the sessions over every node (followers forward to the leader).
+    All,
+    /// Connect every session to the leader.
+    Leader,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    match cli.workload {
+        Workload::Writes(args) => runtime.block_on(writes(args)),
+    }
+}
+
+fn corral_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory for the corral binary")?
+            .join("corral"),
+    };
+    if !path.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p corral) or pass --corral",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+async fn writes(args: WriteArgs) -> anyhow::Result<()> {
+    let binary = corral_binary(args.corral.clone())?;
+    let options = ClusterOptions::new(args.nodes).set_log("warn");
+    let mut cluster = Cluster::lay_out(&binary, options).await?;
+    // Measured before the nodes start, on the filesystem of their data directories.
+    let fsync = fdatasync_latency_us(cluster.root(), args.fsync_samples)?;
+    let ids = cluster.ids();
+    for &id in &ids {
+        cluster.start_node(id)?;
+    }
+    cluster.wait_ready(&ids, Duration::from_secs(60)).await?;
+    let leader = cluster.wait_leader(&ids, Duration::from_secs(30)).await?;
+    let targets = match args.via {
+        Via::All => ids.clone(),
+        Via::Leader => vec![leader],
+    };
+
+    let setup = cluster.client(leader).await?;
+    setup.create("/bench", b"", CreateMode::Persistent).await?;
+    let mut clients = Vec::with_capacity(args.proposers);
+    for p in 0..args.proposers {
+        let node = targets[p % targets.len()];
+        let client = cluster.client(node).await?;
+        client
+            .create(&format!("/bench/p{p}"), b"", CreateMode::Persistent)
+            .await?;
+        clients.push(client);
+    }
+
+    let value = vec![b'v'; args.value_bytes];
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(1);
+    let end = measure_from + Duration::from_secs(args.seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (p, client) in clients.into_iter().enumerate() {
+        let value = value.clone();
+        tasks.spawn(proposer(
+            client,
+            format!("/bench/p{p}"),
+            value,
+            measure_from,
+            end,
+        ));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0u64;
+    while let Some(result) = tasks.join_next().await {
+        let (samples, failed) = result?;
+        latencies_us.extend(samples);
+        errors += failed;
+    }
+    latencies_us.sort_unstable();
+    let writes = latencies_us.len();
+    let rate = writes as f64 / args.seconds as f64;
+    let p = |q: f64| percentile(&latencies_us, q);
+    println!(
+        "corral-bench writes: {} nodes, {} proposers (one in flight each, via {:?}), {} B values, {} s, fsync on",
+        args.nodes, args.proposers, args.via, args.value_bytes, args.seconds
+    );
+    println!("  writes/s      {rate:.0}  ({writes} acknowledged, {errors} failed)");
+    println!(
+        "  latency us    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        p(0.50),
+        p(0.90),
+        p(0.99),
+        p(0.999),
+        latencies_us.last().copied().unwrap_or(0)
+    );
+    println!(
+        "  fdatasync us  p50 {}  p99 {}  ({} samples of a 128 B append, same filesystem)",
+        percentile(&fsync, 0.50),
+        percentile(&fsync, 0.99),
+        fsync.len()
+    );
+    let bound_us = 2 * percentile(&fsync, 0.50) + 500;
+    println!(
+        "  2 x fdatasync p50 + 0.5 ms = {bound_us} us; median write {} us",
+        p(0.50)
+    );
+    Ok(())
+}
+
+/// Writes until `end`; returns the latencies (in µs) of writes started after
+/// `measure_from`, and the count of failed writes.
+async fn proposer(
+    client: Client,
+    path: String,
+    value: Vec<u8>,
+    measure_from: Instant,
+    end: Instant,
+) -> (Vec<u32>, u64) {
+    let mut samples = Vec::new();
+    let mut failed = 0;
+    loop {
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        let result = client.set_data(&path, &value, None).await;
+        if sent >= measure_from {
+            match result {
+                Ok(_) => {
+                    samples.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX))
+                }
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    (samples, failed)
+}
+
+/// Times `samples` appends of 128 bytes, each followed by fdatasync, in `dir`.
+fn fdatasync_latency_us(dir: &Path, samples: usize) -> anyhow::Result<Vec<u32>> {
+    let path = dir.join("fdatasync-probe");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let record = [0x5au8; 128];
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        file.write_all(&record)?;
+        file.sync_data()?;
+        latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+/// The `q` quantile of sorted samples (0 when empty).
+fn percentile(sorted: &[u32], q: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let at = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}

@@ -1,0 +1,166 @@
+//! What a client needs to reach a cluster: where the nodes are, which CA to
+//! trust, which certificate to present, and the session's limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Environment variable with the comma-separated `host:port` endpoints.
+pub const ENV_ENDPOINTS: &str = "CORRAL_ENDPOINTS";
+/// Environment variable with the cluster CA certificate's path.
+pub const ENV_CA: &str = "CORRAL_CA";
+/// Environment variable with the client certificate's path.
+pub const ENV_CERT: &str = "CORRAL_CERT";
+/// Environment variable with the client key's path.
+pub const ENV_KEY: &str = "CORRAL_KEY";
+
+/// How to connect a [`Client`](crate::Client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// The nodes, as `host:port` (a DNS name or an IP; the node's certificate
+    /// must name the host). Tried in order, starting at a random one.
+    pub endpoints: Vec<String>,
+    /// The cluster CA certificate (PEM).
+    pub ca: PathBuf,
+    /// This client's certificate (PEM); its name is the session's x509 identity.
+    pub cert: PathBuf,
+    /// This client's private key (PEM).
+    pub key: PathBuf,
+    /// The session timeout asked for; the server clamps it to its bounds.
+    pub session_timeout: Duration,
+    /// Limit on dialling one endpoint (QUIC + TLS + the session handshake).
+    pub connect_timeout: Duration,
+    /// Requests in flight on the session at once; more wait (backpressure).
+    pub requests_inflight_max: usize,
+    /// Largest frame accepted from the server.
+    pub frame_bytes_max: u32,
+}
+
+impl ClientConfig {
+    /// A configuration with default limits: 10 s session timeout, 5 s connect
+    /// timeout, 1,000 requests in flight.
+    pub fn new(
+        endpoints: Vec<String>,
+        ca: impl Into<PathBuf>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            endpoints,
+            ca: ca.into(),
+            cert: cert.into(),
+            key: key.into(),
+            session_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            requests_inflight_max: 1_000,
+            frame_bytes_max: 16 << 20,
+        }
+    }
+
+    /// A configuration from `CORRAL_ENDPOINTS`, `CORRAL_CA`, `CORRAL_CERT` and
+    /// `CORRAL_KEY` (as `corral dev` prints them); the error names the missing one.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::Config(format!("{name} is not set")))
+        };
+        let endpoints = parse_endpoints(&var(ENV_ENDPOINTS)?)?;
+        Ok(Self::new(
+            endpoints,
+            var(ENV_CA)?,
+            var(ENV_CERT)?,
+            var(ENV_KEY)?,
+        ))
+    }
+
+    /// Sets the session timeout asked for.
+    pub fn with_session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings; the error names the bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.endpoints.is_empty() {
+            return Err(Error::Config("endpoints: at least one is needed".into()));
+        }
+        for endpoint in &self.endpoints {
+            split_host_port(endpoint)?;
+        }
+        if self.session_timeout.is_zero() {
+            return Err(Error::Config("session_timeout: must be above 0".into()));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::Config("connect_timeout: must be above 0".into()));
+        }
+        if self.requests_inflight_max == 0 {
+            return Err(Error::Config(
+                "requests_inflight_max: must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Splits a comma-separated endpoint list, ignoring blanks.
+pub fn parse_endpoints(list: &str) -> Result<Vec<String>> {
+    let endpoints: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for endpoint in &endpoints {
+        split_host_port(endpoint)?;
+    }
+    if endpoints.is_empty() {
+        return Err(Error::Config(format!(
+            "endpoints: no `host:port` in {list:?}"
+        )));
+    }
+    Ok(endpoints)
+}
+
+/// `("host", port)` of `host:port` or `[v6]:port`.
+pub(crate) fn split_host_port(endpoint: &str) -> Result<(&str, u16)> {
+    let bad = || Error::Config(format!("endpoint {endpoint:?}: expected host:port"));
+    let (host, port) = endpoint.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_split_and_checked() {
+        assert_eq!(
+            parse_endpoints("127.0.0.1:1, localhost:2,").unwrap(),
+            vec!["127.0.0.1:1".to_owned(), "localhost:2".to_owned()]
+        );
+        assert!(parse_endpoints("").is_err());
+        assert!(parse_endpoints("nohost").is_err());
+        assert!(parse_endpoints("h:notaport").is_err());
+        assert_eq!(split_host_port("[::1]:7").unwrap(), ("::1", 7));
+    }
+
+    #[test]
+    fn validate_names_the_bad_setting() {
+        let mut config = ClientConfig::new(vec!["a:1".into()], "ca", "c", "k");
+        assert!(config.validate().is_ok());
+        config.requests_inflight_max = 0;
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("requests_inflight_max"), "{e}");
+        config.endpoints.clear();
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("endpoints"), "{e}");
+    }
+}

@@ -1,0 +1,102 @@
+//! Proves that 3- and 5-node clusters of real `corral serve` processes elect
+//! one leader, that writes sent through every node (followers forward them)
+//! commit, and that afterwards every node serves the same tree: each node's
+//! whole tree is read through a session on that node and compared.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use corral_client::CreateMode;
+use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::tree_dump::dump_tree;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+const WRITES_PER_NODE: usize = 30;
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+async fn elect_write_compare(nodes: u64) {
+    let cluster = Cluster::start(binary(), ClusterOptions::new(nodes))
+        .await
+        .unwrap();
+    let ids = cluster.ids();
+    cluster
+        .wait_ready(&ids, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let leader = cluster
+        .wait_leader(&ids, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut leaders = 0;
+    let leader_term = cluster.status(leader).await.unwrap().term;
+    for &id in &ids {
+        let status = cluster.status(id).await.unwrap();
+        if status.is_leader && status.term == leader_term {
+            leaders += 1;
+        }
+    }
+    assert_eq!(leaders, 1, "exactly one leader in term {leader_term}");
+
+    let mut clients = Vec::new();
+    for &id in &ids {
+        clients.push((id, cluster.client(id).await.unwrap()));
+    }
+    for (id, client) in &clients {
+        let parent = format!("/via-{id}");
+        client
+            .create(&parent, b"p", CreateMode::Persistent)
+            .await
+            .unwrap();
+        // Concurrent tasks on one session: the requests pipeline on its stream.
+        let mut tasks = tokio::task::JoinSet::new();
+        for j in 0..WRITES_PER_NODE {
+            let (client, path) = (client.clone(), format!("{parent}/{j}"));
+            let data = format!("{id}-{j}");
+            tasks.spawn(async move {
+                client.create(&path, b"0", CreateMode::Persistent).await?;
+                client.set_data(&path, data.as_bytes(), Some(0)).await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.unwrap().unwrap();
+        }
+    }
+
+    let mut dumps = Vec::new();
+    for (id, client) in &clients {
+        client.sync("/").await.unwrap();
+        dumps.push((*id, dump_tree(client).await.unwrap()));
+    }
+    let (first_id, first) = &dumps[0];
+    for &(id, _) in &clients {
+        for j in 0..WRITES_PER_NODE {
+            let znode = &first[&format!("/via-{id}/{j}")];
+            assert_eq!(znode.data, format!("{id}-{j}").into_bytes());
+            assert_eq!(znode.version, 1);
+        }
+    }
+    for (id, dump) in &dumps[1..] {
+        assert_eq!(
+            dump, first,
+            "node {id}'s tree differs from node {first_id}'s"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_a_leader_and_agree_on_every_write() {
+    tokio::time::timeout(TEST_TIMEOUT, elect_write_compare(3))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_elect_a_leader_and_agree_on_every_write() {
+    tokio::time::timeout(TEST_TIMEOUT, elect_write_compare(5))
+        .await
+        .unwrap();
+}
