@@ -139,6 +139,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(pki: &Path, addr: SocketAddr) -> Client {
+        Self::connect_with_timeout(pki, addr, 10_000).await
+    }
+
+    pub async fn connect_with_timeout(pki: &Path, addr: SocketAddr, timeout_ms: i64) -> Client {
         let store = CertStore::load(CertPaths::client(pki, "alice")).unwrap();
         let config = LinkConfig {
             cert_reload_poll_ms: 0,
@@ -154,7 +158,7 @@ impl Client {
             .send(&ClientMessage::Connect(ConnectRequest {
                 protocol_version: CLIENT_PROTOCOL_VERSION,
                 last_zxid_seen: 0,
-                timeout_ms: 10_000,
+                timeout_ms,
                 session_id: 0,
                 secret: [0; 16],
                 read_only: false,
@@ -203,6 +207,36 @@ impl Client {
                 return (zxid, result);
             }
         }
+    }
+
+    /// Sends a Ping and waits for its Pong.
+    pub async fn ping(&mut self) {
+        self.writer.send(&ClientMessage::Ping).await.unwrap();
+        loop {
+            let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
+                .await
+                .expect("no pong in time")
+                .unwrap()
+                .unwrap();
+            if matches!(msg, ServerMessage::Pong { .. }) {
+                return;
+            }
+        }
+    }
+
+    pub async fn create_mode(
+        &mut self,
+        path: &str,
+        mode: CreateMode,
+    ) -> (i64, Result<Response, ZkError>) {
+        self.call(Request::Create(CreateRequest {
+            path: path.into(),
+            data: Vec::new(),
+            acl: Acl::open_unsafe(),
+            mode,
+            ttl_ms: None,
+        }))
+        .await
     }
 
     pub async fn create(&mut self, path: &str, data: &[u8]) -> (i64, Result<Response, ZkError>) {
