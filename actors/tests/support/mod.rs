@@ -69,7 +69,7 @@ pub fn cluster_specs(root: &Path, n: usize, observers: usize) -> Vec<NodeSpec> {
                 peers,
             );
             spec.observer = is_observer(id);
-            spec.tick_ms = 20;
+            spec.tick_ms = 50;
             spec.election_timeout_ticks = 10;
             spec.heartbeat_ticks = 2;
             spec
@@ -142,7 +142,26 @@ impl Client {
         Self::connect_with_timeout(pki, addr, 10_000).await
     }
 
+    /// Connects, retrying a few times when the node cannot open a session yet
+    /// (no leader, or a leader change while it was being opened).
     pub async fn connect_with_timeout(pki: &Path, addr: SocketAddr, timeout_ms: i64) -> Client {
+        for _ in 0..10 {
+            match Self::try_connect(pki, addr, timeout_ms).await {
+                Ok(client) => return client,
+                Err(refusal) => {
+                    tracing::info!(?refusal, "connect refused; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        panic!("could not open a session on {addr}");
+    }
+
+    async fn try_connect(
+        pki: &Path,
+        addr: SocketAddr,
+        timeout_ms: i64,
+    ) -> Result<Client, ServerMessage> {
         let store = CertStore::load(CertPaths::client(pki, "alice")).unwrap();
         let config = LinkConfig {
             cert_reload_poll_ms: 0,
@@ -171,16 +190,16 @@ impl Client {
             .unwrap()
             .unwrap();
         let ServerMessage::Connected(response) = answer else {
-            panic!("connect refused: {answer:?}");
+            return Err(answer);
         };
-        Client {
+        Ok(Client {
             _endpoint: endpoint,
             _link: link,
             writer,
             reader,
             next_xid: 1,
             session: response.session_id,
-        }
+        })
     }
 
     /// Sends one request and waits for its reply: (zxid, result).
