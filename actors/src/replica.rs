@@ -572,7 +572,12 @@ impl ReplicaState {
             }
             let mut results = Vec::new();
             if let Some(snapshot) = ready.apply_snapshot {
-                self.apply_snapshot(&snapshot);
+                if let Err(why) = self.apply_snapshot(&snapshot) {
+                    // The log below it is gone: this node cannot go on serving.
+                    tracing::error!(node = self.spec.id, error = %why, "stopping: a snapshot does not restore");
+                    myself.stop(Some(why));
+                    return;
+                }
             }
             for entry in &ready.committed_entries {
                 let result = self.apply(entry);
@@ -644,29 +649,21 @@ impl ReplicaState {
         }
     }
 
-    fn apply_snapshot(&mut self, snapshot: &Snapshot) {
-        match DataTree::restore(&snapshot.data) {
-            Ok(data) => {
-                self.tree = Tree::from_data(data);
-                self.applied_since_snapshot = 0;
-                self.bytes_since_snapshot = 0;
-                tracing::info!(
-                    node = self.spec.id,
-                    index = snapshot.meta.index,
-                    "state restored from snapshot"
-                );
-            }
-            Err(e) if snapshot.meta.index == 0 => {
-                tracing::debug!(error = %e, "empty snapshot");
-            }
-            Err(e) => {
-                // A snapshot that passed its CRC and then does not restore is a bug.
-                panic!(
-                    "snapshot at index {} does not restore: {e}",
-                    snapshot.meta.index
-                );
-            }
+    fn apply_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), String> {
+        if snapshot.meta.index == 0 && snapshot.data.is_empty() {
+            return Ok(());
         }
+        let data = DataTree::restore(&snapshot.data)
+            .map_err(|e| format!("snapshot at index {}: {e}", snapshot.meta.index))?;
+        self.tree = Tree::from_data(data);
+        self.applied_since_snapshot = 0;
+        self.bytes_since_snapshot = 0;
+        tracing::info!(
+            node = self.spec.id,
+            index = snapshot.meta.index,
+            "state restored from snapshot"
+        );
+        Ok(())
     }
 
     /// Applies one committed entry to the tree.
