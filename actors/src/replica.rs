@@ -556,7 +556,10 @@ impl ReplicaState {
 
     /// The Ready loop: persist → send → apply → publish → answer.
     fn drive(&mut self, myself: &ActorRef<ReplicaMsg>) {
-        let mut published = false;
+        // One view per drive, published only when something was applied: each
+        // publish makes the next apply copy the tree's touched paths.
+        let mut results = Vec::new();
+        let mut restored = false;
         while self.node.has_ready() {
             let ready = self.node.ready();
             if let Some(persist) = ready.persist {
@@ -570,7 +573,6 @@ impl ReplicaState {
                 let to = msg.to;
                 self.send_peer(to, PeerMessage::Consensus(msg));
             }
-            let mut results = Vec::new();
             if let Some(snapshot) = ready.apply_snapshot {
                 if let Err(why) = self.apply_snapshot(&snapshot) {
                     // The log below it is gone: this node cannot go on serving.
@@ -578,17 +580,19 @@ impl ReplicaState {
                     myself.stop(Some(why));
                     return;
                 }
+                restored = true;
             }
             for entry in &ready.committed_entries {
                 let result = self.apply(entry);
                 results.push((entry.index, entry.term, result));
             }
-            self.publish();
-            published = true;
-            self.answer_waiters(results);
         }
-        if !published && self.role_changed() {
+        if restored || !results.is_empty() || self.role_changed() {
             self.publish();
+        }
+        // Answered only now, so a session's next read sees its own write.
+        if restored || !results.is_empty() {
+            self.answer_waiters(results);
         }
         self.observe_role();
         self.maybe_snapshot(myself);
