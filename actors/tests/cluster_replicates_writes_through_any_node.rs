@@ -75,11 +75,14 @@ async fn writes_through_any_node_commit_on_all(n: usize) {
         );
         for node in &nodes {
             let v = node.view().borrow().clone();
-            assert!(
-                v.tree.get("/n2-19").is_some(),
-                "node {} lacks a write",
-                node.id()
-            );
+            for i in 0..n {
+                let path = format!("/n{i}-19");
+                assert!(
+                    v.tree.get(&path).is_some(),
+                    "node {} lacks {path}",
+                    node.id()
+                );
+            }
         }
         for node in nodes {
             node.shutdown(Duration::from_secs(2)).await;
