@@ -136,7 +136,9 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     // The replica starts the StorageActor linked under it (a storage failure
     // stops the replica, and with it the node).
     let (storage_tx, storage_rx) = tokio::sync::oneshot::channel();
+    let tick_pending = Arc::new(AtomicBool::new(false));
     let args = ReplicaArgs {
+        tick_pending: tick_pending.clone(),
         spec: spec.clone(),
         node: core,
         view_tx,
@@ -168,7 +170,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         inflight: inflight.clone(),
     };
     let tasks = vec![
-        tokio::spawn(tick(spec.tick_ms, replica.clone())),
+        tokio::spawn(tick(spec.tick_ms, replica.clone(), tick_pending)),
         tokio::spawn(accept_loop(
             spec.clone(),
             endpoint.clone(),
@@ -270,11 +272,16 @@ impl RunningNode {
     }
 }
 
-async fn tick(tick_ms: u64, replica: ActorRef<ReplicaMsg>) {
+/// Sends one Tick per `tick_ms`, but never a second while one is unhandled
+/// (a busy replica must not find a pile of ticks in its mailbox).
+async fn tick(tick_ms: u64, replica: ActorRef<ReplicaMsg>, pending: Arc<AtomicBool>) {
     let mut interval = tokio::time::interval(Duration::from_millis(tick_ms.max(1)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        if pending.swap(true, Ordering::AcqRel) {
+            continue;
+        }
         if replica.send_message(ReplicaMsg::Tick).is_err() {
             return;
         }
