@@ -33,7 +33,7 @@ async fn lagging_follower() {
     let mut cluster = Cluster::start(binary(), options).await.unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -93,7 +93,7 @@ async fn lagging_follower() {
 
     cluster.start_node(follower).unwrap();
     cluster
-        .wait_ready(&[follower], Duration::from_secs(30))
+        .wait_serving(&[follower], Duration::from_secs(30))
         .await
         .unwrap();
     let committed = cluster.status(leader).await.unwrap().committed_index;

@@ -29,7 +29,7 @@ async fn leader_crash() {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -69,7 +69,7 @@ async fn leader_crash() {
 
     cluster.start_node(leader).unwrap();
     cluster
-        .wait_ready(&[leader], Duration::from_secs(30))
+        .wait_serving(&[leader], Duration::from_secs(30))
         .await
         .unwrap();
     let committed = cluster.status(new_leader).await.unwrap().committed_index;

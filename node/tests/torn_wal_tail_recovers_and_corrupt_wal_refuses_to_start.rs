@@ -29,7 +29,7 @@ async fn cluster_with_writes() -> (Cluster, u64, u64) {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -70,7 +70,7 @@ async fn torn_tail() {
 
     cluster.start_node(follower).unwrap();
     cluster
-        .wait_ready(&[follower], Duration::from_secs(30))
+        .wait_serving(&[follower], Duration::from_secs(30))
         .await
         .unwrap();
     let client = cluster.client(leader).await.unwrap();
