@@ -50,6 +50,9 @@ pub enum StartError {
     /// The QUIC endpoint could not be set up.
     #[error("transport: {0}")]
     Transport(#[from] corral_transport::TransportError),
+    /// The node's certificate does not name this node.
+    #[error("field `tls.cert`: {0}")]
+    Identity(String),
     /// An actor failed to start.
     #[error("actor start: {0}")]
     Spawn(String),
@@ -74,6 +77,12 @@ pub struct RunningNode {
 pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode, StartError> {
     let spec = Arc::new(spec);
     let id = spec.id;
+    let ours = certs.current().identity.clone();
+    if ours != corral_certs::Identity::Node(id) {
+        return Err(StartError::Identity(format!(
+            "the certificate names {ours}, but this node's id is {id}"
+        )));
+    }
     let restored = {
         let spec = spec.clone();
         tokio::task::spawn_blocking(move || {
@@ -127,7 +136,9 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     // The replica starts the StorageActor linked under it (a storage failure
     // stops the replica, and with it the node).
     let (storage_tx, storage_rx) = tokio::sync::oneshot::channel();
+    let tick_pending = Arc::new(AtomicBool::new(false));
     let args = ReplicaArgs {
+        tick_pending: tick_pending.clone(),
         spec: spec.clone(),
         node: core,
         view_tx,
@@ -137,7 +148,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         peers,
         heard: heard.clone(),
     };
-    let (replica, replica_done) = Actor::spawn(Some(format!("replica-{id}")), ReplicaActor, args)
+    let (replica, replica_done) = Actor::spawn(None, ReplicaActor, args)
         .await
         .map_err(|e| StartError::Spawn(e.to_string()))?;
     let storage = storage_rx
@@ -159,7 +170,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         inflight: inflight.clone(),
     };
     let tasks = vec![
-        tokio::spawn(tick(spec.tick_ms, replica.clone())),
+        tokio::spawn(tick(spec.tick_ms, replica.clone(), tick_pending)),
         tokio::spawn(accept_loop(
             spec.clone(),
             endpoint.clone(),
@@ -254,16 +265,23 @@ impl RunningNode {
             task.abort();
         }
         self.endpoint.close();
+        self.storage.stop(Some("killed".into()));
         self.replica.stop(Some("killed".into()));
         let _ = (&mut self.replica_done).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 }
 
-async fn tick(tick_ms: u64, replica: ActorRef<ReplicaMsg>) {
+/// Sends one Tick per `tick_ms`, but never a second while one is unhandled
+/// (a busy replica must not find a pile of ticks in its mailbox).
+async fn tick(tick_ms: u64, replica: ActorRef<ReplicaMsg>, pending: Arc<AtomicBool>) {
     let mut interval = tokio::time::interval(Duration::from_millis(tick_ms.max(1)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        if pending.swap(true, Ordering::AcqRel) {
+            continue;
+        }
         if replica.send_message(ReplicaMsg::Tick).is_err() {
             return;
         }

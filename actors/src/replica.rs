@@ -138,6 +138,8 @@ pub struct ReplicaArgs {
     pub peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
     /// Sessions local clients were heard from since the last tick.
     pub heard: Arc<Mutex<BTreeSet<SessionId>>>,
+    /// Set by the ticker when it sends a Tick, cleared when it is handled.
+    pub tick_pending: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The ReplicaActor.
@@ -147,6 +149,7 @@ pub struct ReplicaActor;
 struct Waiter {
     term: u64,
     reply: RpcReplyPort<Submitted>,
+    deadline_tick: u64,
 }
 
 struct Deferred {
@@ -172,6 +175,7 @@ pub struct ReplicaState {
     snapshots: SnapshotStore,
     peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
     heard_local: Arc<Mutex<BTreeSet<SessionId>>>,
+    tick_pending: Arc<std::sync::atomic::AtomicBool>,
     /// Leader: sessions heard from (locally or via followers) since the last touch.
     heard: BTreeSet<SessionId>,
     flush_scheduled: bool,
@@ -216,7 +220,7 @@ impl Actor for ReplicaActor {
         mut args: ReplicaArgs,
     ) -> Result<ReplicaState, ActorProcessingErr> {
         let (storage, _) = Actor::spawn_linked(
-            Some(format!("storage-{}", args.spec.id)),
+            None,
             StorageActor,
             StorageArgs {
                 wal: args.wal,
@@ -239,6 +243,7 @@ impl Actor for ReplicaActor {
             snapshots: args.snapshots,
             peers: args.peers,
             heard_local: args.heard,
+            tick_pending: args.tick_pending,
             heard: BTreeSet::new(),
             flush_scheduled: false,
             waiters: BTreeMap::new(),
@@ -280,6 +285,9 @@ impl Actor for ReplicaActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ReplicaMsg::Tick => {
+                state
+                    .tick_pending
+                    .store(false, std::sync::atomic::Ordering::Release);
                 state.node.tick();
                 state.ticks += 1;
                 state.on_tick();
@@ -425,6 +433,7 @@ impl ReplicaState {
         };
         let bytes = postcard::to_allocvec(&entry).unwrap_or_default();
         let index = self.node.propose(vec![Bytes::from(bytes)])?;
+        metrics::counter!("corral_replica_proposals_total").increment(1);
         Ok((index, self.node.term()))
     }
 
@@ -441,6 +450,7 @@ impl ReplicaState {
                     self.waiters.entry(index).or_default().push(Waiter {
                         term,
                         reply: d.reply,
+                        deadline_tick: d.deadline_tick,
                     });
                 }
                 Err(ProposeError::Transferring | ProposeError::NotLeader { .. }) => self.defer(d),
@@ -519,6 +529,7 @@ impl ReplicaState {
                     self.waiters.entry(zxid).or_default().push(Waiter {
                         term,
                         reply: d.reply,
+                        deadline_tick: d.deadline_tick,
                     });
                 }
             }
@@ -561,7 +572,12 @@ impl ReplicaState {
             }
             let mut results = Vec::new();
             if let Some(snapshot) = ready.apply_snapshot {
-                self.apply_snapshot(&snapshot);
+                if let Err(why) = self.apply_snapshot(&snapshot) {
+                    // The log below it is gone: this node cannot go on serving.
+                    tracing::error!(node = self.spec.id, error = %why, "stopping: a snapshot does not restore");
+                    myself.stop(Some(why));
+                    return;
+                }
             }
             for entry in &ready.committed_entries {
                 let result = self.apply(entry);
@@ -603,10 +619,18 @@ impl ReplicaState {
             }
         }
         if self.seen_leader != leader && self.seen_leader.is_some() {
-            // Forwards to the old leader may never be answered: retry them.
+            // Forwards to the old leader may never be answered, and it may have
+            // proposed them: retrying could apply a write twice, so their
+            // outcome is unknown to the client (ZooKeeper's ConnectionLoss).
             let pending = std::mem::take(&mut self.forwards);
             for (_, d) in pending {
-                self.deferred.push_back(d);
+                self.answer(
+                    d.reply,
+                    Err(zk_error(
+                        ErrorCode::ConnectionLoss,
+                        "the leader changed; outcome unknown",
+                    )),
+                );
             }
         }
         self.seen_role = role;
@@ -625,29 +649,21 @@ impl ReplicaState {
         }
     }
 
-    fn apply_snapshot(&mut self, snapshot: &Snapshot) {
-        match DataTree::restore(&snapshot.data) {
-            Ok(data) => {
-                self.tree = Tree::from_data(data);
-                self.applied_since_snapshot = 0;
-                self.bytes_since_snapshot = 0;
-                tracing::info!(
-                    node = self.spec.id,
-                    index = snapshot.meta.index,
-                    "state restored from snapshot"
-                );
-            }
-            Err(e) if snapshot.meta.index == 0 => {
-                tracing::debug!(error = %e, "empty snapshot");
-            }
-            Err(e) => {
-                // A snapshot that passed its CRC and then does not restore is a bug.
-                panic!(
-                    "snapshot at index {} does not restore: {e}",
-                    snapshot.meta.index
-                );
-            }
+    fn apply_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), String> {
+        if snapshot.meta.index == 0 && snapshot.data.is_empty() {
+            return Ok(());
         }
+        let data = DataTree::restore(&snapshot.data)
+            .map_err(|e| format!("snapshot at index {}: {e}", snapshot.meta.index))?;
+        self.tree = Tree::from_data(data);
+        self.applied_since_snapshot = 0;
+        self.bytes_since_snapshot = 0;
+        tracing::info!(
+            node = self.spec.id,
+            index = snapshot.meta.index,
+            "state restored from snapshot"
+        );
+        Ok(())
     }
 
     /// Applies one committed entry to the tree.
@@ -741,7 +757,9 @@ impl ReplicaState {
         );
         self.heard.extend(heard);
         self.expire_requests();
-        let touch_ticks = u64::try_from(self.spec.session_timeout_ms_min / 3)
+        // Liveness travels client → follower → leader → log: each hop gets a
+        // small share of the shortest session timeout.
+        let touch_ticks = u64::try_from(self.spec.session_timeout_ms_min / 8)
             .unwrap_or(1)
             .max(1)
             / self.spec.tick_ms.max(1);
@@ -787,6 +805,26 @@ impl ReplicaState {
                     )),
                 );
             }
+        }
+        if now % 20 == 0 {
+            // Entries truncated by a leader change are refilled by the next
+            // leader's entries; this only catches a log that stays idle.
+            let zxid = self.tree.data().last_zxid();
+            for waiters in self.waiters.values_mut() {
+                let (late, keep): (Vec<_>, Vec<_>) =
+                    waiters.drain(..).partition(|w| w.deadline_tick <= now);
+                *waiters = keep;
+                for w in late {
+                    let _ = w.reply.send(Submitted {
+                        zxid,
+                        result: Err(zk_error(
+                            ErrorCode::ConnectionLoss,
+                            "the write did not commit in time",
+                        )),
+                    });
+                }
+            }
+            self.waiters.retain(|_, w| !w.is_empty());
         }
         while self
             .deferred

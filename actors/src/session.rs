@@ -16,7 +16,7 @@
 //! when everything before it has been answered, on the newest view, so a
 //! session always reads its own writes.
 //!
-//! Issue 5 scope: watches, SetWatches and `last_zxid_seen` checks come with
+//! Issue 5 scope: watches and SetWatches come with
 //! the client issue; a read with `watch: true` is answered without a watch.
 
 use std::collections::BTreeSet;
@@ -35,7 +35,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::replica::{ReplicaMsg, Submitted};
 use crate::spec::NodeSpec;
-use crate::view::View;
+use crate::view::{View, wait_applied};
+
+/// How long a handshake waits for this node to apply what the client has seen.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a client has to send its Connect after opening the stream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,9 +102,11 @@ pub async fn serve_client_link(link: Link, ctx: SessionContext) {
         let ctx = ctx.clone();
         let name = name.clone();
         tokio::spawn(async move {
+            metrics::gauge!("corral_sessions_open").increment(1.0);
             if let Err(e) = run_session(writer, reader, &name, &ctx).await {
                 tracing::debug!(client = %name, error = %e, "session stream ended");
             }
+            metrics::gauge!("corral_sessions_open").decrement(1.0);
             drop(permit);
         });
     }
@@ -168,6 +173,22 @@ async fn handshake(
     if *ctx.draining.borrow() {
         refuse(writer, None, "the node is shutting down").await;
         return Ok(None);
+    }
+    // A client must never see the tree go back in time: a server behind what
+    // the client has seen waits a little for apply, then refuses.
+    let seen = u64::try_from(req.last_zxid_seen).unwrap_or(0);
+    if seen > ctx.view.borrow().applied {
+        let mut view = ctx.view.clone();
+        let caught_up = tokio::time::timeout(CATCH_UP_WAIT, wait_applied(&mut view, seen)).await;
+        if !matches!(caught_up, Ok(Some(_))) {
+            let reason = format!(
+                "this server has applied zxid {}, behind the client's {}",
+                ctx.view.borrow().applied,
+                req.last_zxid_seen
+            );
+            refuse(writer, None, &reason).await;
+            return Ok(None);
+        }
     }
     let spec = &ctx.spec;
     let timeout_ms = req

@@ -108,3 +108,56 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_carries_every_configured_value() {
+        let text = r#"
+            id = 2
+            cluster = "prod"
+            role = "observer"
+            listen = "127.0.0.1:7002"
+            data_dir = "/var/lib/corral"
+            metrics_listen = "127.0.0.1:9002"
+            [tls]
+            ca = "ca.pem"
+            cert = "node-2.pem"
+            key = "node-2.key"
+            [[peers]]
+            id = 1
+            address = "127.0.0.1:7001"
+            role = "voter"
+            [timing]
+            tick_ms = 20
+            election_timeout_ticks = 15
+            heartbeat_ticks = 3
+            session_timeout_ms_min = 1000
+            session_timeout_ms_max = 9000
+            [limits]
+            snapshot_entries = 77
+            snapshot_bytes = 88
+            wal_segment_bytes_max = 99
+        "#;
+        let config = NodeConfig::parse(text).unwrap();
+        let spec = spec_of(&config);
+        assert_eq!(spec.id, 2);
+        assert_eq!(spec.cluster_id, "prod");
+        assert!(spec.observer);
+        assert_eq!(spec.peers.len(), 1);
+        assert!(!spec.peers[0].observer);
+        assert_eq!(spec.tick_ms, 20);
+        assert_eq!(spec.election_timeout_ticks, 15);
+        assert_eq!(spec.heartbeat_ticks, 3);
+        assert_eq!(spec.session_timeout_ms_min, 1000);
+        assert_eq!(spec.session_timeout_ms_max, 9000);
+        assert_eq!(spec.snapshot_entries, 77);
+        assert_eq!(spec.snapshot_bytes, 88);
+        assert_eq!(spec.wal_segment_bytes_max, 99);
+        let membership = spec.membership();
+        assert!(membership.learners.contains(&2));
+        assert!(membership.voters.contains(&1));
+    }
+}

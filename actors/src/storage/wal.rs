@@ -116,8 +116,15 @@ impl Wal {
 
     /// Writes `records` to the log in one write. They are durable only after
     /// [`Wal::sync`] returns.
+    ///
+    /// A batch that starts with [`WalRecord::Reset`] (an installed snapshot)
+    /// starts a new segment named for the entry after the snapshot, first
+    /// removing the segments opened past it: everything they hold is replaced
+    /// by the snapshot (already durable), and they would sort after the new one.
     pub fn append(&mut self, records: &[WalRecord]) -> Result<(), StorageError> {
-        if self.active_bytes >= self.config.segment_bytes_max {
+        if let Some(WalRecord::Reset { index }) = records.first() {
+            self.restart_at(*index)?;
+        } else if self.active_bytes >= self.config.segment_bytes_max {
             self.rotate()?;
         }
         self.buffer.clear();
@@ -187,6 +194,22 @@ impl Wal {
             .last()
             .map(|s| s.path.clone())
             .unwrap_or_default()
+    }
+
+    fn restart_at(&mut self, index: u64) -> Result<(), StorageError> {
+        self.sync()?;
+        let (keep, obsolete): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
+            .into_iter()
+            .partition(|s| s.first_index <= index);
+        self.segments = keep;
+        for segment in &obsolete {
+            fs::remove_file(&segment.path).map_err(StorageError::io(&segment.path))?;
+        }
+        if !obsolete.is_empty() {
+            sync_dir(&self.config.dir)?;
+        }
+        self.last_index = index;
+        self.rotate()
     }
 
     fn rotate(&mut self) -> Result<(), StorageError> {

@@ -69,7 +69,7 @@ pub fn cluster_specs(root: &Path, n: usize, observers: usize) -> Vec<NodeSpec> {
                 peers,
             );
             spec.observer = is_observer(id);
-            spec.tick_ms = 20;
+            spec.tick_ms = 50;
             spec.election_timeout_ticks = 10;
             spec.heartbeat_ticks = 2;
             spec
@@ -83,9 +83,19 @@ pub fn node_certs(pki: &Path, id: u64) -> Arc<CertStore> {
 
 pub async fn start_node(pki: &Path, spec: NodeSpec) -> RunningNode {
     let id = spec.id;
-    corral_actors::start(spec, node_certs(pki, id))
-        .await
-        .unwrap()
+    // A restarted in-process node may find its port still held for a moment
+    // by the previous endpoint's last connections.
+    for _ in 0..50 {
+        match corral_actors::start(spec.clone(), node_certs(pki, id)).await {
+            Ok(node) => return node,
+            Err(corral_actors::StartError::Transport(e)) => {
+                tracing::debug!(error = %e, "bind failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("node {id} cannot start: {e}"),
+        }
+    }
+    panic!("node {id} could not bind its port")
 }
 
 /// Waits until one node leads and every node knows it; returns the leader's id.
@@ -129,6 +139,29 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(pki: &Path, addr: SocketAddr) -> Client {
+        Self::connect_with_timeout(pki, addr, 10_000).await
+    }
+
+    /// Connects, retrying a few times when the node cannot open a session yet
+    /// (no leader, or a leader change while it was being opened).
+    pub async fn connect_with_timeout(pki: &Path, addr: SocketAddr, timeout_ms: i64) -> Client {
+        for _ in 0..10 {
+            match Self::try_connect(pki, addr, timeout_ms).await {
+                Ok(client) => return client,
+                Err(refusal) => {
+                    tracing::info!(?refusal, "connect refused; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        panic!("could not open a session on {addr}");
+    }
+
+    async fn try_connect(
+        pki: &Path,
+        addr: SocketAddr,
+        timeout_ms: i64,
+    ) -> Result<Client, ServerMessage> {
         let store = CertStore::load(CertPaths::client(pki, "alice")).unwrap();
         let config = LinkConfig {
             cert_reload_poll_ms: 0,
@@ -144,7 +177,7 @@ impl Client {
             .send(&ClientMessage::Connect(ConnectRequest {
                 protocol_version: CLIENT_PROTOCOL_VERSION,
                 last_zxid_seen: 0,
-                timeout_ms: 10_000,
+                timeout_ms,
                 session_id: 0,
                 secret: [0; 16],
                 read_only: false,
@@ -157,16 +190,16 @@ impl Client {
             .unwrap()
             .unwrap();
         let ServerMessage::Connected(response) = answer else {
-            panic!("connect refused: {answer:?}");
+            return Err(answer);
         };
-        Client {
+        Ok(Client {
             _endpoint: endpoint,
             _link: link,
             writer,
             reader,
             next_xid: 1,
             session: response.session_id,
-        }
+        })
     }
 
     /// Sends one request and waits for its reply: (zxid, result).
@@ -193,6 +226,36 @@ impl Client {
                 return (zxid, result);
             }
         }
+    }
+
+    /// Sends a Ping and waits for its Pong.
+    pub async fn ping(&mut self) {
+        self.writer.send(&ClientMessage::Ping).await.unwrap();
+        loop {
+            let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
+                .await
+                .expect("no pong in time")
+                .unwrap()
+                .unwrap();
+            if matches!(msg, ServerMessage::Pong { .. }) {
+                return;
+            }
+        }
+    }
+
+    pub async fn create_mode(
+        &mut self,
+        path: &str,
+        mode: CreateMode,
+    ) -> (i64, Result<Response, ZkError>) {
+        self.call(Request::Create(CreateRequest {
+            path: path.into(),
+            data: Vec::new(),
+            acl: Acl::open_unsafe(),
+            mode,
+            ttl_ms: None,
+        }))
+        .await
     }
 
     pub async fn create(&mut self, path: &str, data: &[u8]) -> (i64, Result<Response, ZkError>) {
