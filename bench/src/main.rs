@@ -104,7 +104,7 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     for &id in &ids {
         cluster.start_node(id)?;
     }
-    cluster.wait_ready(&ids, Duration::from_secs(60)).await?;
+    cluster.wait_serving(&ids, Duration::from_secs(60)).await?;
     let leader = cluster.wait_leader(&ids, Duration::from_secs(30)).await?;
     let targets = match args.via {
         Via::All => ids.clone(),

@@ -15,9 +15,9 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corral_core::tree::{Request, Response, ZkError};
 use corral_transport::wire::{
@@ -55,6 +55,10 @@ struct Pending {
 /// Shared between the callers and the reader task.
 struct Shared {
     server: SocketAddr,
+    /// When the connection was opened; `heard_ms` counts from here.
+    opened: Instant,
+    /// Milliseconds after `opened` when the server last sent anything.
+    heard_ms: AtomicU64,
     pending: Mutex<Pending>,
     last_zxid: AtomicI64,
     state: watch::Sender<SessionState>,
@@ -92,6 +96,17 @@ impl Shared {
                 false
             }
         });
+    }
+
+    fn heard(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.heard_ms.store(ms, Ordering::Release);
+    }
+
+    /// Time since the server last sent anything.
+    fn silence(&self) -> Duration {
+        let heard = Duration::from_millis(self.heard_ms.load(Ordering::Acquire));
+        self.opened.elapsed().saturating_sub(heard)
     }
 
     fn raise_zxid(&self, zxid: i64) {
@@ -179,6 +194,8 @@ impl Connection {
         state.send_replace(SessionState::Connected);
         let shared = Arc::new(Shared {
             server,
+            opened: Instant::now(),
+            heard_ms: AtomicU64::new(0),
             pending: Mutex::new(Pending::default()),
             last_zxid: AtomicI64::new(session.last_zxid),
             state,
@@ -200,7 +217,12 @@ impl Connection {
             timeout_ms
         };
         let ping_every = ping_interval(negotiated_ms);
-        let pinger = tokio::spawn(ping_loop(queue.clone(), ping_every));
+        let pinger = tokio::spawn(ping_loop(
+            queue.clone(),
+            shared.clone(),
+            link.clone(),
+            ping_every,
+        ));
         Ok(Self {
             link,
             queue,
@@ -283,6 +305,7 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
             Ok(None) => break "the server ended the session stream".to_owned(),
             Err(e) => break e.to_string(),
         };
+        shared.heard();
         match message {
             ServerMessage::Reply { xid, zxid, result } => {
                 shared.raise_zxid(zxid);
@@ -314,15 +337,30 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
     shared.lose(reason);
 }
 
-async fn ping_loop(queue: FrameSender<ClientMessage>, every: Duration) {
+/// Pings every `every` (a third of the session timeout) and declares the
+/// connection lost when the server has sent nothing for two of those periods
+/// (ZooKeeper's read timeout): a silent server must not hold calls forever.
+async fn ping_loop(
+    queue: FrameSender<ClientMessage>,
+    shared: Arc<Shared>,
+    link: Link,
+    every: Duration,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
+        let silence = shared.silence();
+        if silence > every * 2 {
+            let reason = format!("the server sent nothing for {} ms", silence.as_millis());
+            shared.lose(reason.clone());
+            link.close(CloseCode::Normal, &reason);
+            return;
+        }
         // A full queue means traffic is flowing, which keeps the session alive anyway.
         if queue.try_send(ClientMessage::Ping).is_err() {
-            return;
+            return; // the writer is gone: the session is already lost
         }
     }
 }

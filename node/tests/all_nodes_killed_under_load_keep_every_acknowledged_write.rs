@@ -25,7 +25,7 @@ async fn kill_all() {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -55,7 +55,7 @@ async fn kill_all() {
         cluster.start_node(id).unwrap();
     }
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster

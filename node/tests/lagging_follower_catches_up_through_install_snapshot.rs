@@ -12,9 +12,12 @@ use corral_client::CreateMode;
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use corral_tests::tree_dump::dump_tree;
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 const WRITES: usize = 1_500;
 const WRITE_TASKS: usize = 16;
+/// A restarted node can wait out the QUIC idle timeout (30 s) before the
+/// leader's stale link to its previous process is dropped and redialled.
+const RESTART_CATCH_UP: Duration = Duration::from_secs(60);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
@@ -33,7 +36,7 @@ async fn lagging_follower() {
     let mut cluster = Cluster::start(binary(), options).await.unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -93,12 +96,12 @@ async fn lagging_follower() {
 
     cluster.start_node(follower).unwrap();
     cluster
-        .wait_ready(&[follower], Duration::from_secs(30))
+        .wait_serving(&[follower], RESTART_CATCH_UP)
         .await
         .unwrap();
     let committed = cluster.status(leader).await.unwrap().committed_index;
     cluster
-        .wait_applied(&[follower], committed, Duration::from_secs(30))
+        .wait_applied(&[follower], committed, RESTART_CATCH_UP)
         .await
         .unwrap();
     let snapshots = cluster.node(follower).unwrap().data_dir.join("snapshots");

@@ -14,10 +14,13 @@ use corral_tests::linearizability::Verdict;
 use corral_tests::tree_dump::dump_tree;
 use corral_tests::workload::{History, Load, prepare, record_final_reads};
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 const WRITERS: u64 = 6;
 /// Issue [replication]: a new leader within 2 s with the default timeouts.
 const NEW_LEADER_WITHIN: Duration = Duration::from_secs(2);
+/// A restarted node can wait out the QUIC idle timeout (30 s) before the
+/// leader's stale link to its previous process is dropped and redialled.
+const RESTART_CATCH_UP: Duration = Duration::from_secs(60);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
@@ -29,7 +32,7 @@ async fn leader_crash() {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -69,12 +72,12 @@ async fn leader_crash() {
 
     cluster.start_node(leader).unwrap();
     cluster
-        .wait_ready(&[leader], Duration::from_secs(30))
+        .wait_serving(&[leader], RESTART_CATCH_UP)
         .await
         .unwrap();
     let committed = cluster.status(new_leader).await.unwrap().committed_index;
     cluster
-        .wait_applied(&ids, committed, Duration::from_secs(30))
+        .wait_applied(&ids, committed, RESTART_CATCH_UP)
         .await
         .unwrap();
 

@@ -24,7 +24,7 @@ async fn elect_write_compare(nodes: u64) {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster

@@ -67,7 +67,7 @@ async fn garbage() {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let target = cluster

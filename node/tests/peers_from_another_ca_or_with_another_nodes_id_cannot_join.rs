@@ -59,7 +59,7 @@ async fn cannot_join() {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster

@@ -14,8 +14,11 @@ use corral_tests::tree_dump::dump_tree;
 use corral_tests::wal_files::{flip_payload_byte, records, tear_last_record};
 use rand::{Rng, SeedableRng};
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 const WRITES: usize = 60;
+/// A restarted node can wait out the QUIC idle timeout (30 s) before the
+/// leader's stale link to its previous process is dropped and redialled.
+const RESTART_CATCH_UP: Duration = Duration::from_secs(60);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
@@ -29,7 +32,7 @@ async fn cluster_with_writes() -> (Cluster, u64, u64) {
         .unwrap();
     let ids = cluster.ids();
     cluster
-        .wait_ready(&ids, Duration::from_secs(30))
+        .wait_serving(&ids, Duration::from_secs(30))
         .await
         .unwrap();
     let leader = cluster
@@ -70,7 +73,7 @@ async fn torn_tail() {
 
     cluster.start_node(follower).unwrap();
     cluster
-        .wait_ready(&[follower], Duration::from_secs(30))
+        .wait_serving(&[follower], RESTART_CATCH_UP)
         .await
         .unwrap();
     let client = cluster.client(leader).await.unwrap();
@@ -80,7 +83,7 @@ async fn torn_tail() {
         .unwrap();
     let committed = cluster.status(leader).await.unwrap().committed_index;
     cluster
-        .wait_applied(&[follower], committed, Duration::from_secs(20))
+        .wait_applied(&[follower], committed, RESTART_CATCH_UP)
         .await
         .unwrap();
     let on_follower = cluster.client(follower).await.unwrap();

@@ -452,6 +452,38 @@ impl Cluster {
         Ok(())
     }
 
+    /// Waits until every node in `ids` is ready and serves a session: a
+    /// session opens on it (which is a write through the log) and a sync
+    /// through it returns. Attempts are bounded; a stuck one is retried.
+    pub async fn wait_serving(&self, ids: &[u64], timeout: Duration) -> anyhow::Result<()> {
+        self.wait_ready(ids, timeout).await?;
+        let deadline = Instant::now() + timeout;
+        for &id in ids {
+            let mut config = self.client_config(&[id]);
+            config.connect_timeout = Duration::from_secs(2);
+            loop {
+                let attempt = async {
+                    let client = Client::connect(config.clone()).await?;
+                    client.sync("/").await?;
+                    anyhow::Ok(())
+                };
+                let error = match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "no sync within 3 s".to_owned(),
+                };
+                if Instant::now() >= deadline {
+                    bail!(
+                        "node {id} serves no session within {timeout:?}: {error}\n{}",
+                        self.logs_tail(20)
+                    );
+                }
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        }
+        Ok(())
+    }
+
     /// The leader among `ids` right now: the one reporting leadership in the
     /// highest term.
     pub async fn leader_among(&self, ids: &[u64]) -> Option<(u64, NodeStatus)> {
