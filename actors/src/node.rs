@@ -42,13 +42,13 @@ const INFLIGHT_MAX: u32 = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The WAL or a snapshot is unreadable or corrupt: the node must not start.
-    #[error("storage: {0}")]
+    #[error("storage")]
     Storage(#[from] StorageError),
     /// The restored state is unusable by the consensus core.
-    #[error("consensus state: {0}")]
+    #[error("consensus state")]
     Consensus(#[from] corral_core::broadcast::StartError),
     /// The QUIC endpoint could not be set up.
-    #[error("transport: {0}")]
+    #[error("transport")]
     Transport(#[from] corral_transport::TransportError),
     /// The node's certificate does not name this node.
     #[error("field `tls.cert`: {0}")]

@@ -1,4 +1,4 @@
-//! Proves that three in-process nodes over real QUIC on loopback elect a
+//! Proves that three (and five) in-process nodes over real QUIC on loopback elect a
 //! leader, that a write sent to any node (leader or follower) commits and is
 //! answered, and that afterwards every replica's tree is identical (the same
 //! snapshot bytes).
@@ -12,13 +12,23 @@ use corral_core::tree::{Request, Response};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn writes_through_any_node_commit_on_all() {
+async fn writes_through_any_of_three_nodes_commit_on_all() {
+    writes_through_any_node_commit_on_all(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_through_any_of_five_nodes_commit_on_all() {
+    writes_through_any_node_commit_on_all(5).await;
+}
+
+async fn writes_through_any_node_commit_on_all(n: usize) {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(90), async {
-        let root = temp_root("replicate");
+        let root = temp_root(&format!("replicate-{n}"));
         let pki = root.join("pki");
-        make_pki(&pki, &[1, 2, 3]);
-        let specs = cluster_specs(&root, 3, 0);
+        let ids: Vec<u64> = (1..=n as u64).collect();
+        make_pki(&pki, &ids);
+        let specs = cluster_specs(&root, n, 0);
         let addrs: Vec<_> = specs.iter().map(|s| s.listen).collect();
         let mut nodes = Vec::new();
         for spec in specs {
@@ -26,7 +36,7 @@ async fn writes_through_any_node_commit_on_all() {
         }
         let refs: Vec<_> = nodes.iter().collect();
         let leader = wait_leader(&refs).await;
-        assert!((1..=3).contains(&leader));
+        assert!(ids.contains(&leader));
 
         let mut last_zxid = 0;
         for (i, addr) in addrs.iter().enumerate() {
@@ -65,11 +75,14 @@ async fn writes_through_any_node_commit_on_all() {
         );
         for node in &nodes {
             let v = node.view().borrow().clone();
-            assert!(
-                v.tree.get("/n2-19").is_some(),
-                "node {} lacks a write",
-                node.id()
-            );
+            for i in 0..n {
+                let path = format!("/n{i}-19");
+                assert!(
+                    v.tree.get(&path).is_some(),
+                    "node {} lacks {path}",
+                    node.id()
+                );
+            }
         }
         for node in nodes {
             node.shutdown(Duration::from_secs(2)).await;

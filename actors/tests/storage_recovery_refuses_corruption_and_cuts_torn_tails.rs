@@ -67,7 +67,8 @@ async fn torn_tails_are_cut_and_mid_log_corruption_refuses_to_start() {
         let err = corral_actors::start(spec.clone(), node_certs(&pki, 1))
             .await
             .unwrap_err();
-        let text = err.to_string();
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        let text = format!("{err}: {}", source.unwrap_or_default());
         assert!(text.contains("corrupt"), "{text}");
         assert!(text.contains(".wal"), "{text}");
     })

@@ -8,7 +8,13 @@
 //! ```text
 //!  records ──► Wal::append (one write) ──► Wal::sync (one fdatasync) ──► ack
 //!  start   ──► Wal::open ──► Recovered { hard state, entries } ──► consensus core
+//!  install ──► SnapshotStore::save, then WalRecord::Reset{index} + entries (new segment)
 //! ```
+//!
+//! [`recovery::restore`] puts the newest valid snapshot and the WAL together
+//! into the core's persisted state (or writes the founding state on an empty
+//! directory); the [`StorageActor`](crate::storage_actor) drives the
+//! [`GroupCommitter`] at run time.
 
 mod group_commit;
 pub mod recovery;

@@ -1,0 +1,171 @@
+//! The Ready loop (persist → send → apply → advance), applying entries to
+//! the tree, publishing the read view, and noticing role changes.
+
+use super::*;
+
+impl ReplicaState {
+    pub(super) fn schedule_flush(&mut self, myself: &ActorRef<ReplicaMsg>) {
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            // Only fails when the actor is stopping.
+            let _ = myself.send_message(ReplicaMsg::Flush);
+        }
+    }
+
+    /// The Ready loop: persist → send → apply → publish → answer.
+    pub(super) fn drive(&mut self, myself: &ActorRef<ReplicaMsg>) {
+        // One view per drive, published only when something was applied: each
+        // publish makes the next apply copy the tree's touched paths.
+        let mut results = Vec::new();
+        let mut restored = false;
+        while self.node.has_ready() {
+            let ready = self.node.ready();
+            if let Some(persist) = ready.persist {
+                if self.storage.cast(StorageMsg::Persist(persist)).is_err() {
+                    tracing::error!(node = self.spec.id, "storage is gone: stopping");
+                    myself.stop(Some("storage is gone".into()));
+                    return;
+                }
+            }
+            for msg in ready.messages {
+                let to = msg.to;
+                self.send_peer(to, PeerMessage::Consensus(msg));
+            }
+            if let Some(snapshot) = ready.apply_snapshot {
+                if let Err(why) = self.apply_snapshot(&snapshot) {
+                    // The log below it is gone: this node cannot go on serving.
+                    tracing::error!(node = self.spec.id, error = %why, "stopping: a snapshot does not restore");
+                    myself.stop(Some(why));
+                    return;
+                }
+                restored = true;
+            }
+            for entry in &ready.committed_entries {
+                let result = self.apply(entry);
+                results.push((entry.index, entry.term, result));
+            }
+        }
+        if restored || !results.is_empty() || self.role_changed() {
+            self.publish();
+        }
+        // Answered only now, so a session's next read sees its own write.
+        if restored || !results.is_empty() {
+            self.answer_waiters(results);
+        }
+        self.observe_role();
+        self.maybe_snapshot(myself);
+    }
+
+    pub(super) fn role_changed(&self) -> bool {
+        self.node.role() != self.seen_role
+            || self.node.leader() != self.seen_leader
+            || self.node.term() != self.seen_term
+    }
+
+    pub(super) fn observe_role(&mut self) {
+        if !self.role_changed() {
+            return;
+        }
+        let (role, leader, term) = (self.node.role(), self.node.leader(), self.node.term());
+        let id = self.spec.id;
+        if role == Role::Leader && self.seen_role != Role::Leader {
+            tracing::info!("corral node {id} became leader in term {term}");
+            metrics::counter!("corral_replica_elections_won_total").increment(1);
+            self.fresh_touch_index = None;
+            self.housekeeping_index = 0;
+            self.heard.clear();
+        } else if leader != self.seen_leader {
+            match leader {
+                Some(l) => tracing::info!("corral node {id} follows leader {l} in term {term}"),
+                None => tracing::info!("corral node {id} has no leader in term {term}"),
+            }
+        }
+        if self.seen_leader != leader && self.seen_leader.is_some() {
+            // Forwards to the old leader may never be answered, and it may have
+            // proposed them: retrying could apply a write twice, so their
+            // outcome is unknown to the client (ZooKeeper's ConnectionLoss).
+            let pending = std::mem::take(&mut self.forwards);
+            for (_, d) in pending {
+                self.answer(
+                    d.reply,
+                    Err(zk_error(
+                        ErrorCode::ConnectionLoss,
+                        "the leader changed; outcome unknown",
+                    )),
+                );
+            }
+        }
+        self.seen_role = role;
+        self.seen_leader = leader;
+        self.seen_term = term;
+        metrics::gauge!("corral_replica_term").set(term as f64);
+        metrics::gauge!("corral_replica_is_leader").set(if role == Role::Leader {
+            1.0
+        } else {
+            0.0
+        });
+        // Commands that waited for a leader go now.
+        let waiting = std::mem::take(&mut self.deferred);
+        for d in waiting {
+            self.submit(d);
+        }
+    }
+
+    pub(super) fn apply_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), String> {
+        if snapshot.meta.index == 0 && snapshot.data.is_empty() {
+            return Ok(());
+        }
+        let data = DataTree::restore(&snapshot.data)
+            .map_err(|e| format!("snapshot at index {}: {e}", snapshot.meta.index))?;
+        self.tree = Tree::from_data(data);
+        self.applied_since_snapshot = 0;
+        self.bytes_since_snapshot = 0;
+        tracing::info!(
+            node = self.spec.id,
+            index = snapshot.meta.index,
+            "state restored from snapshot"
+        );
+        Ok(())
+    }
+
+    /// Applies one committed entry to the tree.
+    pub(super) fn apply(&mut self, entry: &Entry) -> Result<Response, ZkError> {
+        let zxid = i64::try_from(entry.index).unwrap_or(i64::MAX);
+        let (time_ms, command) = match &entry.kind {
+            EntryKind::Normal(bytes) => match postcard::from_bytes::<LogCommand>(bytes) {
+                Ok(c) => (c.time_ms, c.command),
+                Err(e) => {
+                    tracing::error!(node = self.spec.id, index = entry.index, error = %e, "log entry does not decode; applied as a no-op");
+                    (self.last_time_ms, Command::Noop)
+                }
+            },
+            EntryKind::Noop | EntryKind::ConfChange(_) | EntryKind::Bootstrap(_) => {
+                (self.last_time_ms, Command::Noop)
+            }
+        };
+        self.last_time_ms = self.last_time_ms.max(time_ms);
+        self.applied_since_snapshot += 1;
+        self.bytes_since_snapshot += entry.size_bytes();
+        let applied = self.tree.apply(&corral_core::tree::Entry {
+            zxid,
+            time_ms,
+            command,
+        });
+        metrics::counter!("corral_replica_applied_entries_total").increment(1);
+        applied.result
+    }
+
+    pub(super) fn publish(&mut self) {
+        let view = View {
+            tree: self.tree.view(),
+            applied: self.node.applied_index(),
+            role: self.node.role(),
+            leader: self.node.leader(),
+            term: self.node.term(),
+            committed: self.node.committed_index(),
+        };
+        metrics::gauge!("corral_replica_applied_index").set(view.applied as f64);
+        metrics::gauge!("corral_replica_committed_index").set(view.committed as f64);
+        self.view_tx.send_replace(view);
+    }
+}
