@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use corral_client::{Client, CreateMode};
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::node_status::{http_get, metric_value};
 
 /// Load generator for corral.
 #[derive(Debug, Parser)]
@@ -28,8 +29,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Workload {
-    /// setData of `--value-bytes` on one znode per proposer, one request in
-    /// flight per proposer.
+    /// setData of `--value-bytes` on one znode per proposer, `--inflight`
+    /// requests in flight per proposer.
     Writes(WriteArgs),
 }
 
@@ -44,6 +45,9 @@ struct WriteArgs {
     /// Bytes of each value written.
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
+    /// Requests each proposer keeps in flight, pipelined on its session.
+    #[arg(long, default_value_t = 1)]
+    inflight: usize,
     /// Seconds measured (after a one-second warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -145,13 +149,15 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         latencies_us.extend(samples);
         errors += failed;
     }
+    // Again after the load, on the same filesystem: a shared disk drifts.
+    let fsync_after = fdatasync_latency_us(cluster.root(), args.fsync_samples)?;
     latencies_us.sort_unstable();
     let writes = latencies_us.len();
     let rate = writes as f64 / args.seconds as f64;
     let p = |q: f64| percentile(&latencies_us, q);
     println!(
-        "corral-bench writes: {} nodes, {} proposers (one in flight each, via {:?}), {} B values, {} s, fsync on",
-        args.nodes, args.proposers, args.via, args.value_bytes, args.seconds
+        "corral-bench writes: {} nodes, {} proposers ({} in flight each, via {:?}), {} B values, {} s, fsync on",
+        args.nodes, args.proposers, args.inflight, args.via, args.value_bytes, args.seconds
     );
     println!("  writes/s      {rate:.0}  ({writes} acknowledged, {errors} failed)");
     println!(
@@ -162,17 +168,38 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         p(0.999),
         latencies_us.last().copied().unwrap_or(0)
     );
+    for (when, samples) in [("before", &fsync), ("after", &fsync_after)] {
+        println!(
+            "  fdatasync us  p50 {}  p99 {}  ({} appends of 128 B + fdatasync, {when} the load)",
+            percentile(samples, 0.50),
+            percentile(samples, 0.99),
+            samples.len()
+        );
+    }
+    let mut both = [fsync, fsync_after].concat();
+    both.sort_unstable();
+    let bound_us = 2 * percentile(&both, 0.50) + 500;
     println!(
-        "  fdatasync us  p50 {}  p99 {}  ({} samples of a 128 B append, same filesystem)",
-        percentile(&fsync, 0.50),
-        percentile(&fsync, 0.99),
-        fsync.len()
-    );
-    let bound_us = 2 * percentile(&fsync, 0.50) + 500;
-    println!(
-        "  2 x fdatasync p50 + 0.5 ms = {bound_us} us; median write {} us",
+        "  2 x fdatasync p50 (both probes) + 0.5 ms = {bound_us} us; median write {} us",
         p(0.50)
     );
+    for &id in &ids {
+        let (_, metrics) = http_get(
+            cluster.node(id)?.metrics_listen,
+            "/metrics",
+            Duration::from_secs(2),
+        )
+        .await?;
+        let sum = metric_value(&metrics, "corral_storage_fsync_seconds_sum").unwrap_or(0.0);
+        let count = metric_value(&metrics, "corral_storage_fsync_seconds_count").unwrap_or(0.0);
+        if count > 0.0 {
+            println!(
+                "  node {id}{}: {count:.0} WAL fdatasyncs, mean {:.0} us (corral_storage_fsync_seconds)",
+                if id == leader { " (leader)" } else { "" },
+                sum / count * 1e6
+            );
+        }
+    }
     Ok(())
 }
 

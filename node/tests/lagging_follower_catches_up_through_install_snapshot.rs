@@ -15,8 +15,8 @@ use corral_tests::tree_dump::dump_tree;
 const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 const WRITES: usize = 1_500;
 const WRITE_TASKS: usize = 16;
-/// A restarted node can wait out the QUIC idle timeout (30 s) before the
-/// leader's stale link to its previous process is dropped and redialled.
+/// Bound on a restarted node catching up (the leader notices its old links
+/// are dead after the peer idle timeout, a few election timeouts).
 const RESTART_CATCH_UP: Duration = Duration::from_secs(60);
 
 fn binary() -> &'static Path {
