@@ -145,17 +145,7 @@ impl DataTree {
         paths: &[String],
         changes: &mut Vec<Change>,
     ) -> Response {
-        let mut reaped = Vec::new();
-        for p in paths {
-            if self.container_is_reapable(p, at.time_ms) {
-                self.delete_unchecked(p, at.zxid, changes);
-                reaped.push(p.clone());
-            }
-        }
-        Response::Housekeeping {
-            sessions: Vec::new(),
-            paths: reaped,
-        }
+        self.reap_where(at, paths, changes, Self::container_is_reapable)
     }
 
     /// Deletes the TTL nodes that are still expired.
@@ -165,9 +155,21 @@ impl DataTree {
         paths: &[String],
         changes: &mut Vec<Change>,
     ) -> Response {
+        self.reap_where(at, paths, changes, Self::ttl_is_reapable)
+    }
+
+    /// Deletes each of `paths` for which `reapable(path, now)` still holds at
+    /// apply time, so a stale housekeeping proposal changes nothing.
+    fn reap_where(
+        &mut self,
+        at: Stamp,
+        paths: &[String],
+        changes: &mut Vec<Change>,
+        reapable: fn(&Self, &str, i64) -> bool,
+    ) -> Response {
         let mut reaped = Vec::new();
         for p in paths {
-            if self.ttl_is_reapable(p, at.time_ms) {
+            if reapable(self, p, at.time_ms) {
                 self.delete_unchecked(p, at.zxid, changes);
                 reaped.push(p.clone());
             }
