@@ -23,10 +23,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use corral_core::broadcast::Role;
 use corral_core::tree::{Command, ErrorCode, Id, Request, Response, SessionId, ZkError};
 use corral_transport::wire::{
-    CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, ServerMessage,
-    check_client_version,
+    CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, NodeStatus,
+    ServerMessage, check_client_version,
 };
 use corral_transport::{CloseCode, FrameReader, FrameWriter, Link};
 use ractor::{ActorRef, RpcReplyPort};
@@ -134,6 +135,12 @@ async fn run_session(
     let connect = match tokio::time::timeout(CONNECT_TIMEOUT, reader.read::<ClientMessage>()).await
     {
         Ok(Ok(Some(ClientMessage::Connect(req)))) => req,
+        Ok(Ok(Some(ClientMessage::Status))) => {
+            let status = ServerMessage::Status(node_status(ctx));
+            writer.send(&status).await.map_err(|e| e.to_string())?;
+            let _ = writer.finish().await;
+            return Ok(());
+        }
         Ok(Ok(None)) => return Ok(()),
         Ok(Ok(Some(_))) => {
             refuse(&mut writer, None, "the first message must be Connect").await;
@@ -265,6 +272,38 @@ async fn handshake(
     }
 }
 
+/// What this node says of itself to `corral status`.
+fn node_status(ctx: &SessionContext) -> NodeStatus {
+    let view = ctx.view.borrow().clone();
+    let open = ctx
+        .spec
+        .sessions_max
+        .saturating_sub(ctx.sessions.available_permits());
+    NodeStatus {
+        id: ctx.spec.id,
+        role: role_name(view.role, ctx.spec.observer).to_owned(),
+        voter: !ctx.spec.observer,
+        term: view.term,
+        leader: view.leader,
+        committed: view.committed,
+        applied: view.applied,
+        last_zxid: view.tree.last_zxid(),
+        sessions: u64::try_from(open).unwrap_or(u64::MAX),
+        znodes: u64::try_from(view.tree.node_count()).unwrap_or(u64::MAX),
+    }
+}
+
+/// The name `corral status` prints for a role.
+fn role_name(role: Role, observer: bool) -> &'static str {
+    match role {
+        Role::Leader => "leader",
+        Role::Follower if observer => "observer",
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::PreCandidate => "pre-candidate",
+    }
+}
+
 async fn refuse(writer: &mut FrameWriter, error: Option<ZkError>, reason: &str) {
     let msg = ServerMessage::ConnectRefused {
         error,
@@ -324,7 +363,18 @@ async fn read_requests(
                 Pending::Read { xid, request }
             }
             ClientMessage::Ping => Pending::Pong,
-            ClientMessage::Connect(_) => return Err("a second Connect".into()),
+            ClientMessage::ReadLinearizable { xid, request } => {
+                // Through the log for now: answered where the entry applies.
+                let reply = ctx.submit(Command::Client { session, request }).await;
+                Pending::Write {
+                    xid,
+                    reply,
+                    _inflight: None,
+                }
+            }
+            ClientMessage::Connect(_) | ClientMessage::Status => {
+                return Err("Connect or Status after the handshake".into());
+            }
             // Watches arrive with the client issue; nothing to restore yet.
             ClientMessage::SetWatches(_) => continue,
         };

@@ -328,7 +328,12 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
                 // asks for one, so an event is only logged.
                 tracing::debug!(?event, "watch event with no watcher");
             }
-            other @ (ServerMessage::Connected(_) | ServerMessage::ConnectRefused { .. }) => {
+            ServerMessage::ResyncNeeded { path, .. } => {
+                tracing::debug!(%path, "resync needed with no watcher");
+            }
+            other @ (ServerMessage::Connected(_)
+            | ServerMessage::ConnectRefused { .. }
+            | ServerMessage::Status(_)) => {
                 break format!("unexpected {other:?} after the handshake");
             }
         }

@@ -15,7 +15,7 @@ use corral_core::tree::{
 };
 use corral_transport::frame::{FrameHead, parse_frame};
 use corral_transport::wire::{
-    self, ClientMessage, ConnectRequest, ConnectResponse, ForwardOutcome, PeerMessage,
+    self, ClientMessage, ConnectRequest, ConnectResponse, ForwardOutcome, NodeStatus, PeerMessage,
     ServerMessage, WatchesToRestore,
 };
 use corral_transport::{LinkHello, LinkWelcome};
@@ -261,6 +261,9 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 data: lists.pop().unwrap(),
             })
         }),
+        (any::<i32>(), request())
+            .prop_map(|(xid, request)| ClientMessage::ReadLinearizable { xid, request }),
+        Just(ClientMessage::Status),
     ]
 }
 fn server_message() -> impl Strategy<Value = ServerMessage> {
@@ -293,6 +296,38 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             .prop_map(|(xid, zxid, result)| ServerMessage::Reply { xid, zxid, result }),
         event().prop_map(ServerMessage::Event),
         any::<i64>().prop_map(|zxid| ServerMessage::Pong { zxid }),
+        (path(), any::<i64>(), any::<i64>()).prop_map(|(path, last_zxid_seen, oldest_zxid)| {
+            ServerMessage::ResyncNeeded {
+                path,
+                last_zxid_seen,
+                oldest_zxid,
+            }
+        }),
+        (
+            any::<(u64, bool, u64, Option<u64>)>(),
+            any::<(u64, u64, i64, u64, u64)>(),
+            "[a-z-]{0,12}"
+        )
+            .prop_map(
+                |(
+                    (id, voter, term, leader),
+                    (committed, applied, last_zxid, sessions, znodes),
+                    role,
+                )| {
+                    ServerMessage::Status(NodeStatus {
+                        id,
+                        role,
+                        voter,
+                        term,
+                        leader,
+                        committed,
+                        applied,
+                        last_zxid,
+                        sessions,
+                        znodes,
+                    })
+                }
+            ),
     ]
 }
 fn command() -> impl Strategy<Value = Command> {

@@ -73,8 +73,46 @@ pub enum ClientMessage {
     },
     /// Heartbeat: keeps the session alive; answered by [`ServerMessage::Pong`].
     Ping,
-    /// Re-register watches after a reconnect.
+    /// Re-register watches after a reconnect; not answered. One-shot watches
+    /// on znodes changed since `relative_zxid` fire at once; persistent ones
+    /// get the events they missed, or [`ServerMessage::ResyncNeeded`].
     SetWatches(WatchesToRestore),
+    /// A read answered only after this node has applied everything the
+    /// leader had committed when it arrived (ReadIndex): linearizable.
+    ReadLinearizable {
+        /// The client's request number.
+        xid: i32,
+        /// The read (getData, exists, getChildren, ...); a write is refused.
+        request: Request,
+    },
+    /// Instead of [`ClientMessage::Connect`], as the first message: ask for
+    /// this node's [`NodeStatus`]; the server answers and closes the stream.
+    Status,
+}
+
+/// What one node says of itself (`corral status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node's id.
+    pub id: u64,
+    /// `leader`, `follower`, `observer`, `candidate` or `pre-candidate`.
+    pub role: String,
+    /// Whether the node votes (false for an observer).
+    pub voter: bool,
+    /// Current term.
+    pub term: u64,
+    /// The leader this node follows, if it knows one.
+    pub leader: Option<u64>,
+    /// Highest log index known committed.
+    pub committed: u64,
+    /// Highest log index applied to the tree.
+    pub applied: u64,
+    /// Last zxid applied to the tree.
+    pub last_zxid: i64,
+    /// Sessions with a stream open on this node.
+    pub sessions: u64,
+    /// Znodes in the tree.
+    pub znodes: u64,
 }
 
 /// Server to client.
@@ -106,6 +144,19 @@ pub enum ServerMessage {
         /// The zxid the server has applied.
         zxid: i64,
     },
+    /// The persistent watch on `path` missed events the node no longer keeps:
+    /// the client must re-read what it watches. Sent after a reconnect whose
+    /// `relative_zxid` is older than the node's event history.
+    ResyncNeeded {
+        /// The watched path.
+        path: String,
+        /// The zxid the client had seen.
+        last_zxid_seen: i64,
+        /// The oldest zxid whose events the node still has.
+        oldest_zxid: i64,
+    },
+    /// Answer to [`ClientMessage::Status`].
+    Status(NodeStatus),
 }
 
 /// Checks a client's protocol version; the error says both versions.

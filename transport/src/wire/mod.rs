@@ -26,8 +26,8 @@ mod client;
 mod peer;
 
 pub use client::{
-    CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, ServerMessage,
-    WatchesToRestore, check_client_version,
+    CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, NodeStatus,
+    ServerMessage, WatchesToRestore, check_client_version,
 };
 pub use peer::{ForwardOutcome, PEER_PROTOCOL_VERSION, PeerMessage};
 
