@@ -63,6 +63,10 @@ pub struct NodeSpec {
     pub peer_queue_len_max: usize,
     /// Messages from the network and sessions waiting in the replica's mailbox.
     pub replica_mailbox_max: usize,
+    /// Watches one session may hold on this node.
+    pub watches_per_session_max: usize,
+    /// Recent znode changes kept so reconnecting persistent watches replay what they missed.
+    pub watch_history_changes: usize,
 }
 
 impl NodeSpec {
@@ -89,6 +93,8 @@ impl NodeSpec {
             wal_segment_bytes_max: 64 << 20,
             peer_queue_len_max: 8_192,
             replica_mailbox_max: 16_384,
+            watches_per_session_max: 100_000,
+            watch_history_changes: corral_core::tree::HISTORY_CHANGES_DEFAULT,
         }
     }
 

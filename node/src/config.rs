@@ -117,6 +117,8 @@ pub(crate) struct LimitsConfig {
     pub(crate) sessions_max: u32,
     /// Watches one session may hold.
     pub(crate) watches_per_session_max: u32,
+    /// Recent znode changes kept to replay to reconnecting persistent watches.
+    pub(crate) watch_history_changes: u32,
     /// Entries after which a snapshot is taken.
     pub(crate) snapshot_entries: u64,
     /// Bytes of applied entries after which a snapshot is taken.
@@ -133,6 +135,7 @@ impl Default for LimitsConfig {
             session_requests_inflight_max: 1_000,
             sessions_max: 60_000,
             watches_per_session_max: 100_000,
+            watch_history_changes: 65_536,
             snapshot_entries: 100_000,
             snapshot_bytes: 256 << 20,
             wal_segment_bytes_max: 64 << 20,
@@ -241,6 +244,10 @@ impl LimitsConfig {
             (
                 "limits.watches_per_session_max",
                 u64::from(self.watches_per_session_max),
+            ),
+            (
+                "limits.watch_history_changes",
+                u64::from(self.watch_history_changes),
             ),
             ("limits.snapshot_entries", self.snapshot_entries),
             ("limits.snapshot_bytes", self.snapshot_bytes),

@@ -46,6 +46,8 @@ pub(crate) fn spec_of(config: &NodeConfig) -> NodeSpec {
     spec.frame_bytes_max = config.limits.frame_bytes_max;
     spec.session_requests_inflight_max = config.limits.session_requests_inflight_max as usize;
     spec.sessions_max = config.limits.sessions_max as usize;
+    spec.watches_per_session_max = config.limits.watches_per_session_max as usize;
+    spec.watch_history_changes = config.limits.watch_history_changes as usize;
     spec.snapshot_entries = config.limits.snapshot_entries;
     spec.snapshot_bytes = config.limits.snapshot_bytes;
     spec.wal_segment_bytes_max = config.limits.wal_segment_bytes_max;

@@ -19,9 +19,10 @@
 
 mod housekeeping;
 mod ready_loop;
+mod watch_routes;
 mod write_path;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,7 +30,9 @@ use bytes::Bytes;
 use corral_core::broadcast::{
     Entry, EntryKind, Message, Node, NodeId, ProposeError, Role, Snapshot,
 };
-use corral_core::tree::{Command, DataTree, ErrorCode, Response, SessionId, Tree, ZkError};
+use corral_core::tree::{
+    Command, DataTree, ErrorCode, Request, Response, SessionId, Tree, ZkError,
+};
 use corral_transport::wire::{ForwardOutcome, PeerMessage};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::{Deserialize, Serialize};
@@ -107,6 +110,37 @@ pub enum ReplicaMsg {
         gate: Gate,
         /// The answer.
         reply: RpcReplyPort<Submitted>,
+    },
+    /// A session's watch operation, evaluated between two applies.
+    Watch {
+        /// The session.
+        session: SessionId,
+        /// What to do.
+        op: crate::session::WatchOp,
+        /// Mailbox permit.
+        gate: Gate,
+        /// The answer, at the zxid it was evaluated.
+        reply: RpcReplyPort<Submitted>,
+    },
+    /// Route a session's watch events to a stream's bounded queue.
+    RouteEvents {
+        /// The session.
+        session: SessionId,
+        /// The stream's number.
+        stream: u64,
+        /// Its event queue.
+        events: mpsc::Sender<crate::session::SessionEvent>,
+        /// Mailbox permit.
+        gate: Gate,
+    },
+    /// A session stream ended: stop routing to it and drop its watches.
+    Unroute {
+        /// The session.
+        session: SessionId,
+        /// The stream's number.
+        stream: u64,
+        /// Mailbox permit.
+        gate: Gate,
     },
     /// The StorageActor made a persist batch durable.
     Persisted(corral_core::broadcast::PersistToken),
@@ -201,6 +235,8 @@ pub struct ReplicaState {
     bytes_since_snapshot: u64,
     snapshot_in_progress: bool,
     shutdown: Option<(RpcReplyPort<()>, u64)>,
+    /// Where each local session's watch events go.
+    routes: HashMap<SessionId, watch_routes::Route>,
 }
 
 fn now_ms() -> i64 {
@@ -237,7 +273,8 @@ impl Actor for ReplicaActor {
         if let Some(tx) = args.storage_ref.take() {
             let _ = tx.send(storage.clone());
         }
-        let tree = Tree::new(args.spec.tree_limits());
+        let mut tree = Tree::new(args.spec.tree_limits());
+        tree.set_history_limit(args.spec.watch_history_changes);
         let role = args.node.role();
         let term = args.node.term();
         Ok(ReplicaState {
@@ -266,6 +303,7 @@ impl Actor for ReplicaActor {
             bytes_since_snapshot: 0,
             snapshot_in_progress: false,
             shutdown: None,
+            routes: HashMap::new(),
             node: args.node,
             spec: args.spec,
         })
@@ -356,6 +394,26 @@ impl Actor for ReplicaActor {
                 });
                 state.schedule_flush(&myself);
             }
+            ReplicaMsg::Watch {
+                session,
+                op,
+                gate: _gate,
+                reply,
+            } => {
+                let answer = state.watch_op(session, op);
+                let _ = reply.send(answer);
+            }
+            ReplicaMsg::RouteEvents {
+                session,
+                stream,
+                events,
+                gate: _gate,
+            } => state.route_events(session, stream, events),
+            ReplicaMsg::Unroute {
+                session,
+                stream,
+                gate: _gate,
+            } => state.unroute(session, stream),
             ReplicaMsg::Persisted(token) => {
                 state.node.persisted(token);
                 state.drive(&myself);

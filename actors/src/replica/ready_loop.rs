@@ -118,6 +118,9 @@ impl ReplicaState {
         let data = DataTree::restore(&snapshot.data)
             .map_err(|e| format!("snapshot at index {}: {e}", snapshot.meta.index))?;
         self.tree = Tree::from_data(data);
+        self.tree.set_history_limit(self.spec.watch_history_changes);
+        // Watches were this node's; the sessions restore theirs on reconnect.
+        self.routes.clear();
         self.applied_since_snapshot = 0;
         self.bytes_since_snapshot = 0;
         tracing::info!(
@@ -152,6 +155,11 @@ impl ReplicaState {
             command,
         });
         metrics::counter!("corral_replica_applied_entries_total").increment(1);
+        // Queued before the view is published and writers are answered, so a
+        // session's writer finds an entry's events before any reply at or after it.
+        for n in applied.notifications {
+            self.deliver(n.session, crate::session::SessionEvent::Event(n.event));
+        }
         applied.result
     }
 

@@ -56,6 +56,7 @@ mod session_ops;
 mod snapshot;
 mod stat;
 mod watch;
+mod watch_restore;
 mod write_ops;
 
 pub use acl::{
@@ -75,3 +76,4 @@ pub use session::{Session, SessionId, SessionSecret};
 pub use snapshot::SnapshotError;
 pub use stat::Stat;
 pub use watch::WatchIndex;
+pub use watch_restore::{HISTORY_CHANGES_DEFAULT, Restored, ResyncNeeded, WatchesToRestore};

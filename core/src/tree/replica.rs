@@ -24,6 +24,7 @@ use super::request::{Command, Entry, Request};
 use super::response::Response;
 use super::session::SessionId;
 use super::watch::WatchIndex;
+use super::watch_restore::{self, ChangeHistory, Restored, WatchesToRestore};
 use super::write_ops::{Caller, Change, Stamp};
 
 /// What applying one entry produced.
@@ -40,6 +41,7 @@ pub struct Applied {
 pub struct Tree {
     data: DataTree,
     watches: WatchIndex,
+    history: ChangeHistory,
 }
 
 impl Tree {
@@ -48,14 +50,17 @@ impl Tree {
         Tree {
             data: DataTree::new(limits),
             watches: WatchIndex::new(),
+            history: ChangeHistory::new(0),
         }
     }
 
     /// A tree over restored data, with no watches (clients re-register theirs).
     pub fn from_data(data: DataTree) -> Tree {
+        let floor = data.last_zxid();
         Tree {
             data,
             watches: WatchIndex::new(),
+            history: ChangeHistory::new(floor),
         }
     }
 
@@ -95,6 +100,7 @@ impl Tree {
         let result = self.apply_command(at, &entry.command, &mut changes);
         self.data.last_zxid = entry.zxid;
         let notifications = self.watches.fire(&changes, entry.zxid, &self.data);
+        self.history.record(entry.zxid, changes);
         #[cfg(debug_assertions)]
         if let Err(broken) = self.check_invariants() {
             panic!("tree invariant broken after zxid {}: {broken}", entry.zxid);
@@ -133,6 +139,38 @@ impl Tree {
         if self.data.session(reg.session).is_some() {
             self.watches.add(reg.session, &reg.path, reg.kind);
         }
+    }
+
+    /// Restores a reconnecting session's watches (ZooKeeper's SetWatches): one-shot
+    /// watches whose znode changed after `watches.relative_zxid` fire now, persistent
+    /// ones replay the events they missed from the change history.
+    pub fn restore_watches(
+        &mut self,
+        session: SessionId,
+        watches: &WatchesToRestore,
+    ) -> Result<Restored, ZkError> {
+        watch_restore::restore(
+            &mut self.watches,
+            &self.history,
+            &self.data,
+            session,
+            watches,
+        )
+    }
+
+    /// Drops every watch of `session` on this node (its connection ended).
+    pub fn remove_session_watches(&mut self, session: SessionId) {
+        self.watches.remove_session(session);
+    }
+
+    /// Keeps the changes of at most `changes_max` recent znode changes for replay.
+    pub fn set_history_limit(&mut self, changes_max: usize) {
+        self.history.set_limit(changes_max);
+    }
+
+    /// Number of znode changes kept for replay.
+    pub fn history_len(&self) -> usize {
+        self.history.len()
     }
 
     /// Checks the data tree's and the watch index's invariants.

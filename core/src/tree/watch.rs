@@ -69,6 +69,11 @@ impl WatchIndex {
         self.by_session.values().map(BTreeSet::len).sum()
     }
 
+    /// Number of paths `session` watches.
+    pub fn session_len(&self, session: SessionId) -> usize {
+        self.by_session.get(&session).map_or(0, BTreeSet::len)
+    }
+
     /// Whether no watch is registered.
     pub fn is_empty(&self) -> bool {
         self.by_session.is_empty()

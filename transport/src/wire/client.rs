@@ -1,5 +1,6 @@
 //! The client protocol (`corral-client/1`): sessions, requests, replies, events.
 
+pub use corral_core::tree::WatchesToRestore;
 use corral_core::tree::{Request, Response, SessionId, SessionSecret, WatchedEvent, ZkError};
 use serde::{Deserialize, Serialize};
 
@@ -40,23 +41,6 @@ pub struct ConnectResponse {
     pub last_zxid: i64,
     /// Whether the server is serving read-only.
     pub read_only: bool,
-}
-
-/// Watches a reconnecting client re-registers (ZooKeeper's SetWatches2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatchesToRestore {
-    /// The zxid the client's view is at; events after it are delivered.
-    pub relative_zxid: i64,
-    /// Paths with one-shot data watches.
-    pub data: Vec<String>,
-    /// Paths with one-shot exist watches.
-    pub exist: Vec<String>,
-    /// Paths with one-shot child watches.
-    pub child: Vec<String>,
-    /// Paths with persistent watches.
-    pub persistent: Vec<String>,
-    /// Paths with persistent recursive watches.
-    pub persistent_recursive: Vec<String>,
 }
 
 /// Client to server.

@@ -1,12 +1,14 @@
 //! SessionActor: one per client session stream. It owns the stream, orders the
-//! session's requests, serves reads from the read view and sends writes to the
-//! replica (which proposes them as leader or forwards them to the leader).
+//! session's requests, serves reads from the read view, sends writes to the
+//! replica (which proposes them as leader or forwards them to the leader), and
+//! delivers the session's watch events in order with its replies.
 //!
 //! ```text
 //!  client ──Connect──► handshake (CreateSession entry, or resume by id + secret)
 //!  client ──Request{xid}──► reader ──write──► ReplicaActor (Submit) ─► oneshot ─┐
 //!                             │                                                 ▼
-//!                             └──read/ping──► [bounded FIFO, in order] ──► writer ──Reply{xid}──► client
+//!                             └──read/watch/ping──► [bounded FIFO] ──► writer ──Reply{xid}──► client
+//!  ReplicaActor ── apply ─► notifications ─► [bounded event queue] ──► writer ──Event──► client
 //! ```
 //!
 //! The FIFO between reader and writer holds at most
@@ -14,12 +16,18 @@
 //! reading, and QUIC flow control pushes back on the client. The writer
 //! answers strictly in the order requests arrived; a read is evaluated only
 //! when everything before it has been answered, on the newest view, so a
-//! session always reads its own writes.
-//!
-//! Issue 5 scope: watches and SetWatches come with
-//! the client issue; a read with `watch: true` is answered without a watch.
+//! session always reads its own writes. Reads that leave a watch, addWatch,
+//! removeWatches and SetWatches are evaluated by the replica, between two
+//! applies, so no event between a read and its watch is lost. See
+//! [`writer`] for how events and replies are ordered.
+
+mod events;
+mod writer;
+
+pub use events::{SESSION_EVENTS_MAX, SessionEvent, WatchOp, touches_watches};
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +45,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use crate::replica::{ReplicaMsg, Submitted};
 use crate::spec::NodeSpec;
 use crate::view::{View, wait_applied};
+use writer::{Outbox, Pending, write_replies};
+
+/// Numbers session streams, so a stale stream's end does not unroute a newer one.
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 
 /// How long a handshake waits for this node to apply what the client has seen.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
@@ -85,6 +97,45 @@ impl SessionContext {
     }
 }
 
+impl SessionContext {
+    /// Asks the replica to evaluate a watch operation for `session`, in step with apply.
+    pub async fn watch(&self, session: SessionId, op: WatchOp) -> oneshot::Receiver<Submitted> {
+        let (tx, rx) = oneshot::channel();
+        let gate = self.gate.clone().acquire_owned().await.ok();
+        let msg = ReplicaMsg::Watch {
+            session,
+            op,
+            gate,
+            reply: RpcReplyPort::from(tx),
+        };
+        let _ = self.replica.send_message(msg);
+        rx
+    }
+
+    /// Routes `session`'s watch events to this stream's queue.
+    async fn route(&self, session: SessionId, stream: u64, events: mpsc::Sender<SessionEvent>) {
+        let gate = self.gate.clone().acquire_owned().await.ok();
+        let msg = ReplicaMsg::RouteEvents {
+            session,
+            stream,
+            events,
+            gate,
+        };
+        let _ = self.replica.send_message(msg);
+    }
+
+    /// Stops routing `session`'s events to `stream` and drops its watches here.
+    async fn unroute(&self, session: SessionId, stream: u64) {
+        let gate = self.gate.clone().acquire_owned().await.ok();
+        let msg = ReplicaMsg::Unroute {
+            session,
+            stream,
+            gate,
+        };
+        let _ = self.replica.send_message(msg);
+    }
+}
+
 /// Serves every session stream a client link opens.
 pub async fn serve_client_link(link: Link, ctx: SessionContext) {
     let Some(name) = link.client_name().map(str::to_owned) else {
@@ -111,19 +162,6 @@ pub async fn serve_client_link(link: Link, ctx: SessionContext) {
             drop(permit);
         });
     }
-}
-
-enum Pending {
-    Write {
-        xid: i32,
-        reply: oneshot::Receiver<Submitted>,
-        _inflight: Option<tokio::sync::OwnedSemaphorePermit>,
-    },
-    Read {
-        xid: i32,
-        request: Request,
-    },
-    Pong,
 }
 
 async fn run_session(
@@ -157,13 +195,23 @@ async fn run_session(
         .await
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel::<Pending>(ctx.spec.session_requests_inflight_max.max(1));
-    let view = ctx.view.clone();
-    let writer_task = tokio::spawn(write_replies(writer, rx, view, session));
+    let (events_tx, events_rx) = mpsc::channel(SESSION_EVENTS_MAX);
+    let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+    ctx.route(session, stream, events_tx).await;
+    let outbox = Outbox::new(writer, events_rx, session);
+    let writer_task = tokio::spawn(write_replies(outbox, rx, ctx.clone()));
     let result = read_requests(&mut reader, &tx, session, ctx).await;
     drop(tx);
     // Everything read gets its answer before the stream closes.
-    let _ = writer_task.await;
-    result
+    let written = writer_task.await;
+    ctx.unroute(session, stream).await;
+    match written {
+        Ok(Err(stop)) => {
+            reader.stop(CloseCode::Protocol);
+            Err(stop.to_string())
+        }
+        _ => result,
+    }
 }
 
 /// Opens (or resumes) the session; `None` if refused (already told the client).
@@ -320,6 +368,8 @@ fn mark_heard(ctx: &SessionContext, session: SessionId) {
         .insert(session);
 }
 
+/// Reads the client's messages and queues each for the writer, in order;
+/// writes go to the log at once so they pipeline.
 async fn read_requests(
     reader: &mut FrameReader,
     tx: &mpsc::Sender<Pending>,
@@ -331,6 +381,8 @@ async fn read_requests(
         let msg = tokio::select! {
             msg = reader.read::<ClientMessage>() => msg,
             _ = draining.wait_for(|d| *d) => return Ok(()),
+            // The writer stopped (stream failed, or events overflowed).
+            _ = tx.closed() => return Ok(()),
         };
         let msg = match msg {
             Ok(Some(msg)) => msg,
@@ -360,86 +412,53 @@ async fn read_requests(
                     }
                     continue;
                 }
-                Pending::Read { xid, request }
-            }
-            ClientMessage::Ping => Pending::Pong,
-            ClientMessage::ReadLinearizable { xid, request } => {
-                // Through the log for now: answered where the entry applies.
-                let reply = ctx.submit(Command::Client { session, request }).await;
-                Pending::Write {
-                    xid,
-                    reply,
-                    _inflight: None,
+                if touches_watches(&request) {
+                    Pending::Watch {
+                        xid: Some(xid),
+                        op: WatchOp::Read(request),
+                    }
+                } else {
+                    Pending::Read { xid, request }
                 }
             }
+            ClientMessage::ReadLinearizable { xid, request } => {
+                if request.is_write() {
+                    let error = ZkError::new(
+                        ErrorCode::BadArguments,
+                        "a linearizable read must be a read",
+                    );
+                    let (done, reply) = oneshot::channel();
+                    let zxid = ctx.view.borrow().tree.last_zxid();
+                    let _ = done.send(Submitted {
+                        zxid,
+                        result: Err(error),
+                    });
+                    Pending::Write {
+                        xid,
+                        reply,
+                        _inflight: None,
+                    }
+                } else {
+                    // Through the log: apply answers it where it is ordered.
+                    let reply = ctx.submit(Command::Client { session, request }).await;
+                    Pending::Write {
+                        xid,
+                        reply,
+                        _inflight: None,
+                    }
+                }
+            }
+            ClientMessage::SetWatches(watches) => Pending::Watch {
+                xid: None,
+                op: WatchOp::Restore(watches),
+            },
+            ClientMessage::Ping => Pending::Pong,
             ClientMessage::Connect(_) | ClientMessage::Status => {
                 return Err("Connect or Status after the handshake".into());
             }
-            // Watches arrive with the client issue; nothing to restore yet.
-            ClientMessage::SetWatches(_) => continue,
         };
         if tx.send(pending).await.is_err() {
             return Ok(());
         }
     }
-}
-
-async fn write_replies(
-    mut writer: FrameWriter,
-    mut rx: mpsc::Receiver<Pending>,
-    view: watch::Receiver<View>,
-    session: SessionId,
-) {
-    while let Some(pending) = rx.recv().await {
-        let msg = match pending {
-            Pending::Write { xid, mut reply, .. } => {
-                let ready = match reply.try_recv() {
-                    Ok(s) => Ok(s),
-                    Err(oneshot::error::TryRecvError::Closed) => Err(()),
-                    Err(oneshot::error::TryRecvError::Empty) => {
-                        // Send what is answered before waiting for this write.
-                        if writer.buffered_bytes() > 0 && writer.flush().await.is_err() {
-                            return;
-                        }
-                        reply.await.map_err(|_| ())
-                    }
-                };
-                match ready {
-                    Ok(s) => ServerMessage::Reply {
-                        xid,
-                        zxid: s.zxid,
-                        result: s.result,
-                    },
-                    Err(_) => ServerMessage::Reply {
-                        xid,
-                        zxid: view.borrow().tree.last_zxid(),
-                        result: Err(ZkError::new(
-                            ErrorCode::ConnectionLoss,
-                            "the node is stopping",
-                        )),
-                    },
-                }
-            }
-            Pending::Read { xid, request } => {
-                let v = view.borrow().clone();
-                let outcome = v.tree.read(session, &request);
-                ServerMessage::Reply {
-                    xid,
-                    zxid: v.tree.last_zxid(),
-                    result: outcome.result,
-                }
-            }
-            Pending::Pong => ServerMessage::Pong {
-                zxid: view.borrow().tree.last_zxid(),
-            },
-        };
-        if writer.push(&msg).is_err() {
-            return;
-        }
-        if rx.is_empty() && writer.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = writer.flush().await;
-    let _ = writer.finish().await;
 }

@@ -1,0 +1,263 @@
+//! The session's writer: answers requests in the order they arrived and
+//! interleaves watch events with the replies in zxid order.
+//!
+//! The rules (DESIGN.md's guarantees):
+//! - an event for zxid E goes out before any reply whose zxid is ≥ E;
+//! - events go out in the order the replica queued them (zxid order);
+//! - a read is evaluated on a view that has applied every event already sent,
+//!   so a client that was told "changed" reads the change.
+//!
+//! The replica queues a change's events before it publishes the view or
+//! answers the writes of that change, so "everything up to zxid R" is in the
+//! queue by the time a reply at R is known: the writer drains the queue, sends
+//! the events up to R, then the reply.
+
+use std::collections::VecDeque;
+
+use corral_core::tree::{ErrorCode, Response, SessionId, ZkError};
+use corral_transport::FrameWriter;
+use corral_transport::wire::ServerMessage;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
+
+use super::SessionContext;
+use super::events::{SessionEvent, WatchOp};
+use crate::replica::Submitted;
+use crate::view::wait_applied;
+
+/// One request waiting for its turn to be answered.
+pub(super) enum Pending {
+    /// A write (or sync, or linearizable read) sent to the log.
+    Write {
+        xid: i32,
+        reply: oneshot::Receiver<Submitted>,
+        _inflight: Option<tokio::sync::OwnedSemaphorePermit>,
+    },
+    /// A read served from the view when its turn comes.
+    Read {
+        xid: i32,
+        request: corral_core::tree::Request,
+    },
+    /// A watch operation for the replica when its turn comes; `xid` is `None`
+    /// for SetWatches, which the client does not wait for.
+    Watch { xid: Option<i32>, op: WatchOp },
+    /// A heartbeat.
+    Pong,
+}
+
+/// Why the writer stopped early.
+#[derive(Debug)]
+pub(super) enum WriterStop {
+    /// The client's stream failed.
+    Stream(String),
+    /// The replica gave up on this stream's events (too many queued) or stopped.
+    EventsLost,
+}
+
+impl std::fmt::Display for WriterStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriterStop::Stream(e) => write!(f, "stream failed: {e}"),
+            WriterStop::EventsLost => f.write_str("watch events overflowed; the client resumes"),
+        }
+    }
+}
+
+/// The session stream's sending half and the events not yet sent.
+pub(super) struct Outbox {
+    writer: FrameWriter,
+    events: mpsc::Receiver<SessionEvent>,
+    /// Drained from `events`, waiting for their turn.
+    held: VecDeque<SessionEvent>,
+    /// The highest zxid of an event sent.
+    sent_event_zxid: i64,
+    session: SessionId,
+}
+
+impl Outbox {
+    /// An outbox for `session` over `writer`, fed by `events`.
+    pub(super) fn new(
+        writer: FrameWriter,
+        events: mpsc::Receiver<SessionEvent>,
+        session: SessionId,
+    ) -> Outbox {
+        Outbox {
+            writer,
+            events,
+            held: VecDeque::new(),
+            sent_event_zxid: 0,
+            session,
+        }
+    }
+
+    /// Moves every queued event into `held`; fails once the replica dropped the queue.
+    fn drain(&mut self) -> Result<(), WriterStop> {
+        loop {
+            match self.events.try_recv() {
+                Ok(e) => self.held.push_back(e),
+                Err(TryRecvError::Empty) => return Ok(()),
+                Err(TryRecvError::Disconnected) => return Err(WriterStop::EventsLost),
+            }
+        }
+    }
+
+    /// Buffers the held events with a zxid up to `zxid`, in order.
+    fn push_events_upto(&mut self, zxid: i64) -> Result<(), WriterStop> {
+        while self.held.front().is_some_and(|e| e.zxid() <= zxid) {
+            if let Some(e) = self.held.pop_front() {
+                self.push_event(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn push_event(&mut self, e: SessionEvent) -> Result<(), WriterStop> {
+        self.sent_event_zxid = self.sent_event_zxid.max(e.zxid());
+        metrics::counter!("corral_watch_events_sent_total").increment(1);
+        self.push(&e.into_message())
+    }
+
+    fn push(&mut self, msg: &ServerMessage) -> Result<(), WriterStop> {
+        self.writer
+            .push(msg)
+            .map_err(|e| WriterStop::Stream(e.to_string()))
+    }
+
+    async fn flush(&mut self) -> Result<(), WriterStop> {
+        self.writer
+            .flush()
+            .await
+            .map_err(|e| WriterStop::Stream(e.to_string()))
+    }
+
+    /// Sends every held event (nothing waits to be answered).
+    async fn send_all_events(&mut self) -> Result<(), WriterStop> {
+        self.drain()?;
+        self.push_events_upto(i64::MAX)?;
+        self.flush().await
+    }
+
+    /// Waits for `pending`'s answer: the message to send (if any) and its zxid.
+    async fn resolve(
+        &mut self,
+        pending: Pending,
+        ctx: &SessionContext,
+    ) -> Result<(Option<ServerMessage>, i64), WriterStop> {
+        let mut view = ctx.view.clone();
+        match pending {
+            Pending::Write { xid, mut reply, .. } => {
+                let ready = match reply.try_recv() {
+                    Ok(s) => Ok(s),
+                    Err(oneshot::error::TryRecvError::Closed) => Err(()),
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        // Send what is answered before waiting for this write.
+                        if self.writer.buffered_bytes() > 0 {
+                            self.flush().await?;
+                        }
+                        reply.await.map_err(|_| ())
+                    }
+                };
+                Ok(match ready {
+                    Ok(s) => (Some(reply_message(xid, s.zxid, s.result)), s.zxid),
+                    Err(()) => {
+                        let zxid = view.borrow().tree.last_zxid();
+                        let error = ZkError::new(ErrorCode::ConnectionLoss, "the node is stopping");
+                        (Some(reply_message(xid, zxid, Err(error))), zxid)
+                    }
+                })
+            }
+            Pending::Read { xid, request } => {
+                let v = self.view_after_events(&mut view).await?;
+                let outcome = v.tree.read(self.session, &request);
+                let zxid = v.tree.last_zxid();
+                Ok((Some(reply_message(xid, zxid, outcome.result)), zxid))
+            }
+            Pending::Pong => {
+                let v = self.view_after_events(&mut view).await?;
+                let zxid = v.tree.last_zxid();
+                Ok((Some(ServerMessage::Pong { zxid }), zxid))
+            }
+            Pending::Watch { xid, op } => {
+                if self.writer.buffered_bytes() > 0 {
+                    self.flush().await?;
+                }
+                let answer = ctx.watch(self.session, op).await.await;
+                let (zxid, result) = match answer {
+                    Ok(s) => (s.zxid, s.result),
+                    Err(_) => (
+                        view.borrow().tree.last_zxid(),
+                        Err(ZkError::new(
+                            ErrorCode::ConnectionLoss,
+                            "the node is stopping",
+                        )),
+                    ),
+                };
+                match xid {
+                    Some(xid) => Ok((Some(reply_message(xid, zxid, result)), zxid)),
+                    None => {
+                        if let Err(e) = result {
+                            tracing::debug!(session = self.session, error = %e, "watches not restored");
+                        }
+                        Ok((None, zxid))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The newest view, once it has applied every event already sent.
+    async fn view_after_events(
+        &self,
+        view: &mut tokio::sync::watch::Receiver<crate::view::View>,
+    ) -> Result<crate::view::View, WriterStop> {
+        let needed = u64::try_from(self.sent_event_zxid).unwrap_or(0);
+        match wait_applied(view, needed).await {
+            Some(v) => Ok(v),
+            None => Err(WriterStop::EventsLost),
+        }
+    }
+}
+
+fn reply_message(xid: i32, zxid: i64, result: Result<Response, ZkError>) -> ServerMessage {
+    ServerMessage::Reply { xid, zxid, result }
+}
+
+/// Answers every pending request in order, with the session's events
+/// interleaved by zxid, until the reader closes the queue.
+pub(super) async fn write_replies(
+    mut out: Outbox,
+    mut fifo: mpsc::Receiver<Pending>,
+    ctx: SessionContext,
+) -> Result<(), WriterStop> {
+    loop {
+        let next = tokio::select! {
+            biased;
+            p = fifo.recv() => p,
+            e = out.events.recv() => {
+                match e {
+                    Some(e) => out.held.push_back(e),
+                    None => return Err(WriterStop::EventsLost),
+                }
+                if fifo.is_empty() {
+                    out.send_all_events().await?;
+                }
+                continue;
+            }
+        };
+        let Some(pending) = next else {
+            break;
+        };
+        let (msg, zxid) = out.resolve(pending, &ctx).await?;
+        out.drain()?;
+        out.push_events_upto(zxid)?;
+        if let Some(msg) = msg {
+            out.push(&msg)?;
+        }
+        if fifo.is_empty() {
+            out.send_all_events().await?;
+        }
+    }
+    out.send_all_events().await?;
+    let _ = out.writer.finish().await;
+    Ok(())
+}
