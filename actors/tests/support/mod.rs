@@ -135,6 +135,14 @@ pub struct Client {
     reader: FrameReader,
     next_xid: i32,
     pub session: i64,
+    /// The session's secret, to resume it elsewhere.
+    pub secret: [u8; 16],
+    /// The highest zxid this client has seen.
+    pub last_zxid: i64,
+    /// Events (and resync notices) received and not yet taken.
+    pub backlog: std::collections::VecDeque<ServerMessage>,
+    /// Every message received after the handshake, in arrival order.
+    pub transcript: Vec<ServerMessage>,
 }
 
 impl Client {
@@ -162,6 +170,24 @@ impl Client {
         addr: SocketAddr,
         timeout_ms: i64,
     ) -> Result<Client, ServerMessage> {
+        Self::open(pki, addr, timeout_ms, None).await
+    }
+
+    /// Resumes `session` (id, secret, last zxid seen) on the node at `addr`.
+    pub async fn resume(
+        pki: &Path,
+        addr: SocketAddr,
+        session: (i64, [u8; 16], i64),
+    ) -> Result<Client, ServerMessage> {
+        Self::open(pki, addr, 10_000, Some(session)).await
+    }
+
+    async fn open(
+        pki: &Path,
+        addr: SocketAddr,
+        timeout_ms: i64,
+        resume: Option<(i64, [u8; 16], i64)>,
+    ) -> Result<Client, ServerMessage> {
         let store = CertStore::load(CertPaths::client(pki, "alice")).unwrap();
         let config = LinkConfig {
             cert_reload_poll_ms: 0,
@@ -176,10 +202,10 @@ impl Client {
         writer
             .send(&ClientMessage::Connect(ConnectRequest {
                 protocol_version: CLIENT_PROTOCOL_VERSION,
-                last_zxid_seen: 0,
+                last_zxid_seen: resume.map_or(0, |r| r.2),
                 timeout_ms,
-                session_id: 0,
-                secret: [0; 16],
+                session_id: resume.map_or(0, |r| r.0),
+                secret: resume.map_or([0; 16], |r| r.1),
                 read_only: false,
             }))
             .await
@@ -199,7 +225,61 @@ impl Client {
             reader,
             next_xid: 1,
             session: response.session_id,
+            secret: response.secret,
+            last_zxid: response.last_zxid,
+            backlog: Default::default(),
+            transcript: Vec::new(),
         })
+    }
+
+    /// Sends one message as it is.
+    pub async fn send(&mut self, msg: ClientMessage) {
+        self.writer.send(&msg).await.unwrap();
+    }
+
+    /// Receives the next message, noting its zxid and keeping it in the transcript.
+    async fn receive(&mut self) -> ServerMessage {
+        let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
+            .await
+            .expect("nothing from the server in time")
+            .unwrap()
+            .expect("the server ended the stream");
+        let zxid = match &msg {
+            ServerMessage::Reply { zxid, .. } | ServerMessage::Pong { zxid } => *zxid,
+            ServerMessage::Event(e) => e.zxid,
+            _ => 0,
+        };
+        self.last_zxid = self.last_zxid.max(zxid);
+        self.transcript.push(msg.clone());
+        msg
+    }
+
+    /// The next watch event or resync notice (from the backlog first).
+    pub async fn next_event(&mut self) -> ServerMessage {
+        if let Some(e) = self.backlog.pop_front() {
+            return e;
+        }
+        loop {
+            let msg = self.receive().await;
+            if matches!(
+                msg,
+                ServerMessage::Event(_) | ServerMessage::ResyncNeeded { .. }
+            ) {
+                return msg;
+            }
+        }
+    }
+
+    /// Whether the server ends this stream within `wait` (reading, and keeping, what comes before).
+    pub async fn stream_ends_within(&mut self, wait: Duration) -> bool {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(until, self.reader.read::<ServerMessage>()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(msg))) => self.backlog.push_back(msg),
+                Ok(Ok(None)) | Ok(Err(_)) => return true,
+            }
+        }
     }
 
     /// Sends one request and waits for its reply: (zxid, result).
@@ -211,19 +291,20 @@ impl Client {
             .await
             .unwrap();
         loop {
-            let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
-                .await
-                .expect("no reply in time")
-                .unwrap()
-                .unwrap();
-            if let ServerMessage::Reply {
-                xid: got,
-                zxid,
-                result,
-            } = msg
-            {
-                assert_eq!(got, xid, "replies come in order");
-                return (zxid, result);
+            let msg = self.receive().await;
+            match msg {
+                ServerMessage::Reply {
+                    xid: got,
+                    zxid,
+                    result,
+                } => {
+                    assert_eq!(got, xid, "replies come in order");
+                    return (zxid, result);
+                }
+                ServerMessage::Event(_) | ServerMessage::ResyncNeeded { .. } => {
+                    self.backlog.push_back(msg)
+                }
+                _ => {}
             }
         }
     }
@@ -232,13 +313,13 @@ impl Client {
     pub async fn ping(&mut self) {
         self.writer.send(&ClientMessage::Ping).await.unwrap();
         loop {
-            let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
-                .await
-                .expect("no pong in time")
-                .unwrap()
-                .unwrap();
-            if matches!(msg, ServerMessage::Pong { .. }) {
-                return;
+            let msg = self.receive().await;
+            match msg {
+                ServerMessage::Pong { .. } => return,
+                ServerMessage::Event(_) | ServerMessage::ResyncNeeded { .. } => {
+                    self.backlog.push_back(msg)
+                }
+                _ => {}
             }
         }
     }

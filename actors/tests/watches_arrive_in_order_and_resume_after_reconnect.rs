@@ -1,0 +1,260 @@
+//! Proves watch delivery over real QUIC on a 3-node in-process cluster:
+//! one-shot data, exist and child watches and persistent-recursive watches
+//! fire for changes made through another node; an event reaches its session
+//! before any reply that reflects a later zxid (repeated many times); a
+//! session that reconnects to another node with SetWatches receives, in
+//! order, every event its persistent watch missed; a gap older than the
+//! node's history is reported as ResyncNeeded; a session cannot hold more
+//! watches than its limit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use corral_core::tree::{
+    AddWatchMode, ErrorCode, EventType, Request, Response, WatchedEvent, WatchesToRestore,
+};
+use corral_transport::wire::{ClientMessage, ServerMessage};
+use support::*;
+
+fn event(msg: ServerMessage) -> WatchedEvent {
+    match msg {
+        ServerMessage::Event(e) => e,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+fn set(path: &str, data: &[u8]) -> Request {
+    Request::SetData {
+        path: path.into(),
+        data: data.to_vec(),
+        version: -1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watches_fire_in_order_and_resume_on_another_node() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let root = temp_root("watches");
+        let pki = root.join("pki");
+        make_pki(&pki, &[1, 2, 3]);
+        let mut specs = cluster_specs(&root, 3, 0);
+        for spec in &mut specs {
+            spec.watch_history_changes = 200;
+            spec.watches_per_session_max = 50;
+        }
+        let mut nodes = Vec::new();
+        for spec in specs.clone() {
+            nodes.push(start_node(&pki, spec).await);
+        }
+        let refs: Vec<_> = nodes.iter().collect();
+        let leader = wait_leader(&refs).await;
+        let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
+        let addr = |id: u64| specs[id as usize - 1].listen;
+
+        let mut w = Client::connect(&pki, addr(others[0])).await;
+        let mut x = Client::connect(&pki, addr(leader)).await;
+        for p in ["/a", "/b", "/r", "/p"] {
+            let (_, r) = x.create(p, b"0").await;
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let (_, r) = w.call(Request::Sync { path: "/".into() }).await;
+        assert!(r.is_ok(), "{r:?}");
+
+        // One-shot watches of every kind, set by reads through a follower.
+        let (_, r) = w
+            .call(Request::GetData {
+                path: "/a".into(),
+                watch: true,
+            })
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+        let (_, r) = w
+            .call(Request::Exists {
+                path: "/new".into(),
+                watch: true,
+            })
+            .await;
+        assert_eq!(r, Ok(Response::Exists { stat: None }));
+        let (_, r) = w
+            .call(Request::GetChildren {
+                path: "/p".into(),
+                watch: true,
+                with_stat: false,
+            })
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+        let (_, r) = w
+            .call(Request::AddWatch {
+                path: "/r".into(),
+                mode: AddWatchMode::PersistentRecursive,
+            })
+            .await;
+        assert_eq!(r, Ok(Response::AddWatch));
+
+        let (za, _) = x.call(set("/a", b"1")).await;
+        let (zn, _) = x.create("/new", b"").await;
+        let (zc, _) = x.create("/p/kid", b"").await;
+        let (zr, _) = x.create("/r/deep", b"").await;
+        let got: Vec<WatchedEvent> = {
+            let mut v = Vec::new();
+            for _ in 0..4 {
+                v.push(event(w.next_event().await));
+            }
+            v
+        };
+        let want = [
+            (EventType::NodeDataChanged, "/a", za),
+            (EventType::NodeCreated, "/new", zn),
+            (EventType::NodeChildrenChanged, "/p", zc),
+            (EventType::NodeCreated, "/r/deep", zr),
+        ];
+        for (g, (t, p, z)) in got.iter().zip(want) {
+            assert_eq!((g.event_type, g.path.as_str(), g.zxid), (t, p, z));
+        }
+        // One-shot watches are gone: a second change fires nothing but the recursive watch.
+        assert!(x.call(set("/a", b"2")).await.1.is_ok());
+        let (zr2, _) = x.call(set("/r/deep", b"2")).await;
+        let e = event(w.next_event().await);
+        assert_eq!((e.path.as_str(), e.zxid), ("/r/deep", zr2));
+
+        // Ordering, many times: once w reads /b's new value, /a's event is already there.
+        for round in 0..40 {
+            let (_, r) = w
+                .call(Request::GetData {
+                    path: "/a".into(),
+                    watch: true,
+                })
+                .await;
+            assert!(r.is_ok(), "{r:?}");
+            w.transcript.clear();
+            let value = format!("v{round}").into_bytes();
+            let (zxa, _) = x.call(set("/a", &value)).await;
+            let (zxb, _) = x.call(set("/b", &value)).await;
+            loop {
+                let (zxid, r) = w
+                    .call(Request::GetData {
+                        path: "/b".into(),
+                        watch: false,
+                    })
+                    .await;
+                let Ok(Response::GetData { data, .. }) = r else {
+                    panic!("{r:?}");
+                };
+                if data == value {
+                    assert!(zxid >= zxb);
+                    let before_reply = &w.transcript[..w.transcript.len() - 1];
+                    assert!(
+                        before_reply.iter().any(|m| matches!(m,
+                            ServerMessage::Event(e) if e.path == "/a" && e.zxid == zxa)),
+                        "round {round}: /b read at {zxid} before /a's event ({zxa}): {:?}",
+                        w.transcript
+                    );
+                    break;
+                }
+            }
+            let e = event(w.next_event().await);
+            assert_eq!((e.path.as_str(), e.zxid), ("/a", zxa));
+        }
+
+        // Resume on the other follower: the persistent watch replays what it missed.
+        let seen = w.last_zxid;
+        let session = (w.session, w.secret, seen);
+        drop(w);
+        let (z1, _) = x.create("/r/one", b"").await;
+        let (z2, _) = x.call(set("/r/one", b"x")).await;
+        let (z3, _) = x
+            .call(Request::Delete {
+                path: "/r/deep".into(),
+                version: -1,
+            })
+            .await;
+        assert!(x.call(set("/a", b"unwatched")).await.1.is_ok());
+        let mut w2 = Client::resume(&pki, addr(others[1]), session)
+            .await
+            .unwrap();
+        w2.send(ClientMessage::SetWatches(WatchesToRestore {
+            relative_zxid: seen,
+            persistent_recursive: vec!["/r".into()],
+            ..Default::default()
+        }))
+        .await;
+        let mut replayed = Vec::new();
+        for _ in 0..3 {
+            let e = event(w2.next_event().await);
+            replayed.push((e.event_type, e.path, e.zxid));
+        }
+        assert_eq!(
+            replayed,
+            vec![
+                (EventType::NodeCreated, "/r/one".to_string(), z1),
+                (EventType::NodeDataChanged, "/r/one".to_string(), z2),
+                (EventType::NodeDeleted, "/r/deep".to_string(), z3),
+            ]
+        );
+        // And live events follow.
+        let (z4, _) = x.create("/r/two", b"").await;
+        let e = event(w2.next_event().await);
+        assert_eq!((e.path.as_str(), e.zxid), ("/r/two", z4));
+
+        // A gap older than the history (200 changes) gets ResyncNeeded.
+        let old = (w2.session, w2.secret, w2.last_zxid);
+        drop(w2);
+        for i in 0..210 {
+            assert!(
+                x.call(set("/r/one", format!("{i}").as_bytes()))
+                    .await
+                    .1
+                    .is_ok()
+            );
+        }
+        let mut w3 = Client::resume(&pki, addr(others[0]), old).await.unwrap();
+        w3.send(ClientMessage::SetWatches(WatchesToRestore {
+            relative_zxid: old.2,
+            persistent_recursive: vec!["/r".into()],
+            ..Default::default()
+        }))
+        .await;
+        match w3.next_event().await {
+            ServerMessage::ResyncNeeded {
+                path,
+                last_zxid_seen,
+                oldest_zxid,
+            } => {
+                assert_eq!(path, "/r");
+                assert_eq!(last_zxid_seen, old.2);
+                assert!(oldest_zxid > old.2 + 1);
+            }
+            other => panic!("expected ResyncNeeded, got {other:?}"),
+        }
+
+        // The per-session watch limit (50 here) refuses the 51st watch.
+        for i in 0..49 {
+            let (_, r) = w3
+                .call(Request::Exists {
+                    path: format!("/missing-{i}"),
+                    watch: true,
+                })
+                .await;
+            assert!(r.is_ok(), "watch {i}: {r:?}");
+        }
+        let (_, r) = w3
+            .call(Request::Exists {
+                path: "/one-too-many".into(),
+                watch: true,
+            })
+            .await;
+        let e = r.unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadArguments);
+        assert!(e.to_string().contains("watches_per_session_max"), "{e}");
+
+        for node in nodes {
+            node.shutdown(Duration::from_secs(2)).await;
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    })
+    .await
+    .expect("test timed out");
+}
