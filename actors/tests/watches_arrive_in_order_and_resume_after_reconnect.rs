@@ -5,7 +5,8 @@
 //! session that reconnects to another node with SetWatches receives, in
 //! order, every event its persistent watch missed; a gap older than the
 //! node's history is reported as ResyncNeeded; a session cannot hold more
-//! watches than its limit.
+//! watches than its limit; linearizable reads (ReadIndex) through a follower see
+//! every write acknowledged before them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -249,6 +250,58 @@ async fn watches_fire_in_order_and_resume_on_another_node() {
         let e = r.unwrap_err();
         assert_eq!(e.code, ErrorCode::BadArguments);
         assert!(e.to_string().contains("watches_per_session_max"), "{e}");
+
+        // Linearizable reads through a follower see every write acknowledged before them.
+        let (_, r) = x.create("/lin", b"").await;
+        assert!(r.is_ok(), "{r:?}");
+        for i in 0..30 {
+            let value = format!("{i}").into_bytes();
+            let (zw, r) = x.call(set("/lin", &value)).await;
+            assert!(r.is_ok(), "{r:?}");
+            let xid = 10_000 + i;
+            w3.send(ClientMessage::ReadLinearizable {
+                xid,
+                request: Request::GetData {
+                    path: "/lin".into(),
+                    watch: false,
+                },
+            })
+            .await;
+            let reply = loop {
+                match w3.receive_any().await {
+                    ServerMessage::Reply {
+                        xid: got,
+                        zxid,
+                        result,
+                    } => {
+                        assert_eq!(got, xid);
+                        break (zxid, result);
+                    }
+                    _ => continue,
+                }
+            };
+            assert!(
+                reply.0 >= zw,
+                "read at {} before the write at {zw}",
+                reply.0
+            );
+            match reply.1 {
+                Ok(Response::GetData { data, .. }) => assert_eq!(data, value),
+                other => panic!("{other:?}"),
+            }
+        }
+        w3.send(ClientMessage::ReadLinearizable {
+            xid: 20_000,
+            request: set("/lin", b"no"),
+        })
+        .await;
+        loop {
+            if let ServerMessage::Reply { xid, result, .. } = w3.receive_any().await {
+                assert_eq!(xid, 20_000);
+                assert_eq!(result.unwrap_err().code, ErrorCode::BadArguments);
+                break;
+            }
+        }
 
         for node in nodes {
             node.shutdown(Duration::from_secs(2)).await;

@@ -14,6 +14,7 @@ impl ReplicaState {
         );
         self.heard.extend(heard);
         self.expire_requests();
+        self.expire_reads();
         // Liveness travels client → follower → leader → log: each hop gets a
         // small share of the shortest session timeout.
         let touch_ticks = u64::try_from(self.spec.session_timeout_ms_min / 8)

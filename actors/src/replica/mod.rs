@@ -18,6 +18,7 @@
 //! session's next read sees its own write.
 
 mod housekeeping;
+mod linear_reads;
 mod ready_loop;
 mod watch_routes;
 mod write_path;
@@ -121,6 +122,14 @@ pub enum ReplicaMsg {
         gate: Gate,
         /// The answer, at the zxid it was evaluated.
         reply: RpcReplyPort<Submitted>,
+    },
+    /// A linearizable read: answered with the index this node must apply
+    /// before reading, once the leader confirmed it with a quorum.
+    ReadIndex {
+        /// Mailbox permit.
+        gate: Gate,
+        /// The index to reach, or why there is none.
+        reply: RpcReplyPort<Result<u64, ZkError>>,
     },
     /// Route a session's watch events to a stream's bounded queue.
     RouteEvents {
@@ -237,6 +246,9 @@ pub struct ReplicaState {
     shutdown: Option<(RpcReplyPort<()>, u64)>,
     /// Where each local session's watch events go.
     routes: HashMap<SessionId, watch_routes::Route>,
+    /// Linearizable reads waiting for their index, by context number.
+    reads: BTreeMap<u64, linear_reads::PendingRead>,
+    next_read_id: u64,
 }
 
 fn now_ms() -> i64 {
@@ -304,6 +316,8 @@ impl Actor for ReplicaActor {
             snapshot_in_progress: false,
             shutdown: None,
             routes: HashMap::new(),
+            reads: BTreeMap::new(),
+            next_read_id: 1,
             node: args.node,
             spec: args.spec,
         })
@@ -402,6 +416,10 @@ impl Actor for ReplicaActor {
             } => {
                 let answer = state.watch_op(session, op);
                 let _ = reply.send(answer);
+            }
+            ReplicaMsg::ReadIndex { gate: _gate, reply } => {
+                state.start_read(reply);
+                state.schedule_flush(&myself);
             }
             ReplicaMsg::RouteEvents {
                 session,

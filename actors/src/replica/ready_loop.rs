@@ -44,6 +44,7 @@ impl ReplicaState {
                 let result = self.apply(entry);
                 results.push((entry.index, entry.term, result));
             }
+            self.answer_reads(ready.read_states);
         }
         if restored || !results.is_empty() || self.role_changed() {
             self.publish();

@@ -112,6 +112,23 @@ impl SessionContext {
         rx
     }
 
+    /// Asks the replica for a ReadIndex: the index to apply before a linearizable read.
+    pub async fn read_index(&self) -> Result<u64, ZkError> {
+        let (tx, rx) = oneshot::channel();
+        let gate = self.gate.clone().acquire_owned().await.ok();
+        let msg = ReplicaMsg::ReadIndex {
+            gate,
+            reply: RpcReplyPort::from(tx),
+        };
+        let _ = self.replica.send_message(msg);
+        rx.await.unwrap_or_else(|_| {
+            Err(ZkError::new(
+                ErrorCode::ConnectionLoss,
+                "the node is stopping",
+            ))
+        })
+    }
+
     /// Routes `session`'s watch events to this stream's queue.
     async fn route(&self, session: SessionId, stream: u64, events: mpsc::Sender<SessionEvent>) {
         let gate = self.gate.clone().acquire_owned().await.ok();
@@ -439,13 +456,7 @@ async fn read_requests(
                         _inflight: None,
                     }
                 } else {
-                    // Through the log: apply answers it where it is ordered.
-                    let reply = ctx.submit(Command::Client { session, request }).await;
-                    Pending::Write {
-                        xid,
-                        reply,
-                        _inflight: None,
-                    }
+                    Pending::Linear { xid, request }
                 }
             }
             ClientMessage::SetWatches(watches) => Pending::Watch {

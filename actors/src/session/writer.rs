@@ -41,6 +41,12 @@ pub(super) enum Pending {
     /// A watch operation for the replica when its turn comes; `xid` is `None`
     /// for SetWatches, which the client does not wait for.
     Watch { xid: Option<i32>, op: WatchOp },
+    /// A linearizable read: evaluated once this node applied the index the
+    /// leader confirmed (ReadIndex).
+    Linear {
+        xid: i32,
+        request: corral_core::tree::Request,
+    },
     /// A heartbeat.
     Pong,
 }
@@ -167,6 +173,32 @@ impl Outbox {
                 })
             }
             Pending::Read { xid, request } => {
+                let v = self.view_after_events(&mut view).await?;
+                let outcome = v.tree.read(self.session, &request);
+                let zxid = v.tree.last_zxid();
+                Ok((Some(reply_message(xid, zxid, outcome.result)), zxid))
+            }
+            Pending::Linear { xid, request } => {
+                if self.writer.buffered_bytes() > 0 {
+                    self.flush().await?;
+                }
+                let index = match ctx.read_index().await {
+                    Ok(index) => index,
+                    Err(e) => {
+                        let zxid = view.borrow().tree.last_zxid();
+                        return Ok((Some(reply_message(xid, zxid, Err(e))), zxid));
+                    }
+                };
+                if wait_applied(&mut view, index).await.is_none() {
+                    return Err(WriterStop::EventsLost);
+                }
+                if super::touches_watches(&request) {
+                    let watch = Pending::Watch {
+                        xid: Some(xid),
+                        op: WatchOp::Read(request),
+                    };
+                    return Box::pin(self.resolve(watch, ctx)).await;
+                }
                 let v = self.view_after_events(&mut view).await?;
                 let outcome = v.tree.read(self.session, &request);
                 let zxid = v.tree.last_zxid();

@@ -237,6 +237,11 @@ impl Client {
         self.writer.send(&msg).await.unwrap();
     }
 
+    /// Receives the next message of any kind.
+    pub async fn receive_any(&mut self) -> ServerMessage {
+        self.receive().await
+    }
+
     /// Receives the next message, noting its zxid and keeping it in the transcript.
     async fn receive(&mut self) -> ServerMessage {
         let msg = tokio::time::timeout(STEP, self.reader.read::<ServerMessage>())
