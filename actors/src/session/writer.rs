@@ -21,6 +21,12 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::SessionContext;
+
+/// Replies and events buffered before the writer hands them to QUIC even
+/// though more answers are ready: a client that does not read then stalls the
+/// writer on flow control, and the reader behind it, instead of growing this
+/// buffer.
+const FLUSH_BYTES: usize = 64 * 1024;
 use super::events::{SessionEvent, WatchOp};
 use crate::replica::Submitted;
 use crate::view::wait_applied;
@@ -107,7 +113,8 @@ impl Outbox {
         }
     }
 
-    /// Buffers the held events with a zxid up to `zxid`, in order.
+    /// Buffers the held events with a zxid up to `zxid`, in order (a burst of
+    /// events is bounded by the session's event queue).
     fn push_events_upto(&mut self, zxid: i64) -> Result<(), WriterStop> {
         while self.held.front().is_some_and(|e| e.zxid() <= zxid) {
             if let Some(e) = self.held.pop_front() {
@@ -287,6 +294,8 @@ pub(super) async fn write_replies(
         }
         if fifo.is_empty() {
             out.send_all_events().await?;
+        } else if out.writer.buffered_bytes() >= FLUSH_BYTES {
+            out.flush().await?;
         }
     }
     out.send_all_events().await?;
