@@ -395,6 +395,11 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
             Ok(None) => break "the server ended the session stream".to_owned(),
             Err(e) => break e.to_string(),
         };
+        if *shared.lost.borrow() {
+            // Shut down while this task was running: the session has moved
+            // on (its SetWatches may already be computed), so deliver nothing.
+            return;
+        }
         shared.heard();
         match message {
             ServerMessage::Reply { xid, zxid, result } => {
