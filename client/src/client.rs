@@ -186,9 +186,13 @@ impl Client {
             watch,
             permit,
         };
-        let mut state = session.state.watch();
+        // Subscribed only when the first try finds no live connection; every
+        // try after subscribing re-checks before waiting, so no change is missed.
+        let mut state: Option<tokio::sync::watch::Receiver<SessionState>> = None;
         let answer = loop {
-            state.borrow_and_update();
+            if let Some(state) = &mut state {
+                state.borrow_and_update();
+            }
             if session.state.get().is_terminal() {
                 return Err(session.ended_error());
             }
@@ -200,8 +204,13 @@ impl Client {
                 }
             }
             // Lost or not yet replaced: wait for the next state change.
-            if state.changed().await.is_err() {
-                return Err(Error::Closed);
+            match &mut state {
+                None => state = Some(session.state.watch()),
+                Some(state) => {
+                    if state.changed().await.is_err() {
+                        return Err(Error::Closed);
+                    }
+                }
             }
         };
         let result: ReplyResult = answer.await.unwrap_or_else(|_| {

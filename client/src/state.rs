@@ -167,3 +167,54 @@ impl Stream for StateChanges {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[test]
+    fn lagging_subscriber_misses_transitions_but_never_the_final_state() {
+        let cell = StateCell::new();
+        let mut changes = cell.subscribe();
+        for i in 0..200 {
+            let to = if i % 2 == 0 {
+                SessionState::Connected
+            } else {
+                SessionState::Disconnected
+            };
+            assert!(cell.set(to));
+        }
+        assert!(cell.set(SessionState::Expired));
+        assert!(!cell.set(SessionState::Connected), "Expired is final");
+        let mut seen = Vec::new();
+        while let Some(Some(state)) = changes.next().now_or_never() {
+            seen.push(state);
+        }
+        assert_eq!(seen.len(), STATE_CHANGES_BUFFER + 1, "{seen:?}");
+        assert_eq!(seen.first(), Some(&SessionState::Connecting));
+        assert_eq!(seen.last(), Some(&SessionState::Expired));
+    }
+
+    #[test]
+    fn subscriber_sees_every_transition_in_order_then_the_end() {
+        let cell = StateCell::new();
+        let mut changes = cell.subscribe();
+        cell.set(SessionState::Connected);
+        cell.set(SessionState::Disconnected);
+        cell.set(SessionState::Connected);
+        cell.set(SessionState::Closed);
+        let mut seen = Vec::new();
+        while let Some(Some(state)) = changes.next().now_or_never() {
+            seen.push(state);
+        }
+        use SessionState::*;
+        assert_eq!(
+            seen,
+            [Connecting, Connected, Disconnected, Connected, Closed]
+        );
+        let mut late = cell.subscribe();
+        assert_eq!(late.next().now_or_never(), Some(Some(Closed)));
+        assert_eq!(late.next().now_or_never(), Some(None));
+    }
+}

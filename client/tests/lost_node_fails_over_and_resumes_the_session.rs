@@ -254,3 +254,62 @@ async fn closed_session_ends_its_watchers_and_refuses_calls() {
     .await
     .unwrap();
 }
+
+/// The zxid a node reports in Connected may run ahead of the events it has
+/// yet to replay; if that node is lost before replaying them, the next
+/// SetWatches must still ask for everything after the last event received.
+#[tokio::test]
+async fn set_watches_stays_relative_to_the_last_event_across_two_losses() {
+    tokio::time::timeout(STEP * 3, async {
+        let pki = tempfile::tempdir().unwrap();
+        make_pki(pki.path());
+        let mut servers = vec![
+            FakeServer::start(pki.path(), 1),
+            FakeServer::start(pki.path(), 2),
+        ];
+        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+        let config = client_config(pki.path(), &addrs, Duration::from_secs(6));
+        let connect = tokio::spawn(Client::connect(config));
+        let (first, mut old) = accept_on_any(&mut servers, 5).await;
+        let client = connect.await.unwrap().unwrap();
+        let mut states = client.state_changes();
+        assert_eq!(states.next().await, Some(SessionState::Connected));
+        let (r, _) = tokio::join!(
+            client.watch("/p", false),
+            old.answer(6, Ok(Response::AddWatch))
+        );
+        let _watch = r.unwrap();
+        old.close();
+        assert_eq!(states.next().await, Some(SessionState::Disconnected));
+
+        let mut second = servers[1 - first].next_session().await;
+        second
+            .answer_pings
+            .store(false, std::sync::atomic::Ordering::Release);
+        assert_eq!(second.accept(20).await.last_zxid_seen, 6);
+        let ClientMessage::SetWatches(watches) = second.recv().await else {
+            panic!("no SetWatches");
+        };
+        assert_eq!(watches.relative_zxid, 6);
+        assert_eq!(states.next().await, Some(SessionState::Connected));
+        second.close();
+        assert_eq!(states.next().await, Some(SessionState::Disconnected));
+
+        let mut third = servers[first].next_session().await;
+        let resume = third.accept(20).await;
+        assert_eq!(
+            resume.last_zxid_seen, 20,
+            "never served by a node behind 20"
+        );
+        let ClientMessage::SetWatches(watches) = third.recv().await else {
+            panic!("no SetWatches");
+        };
+        assert_eq!(
+            watches.relative_zxid, 6,
+            "events after 6 were never received"
+        );
+        assert_eq!(watches.persistent, vec!["/p".to_owned()]);
+    })
+    .await
+    .unwrap();
+}
