@@ -226,8 +226,10 @@ impl Client {
     /// with [`Error::Closed`], and other clones of this client fail from then on.
     ///
     /// Cancel safety: if dropped while waiting for the server, the session
-    /// may or may not be closed on the cluster; it stays usable here.
+    /// may or may not be closed on the cluster; here it is no longer resumed
+    /// on another node if its connection is lost.
     pub async fn close(self) -> Result<()> {
+        self.session().start_closing();
         let result = self.request(Request::Close).await;
         if let Some(task) = self
             .inner

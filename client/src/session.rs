@@ -15,7 +15,7 @@
 //! draining, has no quorum) moves on to the next endpoint.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,9 @@ pub(crate) struct Session {
     /// Bounds the requests in flight across connections.
     pub(crate) permits: Arc<Semaphore>,
     expired: Mutex<Option<String>>,
+    /// Set before Close is sent: the server ends the stream after answering
+    /// it, which must not start a resume.
+    closing: AtomicBool,
 }
 
 impl Session {
@@ -128,6 +131,7 @@ impl Session {
             watches: Mutex::new(WatchRegistry::default()),
             permits,
             expired: Mutex::new(None),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -319,6 +323,11 @@ impl Session {
         }
     }
 
+    /// Marks the session as closing: a lost connection is not replaced.
+    pub(crate) fn start_closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
     /// Ends the session for good: Expired or Closed; watchers end, calls fail.
     pub(crate) fn end(&self, end: StreamEnd) {
         let state = match &end {
@@ -368,7 +377,7 @@ pub(crate) async fn supervise(session: Arc<Session>, mut connection: Arc<Connect
             }
         }
         drop(connection);
-        if session.state.get().is_terminal() {
+        if session.state.get().is_terminal() || session.closing.load(Ordering::Acquire) {
             return;
         }
         session
