@@ -447,30 +447,36 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
 }
 
 /// Pings every `every` (a third of the session timeout) and declares the
-/// connection lost when the server has sent nothing for two of those periods
-/// (ZooKeeper's read timeout): a silent server must not hold the session.
+/// connection lost as soon as the server has sent nothing for two of those
+/// periods (ZooKeeper's read timeout): a silent server must not hold the
+/// session, and the third left of the timeout is for resuming elsewhere.
 async fn ping_loop(
     queue: FrameSender<ClientMessage>,
     shared: Arc<Shared>,
     link: Link,
     every: Duration,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
+    let silence_max = every * 2;
+    let mut next_ping = tokio::time::Instant::now() + every;
     loop {
-        ticks.tick().await;
+        // Wake at the next ping or when the silence would reach its limit.
         let silence = shared.silence();
-        if silence > every * 2 {
+        if silence > silence_max {
             let reason = format!("the server sent nothing for {} ms", silence.as_millis());
             shared.lose(reason.clone());
             link.close(CloseCode::Normal, &reason);
             return;
         }
-        // A full queue means traffic is flowing, which keeps the session alive anyway.
-        if queue.try_send(ClientMessage::Ping).is_err() {
-            return; // the writer is gone: the connection is already lost
+        let now = tokio::time::Instant::now();
+        if now >= next_ping {
+            // A full queue means traffic is flowing, which keeps the session alive anyway.
+            if queue.try_send(ClientMessage::Ping).is_err() {
+                return; // the writer is gone: the connection is already lost
+            }
+            next_ping = now + every;
         }
+        let silence_deadline = now + (silence_max - silence) + Duration::from_millis(1);
+        tokio::time::sleep_until(next_ping.min(silence_deadline)).await;
     }
 }
 

@@ -313,3 +313,34 @@ async fn set_watches_stays_relative_to_the_last_event_across_two_losses() {
     .await
     .unwrap();
 }
+
+/// A node that stops answering (no pongs, link still up) is given up after
+/// two thirds of the session timeout, leaving time to resume elsewhere.
+#[tokio::test]
+async fn silent_node_is_left_for_another_within_the_session_timeout() {
+    tokio::time::timeout(STEP * 3, async {
+        let pki = tempfile::tempdir().unwrap();
+        make_pki(pki.path());
+        let mut servers = vec![
+            FakeServer::start(pki.path(), 1),
+            FakeServer::start(pki.path(), 2),
+        ];
+        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+        let config = client_config(pki.path(), &addrs, Duration::from_secs(3));
+        let connect = tokio::spawn(Client::connect(config));
+        let (first, old) = accept_on_any(&mut servers, 5).await;
+        let client = connect.await.unwrap().unwrap();
+        let mut states = client.state_changes();
+        assert_eq!(states.next().await, Some(SessionState::Connected));
+        old.answer_pings
+            .store(false, std::sync::atomic::Ordering::Release);
+        assert_eq!(states.next().await, Some(SessionState::Disconnected));
+        let mut new = servers[1 - first].next_session().await;
+        let resume = new.accept(5).await;
+        assert_eq!(resume.session_id, SESSION_ID);
+        assert_eq!(states.next().await, Some(SessionState::Connected));
+        assert_eq!(client.server(), servers[1 - first].addr);
+    })
+    .await
+    .unwrap();
+}
