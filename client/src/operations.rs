@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use corral_core::tree::{
-    Acl, AddWatchMode, CreateMode, CreateRequest, MultiOp, MultiOpResult, ReadOp, ReadOpResult,
-    Request, Response, Stat, WatcherType,
+    Acl, AddWatchMode, CreateMode, CreateRequest, ErrorCode, MultiOp, MultiOpResult, ReadOp,
+    ReadOpResult, Request, Response, Stat, WatcherType,
 };
 
 use crate::client::Client;
@@ -96,7 +96,11 @@ impl Client {
             tx,
         };
         let (_, result) = self.call(request, false, Some(pending)).await?;
-        Ok((self.exists_answer(result?)?, watch))
+        match result {
+            // Answered as an error, a missing node still leaves an exist watch.
+            Err(e) if e.code == ErrorCode::NoNode => Ok((None, watch)),
+            result => Ok((self.exists_answer(result?)?, watch)),
+        }
     }
 
     /// As [`Client::exists`], linearizable (see [`Client::request_linearizable`]).

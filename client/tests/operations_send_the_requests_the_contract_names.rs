@@ -230,3 +230,30 @@ async fn removed_watches_end_their_local_watchers() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn exists_answered_with_no_node_leaves_an_exist_watch() {
+    tokio::time::timeout(STEP * 2, async {
+        let (_pki, _server, mut s, client) = connected().await;
+        let no_node = ZkError::new(ErrorCode::NoNode, "/later");
+        let (r, request) = tokio::join!(client.exists_watch("/later"), s.answer(2, Err(no_node)));
+        let (stat, created) = r.unwrap();
+        assert_eq!(stat, None);
+        assert_eq!(
+            request,
+            Request::Exists {
+                path: "/later".into(),
+                watch: true
+            }
+        );
+        let event = corral_client::WatchedEvent {
+            event_type: corral_client::EventType::NodeCreated,
+            path: "/later".into(),
+            zxid: 3,
+        };
+        s.event(event.clone()).await;
+        assert_eq!(created.await.unwrap(), event);
+    })
+    .await
+    .unwrap();
+}
