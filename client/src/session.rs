@@ -377,7 +377,12 @@ pub(crate) async fn supervise(session: Arc<Session>, mut connection: Arc<Connect
             }
         }
         drop(connection);
-        if session.state.get().is_terminal() || session.closing.load(Ordering::Acquire) {
+        if session.state.get().is_terminal() {
+            return;
+        }
+        if session.closing.load(Ordering::Acquire) {
+            // Close was sent (and maybe answered) on the lost connection.
+            session.end(StreamEnd::Closed);
             return;
         }
         session
