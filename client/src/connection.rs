@@ -244,7 +244,7 @@ impl Connection {
             lost: watch::channel(false).0,
         });
         shared.heard();
-        session.raise_zxid_connected(response.last_zxid);
+        session.raise_applied_zxid(response.last_zxid);
         let (queue, writer_task) = FrameSender::spawn(writer, requests_inflight_max + QUEUE_SLACK);
         if restore_watches {
             // Before any request and before the reader runs: the server must
@@ -420,7 +420,7 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
                 }
                 let _ = waiting.reply.send(Ok((zxid, result)));
             }
-            ServerMessage::Pong { zxid } => shared.session.raise_zxid(zxid),
+            ServerMessage::Pong { zxid } => shared.session.raise_applied_zxid(zxid),
             ServerMessage::Event(event) => {
                 shared.session.raise_zxid(event.zxid);
                 shared.session.watches().materialize(&event);
