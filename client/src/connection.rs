@@ -30,7 +30,7 @@ use corral_core::tree::{ErrorCode, Request, Response, ZkError};
 use corral_transport::wire::{
     CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, ServerMessage,
 };
-use corral_transport::{CloseCode, Endpoint, FrameReader, FrameSender, Link};
+use corral_transport::{CloseCode, Endpoint, FrameReader, FrameSender, FrameWriter, Link};
 use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -202,39 +202,7 @@ impl Connection {
         let link = endpoint.connect_client(server, &host).await?;
         let (mut writer, mut reader) = link.open_bi().await?;
         let timeout_ms = request.timeout_ms;
-        writer.send(&ClientMessage::Connect(request)).await?;
-        let response = match reader.read::<ServerMessage>().await? {
-            Some(ServerMessage::Connected(response)) => response,
-            Some(ServerMessage::ConnectRefused { error, reason }) => {
-                return Err(Error::SessionRefused {
-                    server,
-                    code: error.map(|e| e.code),
-                    reason,
-                });
-            }
-            Some(other) => {
-                return Err(Error::Protocol {
-                    server,
-                    what: format!("expected Connected, got {other:?}"),
-                });
-            }
-            None => {
-                return Err(Error::SessionRefused {
-                    server,
-                    code: None,
-                    reason: "the server ended the session stream during the handshake".into(),
-                });
-            }
-        };
-        if response.protocol_version != CLIENT_PROTOCOL_VERSION {
-            return Err(Error::Protocol {
-                server,
-                what: format!(
-                    "server speaks client protocol {}, we speak {CLIENT_PROTOCOL_VERSION}",
-                    response.protocol_version
-                ),
-            });
-        }
+        let response = handshake(&mut writer, &mut reader, request, server).await?;
         let shared = Arc::new(Shared {
             server,
             opened: Instant::now(),
@@ -244,7 +212,7 @@ impl Connection {
             lost: watch::channel(false).0,
         });
         shared.heard();
-        session.raise_zxid_connected(response.last_zxid);
+        session.raise_applied_zxid(response.last_zxid);
         let (queue, writer_task) = FrameSender::spawn(writer, requests_inflight_max + QUEUE_SLACK);
         if restore_watches {
             // Before any request and before the reader runs: the server must
@@ -358,6 +326,49 @@ impl Connection {
     }
 }
 
+/// Sends the Connect and reads the server's answer.
+async fn handshake(
+    writer: &mut FrameWriter,
+    reader: &mut FrameReader,
+    request: ConnectRequest,
+    server: SocketAddr,
+) -> Result<ConnectResponse> {
+    writer.send(&ClientMessage::Connect(request)).await?;
+    let response = match reader.read::<ServerMessage>().await? {
+        Some(ServerMessage::Connected(response)) => response,
+        Some(ServerMessage::ConnectRefused { error, reason }) => {
+            return Err(Error::SessionRefused {
+                server,
+                code: error.map(|e| e.code),
+                reason,
+            });
+        }
+        Some(other) => {
+            return Err(Error::Protocol {
+                server,
+                what: format!("expected Connected, got {other:?}"),
+            });
+        }
+        None => {
+            return Err(Error::SessionRefused {
+                server,
+                code: None,
+                reason: "the server ended the session stream during the handshake".into(),
+            });
+        }
+    };
+    if response.protocol_version != CLIENT_PROTOCOL_VERSION {
+        return Err(Error::Protocol {
+            server,
+            what: format!(
+                "server speaks client protocol {}, we speak {CLIENT_PROTOCOL_VERSION}",
+                response.protocol_version
+            ),
+        });
+    }
+    Ok(response)
+}
+
 /// Registers `watch` as the reply to its request allows.
 fn register(session: &Session, watch: PendingWatch, result: &Result<Response, ZkError>) {
     let no_node = matches!(result, Err(e) if e.code == ErrorCode::NoNode);
@@ -420,7 +431,7 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
                 }
                 let _ = waiting.reply.send(Ok((zxid, result)));
             }
-            ServerMessage::Pong { zxid } => shared.session.raise_zxid(zxid),
+            ServerMessage::Pong { zxid } => shared.session.raise_applied_zxid(zxid),
             ServerMessage::Event(event) => {
                 shared.session.raise_zxid(event.zxid);
                 shared.session.watches().materialize(&event);

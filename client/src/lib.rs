@@ -62,8 +62,9 @@
 //! are removed when they fire; a recursive watch gets data events of its whole
 //! subtree, never NodeChildrenChanged). After a reconnect the client sends
 //! `SetWatches` with every watch it still holds (watchers the application
-//! dropped are left out), relative to the highest zxid whose events it has
-//! received: one-shot watches whose znode changed meanwhile fire at once, and
+//! dropped are left out), relative to the highest zxid of the replies and
+//! events it has received (a node's applied zxid in Connected or Pong may run
+//! ahead of events still on their way, so it is not used): one-shot watches whose znode changed meanwhile fire at once, and
 //! persistent ones get the missed events in order.
 //!
 //! Memory stays bounded: a persistent stream buffers at most

@@ -15,7 +15,7 @@ use corral_core::tree::{
 
 use crate::client::Client;
 use crate::connection::PendingWatch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::watch::{OneShotWatch, PersistentWatch};
 
 impl Client {
@@ -79,7 +79,7 @@ impl Client {
             path: path.to_owned(),
             watch: false,
         };
-        self.exists_answer(self.request(request).await?)
+        self.exists_answer(self.request(request).await)
     }
 
     /// As [`Client::exists`], and a one-shot watch: on the node's data if it
@@ -96,11 +96,8 @@ impl Client {
             tx,
         };
         let (_, result) = self.call(request, false, Some(pending)).await?;
-        match result {
-            // Answered as an error, a missing node still leaves an exist watch.
-            Err(e) if e.code == ErrorCode::NoNode => Ok((None, watch)),
-            result => Ok((self.exists_answer(result?)?, watch)),
-        }
+        // Answered as an error, a missing node still leaves an exist watch.
+        Ok((self.exists_answer(result.map_err(Error::Zk))?, watch))
     }
 
     /// As [`Client::exists`], linearizable (see [`Client::request_linearizable`]).
@@ -109,13 +106,16 @@ impl Client {
             path: path.to_owned(),
             watch: false,
         };
-        self.exists_answer(self.request_linearizable(request).await?)
+        self.exists_answer(self.request_linearizable(request).await)
     }
 
-    fn exists_answer(&self, response: Response) -> Result<Option<Stat>> {
-        match response {
-            Response::Exists { stat } => Ok(stat),
-            other => Err(self.unexpected("Exists", &other)),
+    /// The stat of an exists answer; NoNode (as an error) is `None` too.
+    fn exists_answer(&self, answer: Result<Response>) -> Result<Option<Stat>> {
+        match answer {
+            Ok(Response::Exists { stat }) => Ok(stat),
+            Err(Error::Zk(e)) if e.code == ErrorCode::NoNode => Ok(None),
+            Err(e) => Err(e),
+            Ok(other) => Err(self.unexpected("Exists", &other)),
         }
     }
 

@@ -91,9 +91,12 @@ pub(crate) struct Session {
     /// Highest zxid seen anywhere (Connected, Reply, Pong, Event): a resumed
     /// session must never be served by a node behind it.
     last_zxid: AtomicI64,
-    /// Highest zxid seen in Reply, Pong or Event, not Connected: the events
-    /// of every watch are delivered up to here, so it is SetWatches' relative
-    /// zxid (Connected may run ahead of events still to be replayed).
+    /// Highest zxid seen in a Reply or an Event: the server sends every event
+    /// of the session's watches up to a reply's zxid before that reply, so
+    /// the events are delivered up to here, and it is SetWatches' relative
+    /// zxid. Connected and Pong carry the node's applied zxid, which may run
+    /// ahead of events still to come (a replay, a fan-out), so they do not
+    /// raise it.
     watch_zxid: AtomicI64,
     created: Instant,
     /// Milliseconds after `created` when any server last sent anything.
@@ -156,14 +159,14 @@ impl Session {
         self.last_zxid.load(Ordering::Acquire)
     }
 
-    /// Raises the zxids seen from a Reply, Pong or Event.
+    /// Raises the zxids seen from a Reply or an Event.
     pub(crate) fn raise_zxid(&self, zxid: i64) {
         self.last_zxid.fetch_max(zxid, Ordering::AcqRel);
         self.watch_zxid.fetch_max(zxid, Ordering::AcqRel);
     }
 
-    /// Raises the zxid seen from a Connected (not the watches' zxid).
-    pub(crate) fn raise_zxid_connected(&self, zxid: i64) {
+    /// Raises the zxid seen from a Connected or a Pong (not the watches' zxid).
+    pub(crate) fn raise_applied_zxid(&self, zxid: i64) {
         self.last_zxid.fetch_max(zxid, Ordering::AcqRel);
     }
 
@@ -377,7 +380,12 @@ pub(crate) async fn supervise(session: Arc<Session>, mut connection: Arc<Connect
             }
         }
         drop(connection);
-        if session.state.get().is_terminal() || session.closing.load(Ordering::Acquire) {
+        if session.state.get().is_terminal() {
+            return;
+        }
+        if session.closing.load(Ordering::Acquire) {
+            // Close was sent (and maybe answered) on the lost connection.
+            session.end(StreamEnd::Closed);
             return;
         }
         session

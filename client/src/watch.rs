@@ -152,6 +152,10 @@ impl PersistentSink {
 /// says they cannot be). It ends with one `Err` item when the session expires
 /// or is closed, when the watch is removed, or when the consumer fell behind
 /// by more than its buffer ([`Error::WatchOverflow`]; see the module docs).
+///
+/// Dropping the stream (or its overflow) stops delivery here at once; the
+/// server keeps the watch until [`Client::remove_watches`](crate::Client::remove_watches)
+/// or the session's next resume, whose SetWatches no longer lists it.
 #[derive(Debug)]
 pub struct PersistentWatch {
     path: String,
