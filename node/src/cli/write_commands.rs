@@ -1,0 +1,212 @@
+//! `create`, `set`, `delete`, `setacl` and `sync`: writes.
+
+use clap::Args;
+use corral_client::{Acl, Client, CreateMode, CreateRequest, SessionState};
+use serde::Serialize;
+
+use super::acl_text::parse_acl;
+use super::connection_args::SessionArgs;
+use super::data_text::read_data;
+use super::failure::{CliResult, Failure};
+use super::output::{print_json, print_line};
+use super::read_commands::{PathArgs, StatOfJson};
+use super::stat_text::StatJson;
+use super::subtree::delete_subtree;
+
+/// `corral create [-e] [-s] [-c] [--ttl MS] [--acl ACL] PATH [DATA]`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// Ephemeral: the node lives as long as this command's session, so the
+    /// command keeps it open until Ctrl-C or SIGTERM.
+    #[arg(short = 'e', long)]
+    ephemeral: bool,
+    /// Sequential: a 10-digit counter is appended to the name.
+    #[arg(short = 's', long)]
+    sequential: bool,
+    /// Container: deleted by the server once its last child is gone.
+    #[arg(short = 'c', long, conflicts_with_all = ["ephemeral", "sequential", "ttl"])]
+    container: bool,
+    /// Time to live in ms: deleted once unmodified and childless that long.
+    #[arg(long, value_name = "MS", conflicts_with = "ephemeral")]
+    ttl: Option<i64>,
+    /// The ACL in ZooKeeper's text form (default `world:anyone:cdrwa`).
+    #[arg(long, value_name = "ACL")]
+    acl: Option<String>,
+    /// The znode.
+    path: String,
+    /// The data; `-` reads it from stdin; empty if absent.
+    #[arg(allow_hyphen_values = true)]
+    data: Option<String>,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+/// `corral set [-v VERSION] PATH DATA`.
+#[derive(Debug, Args)]
+pub(crate) struct SetArgs {
+    /// Only if the data version is VERSION.
+    #[arg(short = 'v', long, value_name = "VERSION")]
+    version: Option<i32>,
+    /// The znode.
+    path: String,
+    /// The data; `-` reads it from stdin.
+    #[arg(allow_hyphen_values = true)]
+    data: String,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+/// `corral delete [-v VERSION] [-R] PATH`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// Only if the data version is VERSION.
+    #[arg(
+        short = 'v',
+        long,
+        value_name = "VERSION",
+        conflicts_with = "recursive"
+    )]
+    version: Option<i32>,
+    /// Delete everything under PATH too (children first).
+    #[arg(short = 'R', long)]
+    recursive: bool,
+    /// The znode.
+    path: String,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+/// `corral setacl [-v ACL_VERSION] PATH ACL`.
+#[derive(Debug, Args)]
+pub(crate) struct SetaclArgs {
+    /// Only if the ACL version is ACL_VERSION.
+    #[arg(short = 'v', long, value_name = "ACL_VERSION")]
+    version: Option<i32>,
+    /// The znode.
+    path: String,
+    /// The ACL in ZooKeeper's text form, e.g. `world:anyone:r,x509:client-dev:cdrwa`.
+    acl: String,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+#[derive(Serialize)]
+struct CreatedJson<'a> {
+    path: &'a str,
+    stat: StatJson,
+}
+
+impl CreateArgs {
+    /// The mode the flags ask for; clap has refused the impossible mixes.
+    fn mode(&self) -> CreateMode {
+        match (self.ephemeral, self.sequential, self.container, self.ttl) {
+            (_, _, true, _) => CreateMode::Container,
+            (true, false, ..) => CreateMode::Ephemeral,
+            (true, true, ..) => CreateMode::EphemeralSequential,
+            (false, false, false, Some(_)) => CreateMode::PersistentWithTtl,
+            (false, true, false, Some(_)) => CreateMode::PersistentSequentialWithTtl,
+            (false, false, false, None) => CreateMode::Persistent,
+            (false, true, false, None) => CreateMode::PersistentSequential,
+        }
+    }
+}
+
+/// Runs `create`; prints the path created (with its sequence suffix).
+pub(crate) async fn create(client: &Client, args: &CreateArgs) -> CliResult {
+    let acl = match &args.acl {
+        Some(text) => parse_acl(text)?,
+        None => Acl::open_unsafe(),
+    };
+    let request = CreateRequest {
+        path: args.path.clone(),
+        data: read_data(args.data.as_deref())?,
+        acl,
+        mode: args.mode(),
+        ttl_ms: args.ttl,
+    };
+    let (path, stat) = client.create_with(request).await?;
+    if args.session.json {
+        print_json(&CreatedJson {
+            path: &path,
+            stat: StatJson::from(&stat),
+        })?;
+    } else {
+        print_line(&path)?;
+    }
+    if args.ephemeral {
+        hold_session(client).await?;
+    }
+    Ok(())
+}
+
+/// Keeps the session (and its ephemeral nodes) until Ctrl-C or SIGTERM.
+async fn hold_session(client: &Client) -> CliResult {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure::usage(format!("error: cannot listen for SIGTERM: {e}")))?;
+    let mut state = client.state_changes();
+    eprintln!("corral: holding the session; Ctrl-C ends it and deletes the ephemeral node");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            changed = state.changed() => {
+                let now = *state.borrow_and_update();
+                match now {
+                    SessionState::Expired | SessionState::Closed => {
+                        return Err(Failure::unreachable(format!(
+                            "SessionExpired: the session ended ({now:?}); its ephemeral nodes are gone"
+                        )));
+                    }
+                    SessionState::Disconnected => {
+                        eprintln!("corral: connection lost; the session lives until its timeout");
+                    }
+                    SessionState::Connecting | SessionState::Connected => {}
+                }
+                if changed.is_err() {
+                    return Err(Failure::unreachable("ConnectionLoss: the session is gone".to_owned()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `set`; prints the new stat with `--json`, nothing otherwise.
+pub(crate) async fn set(client: &Client, args: &SetArgs) -> CliResult {
+    let data = read_data(Some(&args.data))?;
+    let stat = client.set_data(&args.path, &data, args.version).await?;
+    if args.session.json {
+        print_json(&StatOfJson {
+            path: &args.path,
+            stat: StatJson::from(&stat),
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `delete`; prints nothing.
+pub(crate) async fn delete(client: &Client, args: &DeleteArgs) -> CliResult {
+    if args.recursive {
+        delete_subtree(client, &args.path).await
+    } else {
+        Ok(client.delete(&args.path, args.version).await?)
+    }
+}
+
+/// Runs `setacl`; prints the new stat with `--json`, nothing otherwise.
+pub(crate) async fn setacl(client: &Client, args: &SetaclArgs) -> CliResult {
+    let acl = parse_acl(&args.acl)?;
+    let stat = client.set_acl(&args.path, acl, args.version).await?;
+    if args.session.json {
+        print_json(&StatOfJson {
+            path: &args.path,
+            stat: StatJson::from(&stat),
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `sync`; prints nothing.
+pub(crate) async fn sync(client: &Client, args: &PathArgs) -> CliResult {
+    Ok(client.sync(&args.path).await?)
+}
