@@ -35,11 +35,19 @@ pub struct ClientConfig {
     pub requests_inflight_max: usize,
     /// Largest frame accepted from the server.
     pub frame_bytes_max: u32,
+    /// Items a persistent watch stream buffers for a consumer that has not
+    /// read them yet; when an event finds the buffer full, the stream ends
+    /// with [`Error::WatchOverflow`] (memory stays bounded).
+    pub watch_buffer_max: usize,
+    /// Longest pause between two rounds of reconnect attempts over every
+    /// endpoint (the pause doubles from 50 ms up to this).
+    pub reconnect_backoff_max: Duration,
 }
 
 impl ClientConfig {
     /// A configuration with default limits: 10 s session timeout, 5 s connect
-    /// timeout, 1,000 requests in flight.
+    /// timeout, 1,000 requests in flight, 1,024 buffered items per persistent
+    /// watch, reconnect pauses of at most 1 s.
     pub fn new(
         endpoints: Vec<String>,
         ca: impl Into<PathBuf>,
@@ -55,6 +63,8 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             requests_inflight_max: 1_000,
             frame_bytes_max: 16 << 20,
+            watch_buffer_max: 1024,
+            reconnect_backoff_max: Duration::from_secs(1),
         }
     }
 
@@ -79,6 +89,18 @@ impl ClientConfig {
         self
     }
 
+    /// Sets the limit on dialling one endpoint.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the buffer of each persistent watch stream.
+    pub fn with_watch_buffer_max(mut self, items: usize) -> Self {
+        self.watch_buffer_max = items;
+        self
+    }
+
     /// Checks the settings; the error names the bad one.
     pub fn validate(&self) -> Result<()> {
         if self.endpoints.is_empty() {
@@ -92,6 +114,9 @@ impl ClientConfig {
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::Config("connect_timeout: must be above 0".into()));
+        }
+        if self.watch_buffer_max == 0 {
+            return Err(Error::Config("watch_buffer_max: must be at least 1".into()));
         }
         if self.requests_inflight_max == 0 {
             return Err(Error::Config(

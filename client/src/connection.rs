@@ -1,44 +1,92 @@
-//! One session on one server: the long-lived QUIC stream, the requests in
-//! flight on it, and the tasks that write, read and ping.
+//! One connection of the session to one server: the long-lived QUIC stream,
+//! the requests in flight on it, and the tasks that write, read and ping.
 //!
 //! ```text
-//!  call() ─ permit ─► lock{ xid, waiting.push, queue.try_send } ─► FrameSender ═► server
-//!  reader task ◄═ Reply{xid, zxid} / Event / Pong ══════════════════════════════ server
-//!      └─► waiting[xid] resolved (permit released), last zxid raised
+//!  submit() ─► lock{ xid, waiting.push, queue.try_send } ─► FrameSender ═► server
+//!  reader task ◄═ Reply{xid, zxid} / Event / ResyncNeeded / Pong ═════════ server
+//!      ├─► waiting[front] resolved; its watch registered if the reply allows
+//!      └─► events and resyncs handed to the session's watch registry
 //! ```
 //!
 //! Pushing onto `waiting` and queueing the frame happen under one lock, so the
-//! wire order is the order of `waiting`, and the server answers a session in
-//! the order it sent. The semaphore bounds the requests in flight (a caller
-//! waits for a permit: backpressure, never an unbounded buffer); the queue has
-//! room for every permit plus pings, so queueing under the lock never waits.
+//! wire order is the order of `waiting`, and the server answers in the order
+//! it was sent. A watch is registered by the reader when it reads the reply,
+//! before it reads the next message, so an event that follows the reply (the
+//! server sends a read's reply before any event of its watch) always finds it.
+//! The session's semaphore bounds the requests in flight; the queue has room
+//! for every permit plus pings and SetWatches, so queueing never waits.
+//!
+//! When the connection is lost (stream ended, link closed, silence), every
+//! waiting call fails with [`Error::ConnectionLoss`] and the session's
+//! supervisor is told through [`Connection::lost`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use corral_core::tree::{Request, Response, ZkError};
+use corral_core::tree::{ErrorCode, Request, Response, ZkError};
 use corral_transport::wire::{
     CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, ServerMessage,
 };
 use corral_transport::{CloseCode, Endpoint, FrameReader, FrameSender, Link};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::session::Session;
 use crate::state::SessionState;
+use crate::watch::{OneShotSender, PersistentSink};
+use crate::watch_registry::OneShotKind;
 
-/// Room in the send queue beyond the request permits (pings, close).
+/// Room in the send queue beyond the request permits (pings, SetWatches).
 const QUEUE_SLACK: usize = 16;
 
 /// What a caller waits on: the zxid the server answered at, and the result.
-type ReplySlot = oneshot::Sender<Result<(i64, Result<Response, ZkError>)>>;
+pub(crate) type ReplyResult = Result<(i64, Result<Response, ZkError>)>;
+
+/// A watch to register when its request's reply says so.
+#[derive(Debug)]
+pub(crate) enum PendingWatch {
+    /// getData: a data watch if the read succeeded.
+    Data { path: String, tx: OneShotSender },
+    /// exists: a data watch if the node exists, an exist watch if not.
+    Exists { path: String, tx: OneShotSender },
+    /// getChildren: a child watch if the read succeeded.
+    Child { path: String, tx: OneShotSender },
+    /// addWatch: a persistent (or recursive) watch if it succeeded.
+    Persistent {
+        path: String,
+        recursive: bool,
+        sink: PersistentSink,
+    },
+}
+
+/// A request on its way: what to send, the watch it may leave, its permit.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) request: Request,
+    /// Sent as `ReadLinearizable` instead of `Request`.
+    pub(crate) linearizable: bool,
+    pub(crate) watch: Option<PendingWatch>,
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// What [`Connection::submit`] did.
+pub(crate) enum Submitted {
+    /// Queued: the reply arrives here.
+    Sent(oneshot::Receiver<ReplyResult>),
+    /// The connection is lost and the call was not sent: try the next one.
+    NotSent(Call),
+    /// The call may have been lost on the way.
+    Failed(Error),
+}
 
 struct Waiting {
     xid: i32,
-    reply: ReplySlot,
+    reply: oneshot::Sender<ReplyResult>,
+    watch: Option<PendingWatch>,
     /// Released when the reply arrives (or the connection is lost), not when
     /// the caller stops waiting: a dropped call still occupies the server.
     _permit: OwnedSemaphorePermit,
@@ -48,11 +96,11 @@ struct Waiting {
 struct Pending {
     xid_next: i32,
     waiting: VecDeque<Waiting>,
-    /// Set once the connection is lost; every later call fails with it.
+    /// Set once the connection is lost; every later call goes elsewhere.
     lost: Option<String>,
 }
 
-/// Shared between the callers and the reader task.
+/// Shared between the callers and the connection's tasks.
 struct Shared {
     server: SocketAddr,
     /// When the connection was opened; `heard_ms` counts from here.
@@ -60,8 +108,8 @@ struct Shared {
     /// Milliseconds after `opened` when the server last sent anything.
     heard_ms: AtomicU64,
     pending: Mutex<Pending>,
-    last_zxid: AtomicI64,
-    state: watch::Sender<SessionState>,
+    session: Arc<Session>,
+    lost: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -76,31 +124,30 @@ impl Shared {
         }
     }
 
-    /// Fails every waiting call and refuses later ones.
+    /// Fails every waiting call, refuses later ones and tells the supervisor.
     fn lose(&self, reason: String) {
         let waiting = {
             let mut pending = self.pending();
-            if pending.lost.is_none() {
-                pending.lost = Some(reason.clone());
+            if pending.lost.is_some() {
+                return;
             }
+            pending.lost = Some(reason.clone());
             std::mem::take(&mut pending.waiting)
         };
+        tracing::debug!(server = %self.server, %reason, "session connection lost");
+        self.session
+            .state
+            .set_if(|s| s == SessionState::Connected, SessionState::Disconnected);
         for w in waiting {
             let _ = w.reply.send(Err(self.lost_error(&reason)));
         }
-        self.state.send_if_modified(|state| {
-            if *state == SessionState::Connected {
-                *state = SessionState::Disconnected;
-                true
-            } else {
-                false
-            }
-        });
+        self.lost.send_replace(true);
     }
 
     fn heard(&self) {
         let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.heard_ms.store(ms, Ordering::Release);
+        self.session.heard();
     }
 
     /// Time since the server last sent anything.
@@ -108,28 +155,20 @@ impl Shared {
         let heard = Duration::from_millis(self.heard_ms.load(Ordering::Acquire));
         self.opened.elapsed().saturating_sub(heard)
     }
-
-    fn raise_zxid(&self, zxid: i64) {
-        self.last_zxid.fetch_max(zxid, Ordering::AcqRel);
-    }
 }
 
 /// A session established on one server.
 pub(crate) struct Connection {
     link: Link,
     queue: FrameSender<ClientMessage>,
-    permits: Arc<Semaphore>,
     shared: Arc<Shared>,
-    session: ConnectResponse,
+    response: ConnectResponse,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        self.link.close(CloseCode::Normal, "client dropped");
+        self.shutdown("connection dropped");
     }
 }
 
@@ -139,28 +178,33 @@ pub(crate) struct OpenParams {
     pub(crate) server: SocketAddr,
     pub(crate) request: ConnectRequest,
     pub(crate) requests_inflight_max: usize,
-    pub(crate) state: watch::Sender<SessionState>,
+    /// Send `SetWatches` with the registry's watches right after the handshake.
+    pub(crate) restore_watches: bool,
 }
 
 impl Connection {
-    /// Dials `server`, runs the session handshake and starts the session's tasks.
+    /// Dials `server`, runs the session handshake and starts the connection's tasks.
     ///
-    /// Cancel safety: cancel-safe; a dropped call leaves no session behind on
-    /// this side (the server may have created one, which then expires).
-    pub(crate) async fn open(endpoint: &Endpoint, params: OpenParams) -> Result<Self> {
+    /// Cancel safety: cancel-safe; a dropped call leaves no connection behind
+    /// on this side (the server may have created a session, which then expires).
+    pub(crate) async fn open(
+        endpoint: &Endpoint,
+        params: OpenParams,
+        session: Arc<Session>,
+    ) -> Result<Self> {
         let OpenParams {
             host,
             server,
             request,
             requests_inflight_max,
-            state,
+            restore_watches,
         } = params;
         let link = endpoint.connect_client(server, &host).await?;
         let (mut writer, mut reader) = link.open_bi().await?;
         let timeout_ms = request.timeout_ms;
         writer.send(&ClientMessage::Connect(request)).await?;
-        let session = match reader.read::<ServerMessage>().await? {
-            Some(ServerMessage::Connected(session)) => session,
+        let response = match reader.read::<ServerMessage>().await? {
+            Some(ServerMessage::Connected(response)) => response,
             Some(ServerMessage::ConnectRefused { error, reason }) => {
                 return Err(Error::SessionRefused {
                     server,
@@ -182,25 +226,41 @@ impl Connection {
                 });
             }
         };
-        if session.protocol_version != CLIENT_PROTOCOL_VERSION {
+        if response.protocol_version != CLIENT_PROTOCOL_VERSION {
             return Err(Error::Protocol {
                 server,
                 what: format!(
                     "server speaks client protocol {}, we speak {CLIENT_PROTOCOL_VERSION}",
-                    session.protocol_version
+                    response.protocol_version
                 ),
             });
         }
-        state.send_replace(SessionState::Connected);
         let shared = Arc::new(Shared {
             server,
             opened: Instant::now(),
             heard_ms: AtomicU64::new(0),
             pending: Mutex::new(Pending::default()),
-            last_zxid: AtomicI64::new(session.last_zxid),
-            state,
+            session: session.clone(),
+            lost: watch::channel(false).0,
         });
+        shared.heard();
+        session.raise_zxid_connected(response.last_zxid);
         let (queue, writer_task) = FrameSender::spawn(writer, requests_inflight_max + QUEUE_SLACK);
+        if restore_watches {
+            // Before any request and before the reader runs: the server must
+            // know the watches before it answers anything on this connection.
+            let restore = session.watches_to_restore();
+            let queued = match restore {
+                Some(restore) => queue.try_send(ClientMessage::SetWatches(restore)),
+                None => Ok(true),
+            };
+            if !matches!(queued, Ok(true)) {
+                return Err(Error::ConnectionLoss {
+                    server,
+                    reason: "cannot queue SetWatches on the new connection".into(),
+                });
+            }
+        }
         let writer_shared = shared.clone();
         let writer_watch = tokio::spawn(async move {
             let reason = match writer_task.await {
@@ -211,90 +271,120 @@ impl Connection {
             writer_shared.lose(reason);
         });
         let reader_task = tokio::spawn(read_loop(reader, shared.clone()));
-        let negotiated_ms = if session.timeout_ms > 0 {
-            session.timeout_ms
+        let negotiated_ms = if response.timeout_ms > 0 {
+            response.timeout_ms
         } else {
             timeout_ms
         };
-        let ping_every = ping_interval(negotiated_ms);
         let pinger = tokio::spawn(ping_loop(
             queue.clone(),
             shared.clone(),
             link.clone(),
-            ping_every,
+            ping_interval(negotiated_ms),
         ));
         Ok(Self {
             link,
             queue,
-            permits: Arc::new(Semaphore::new(requests_inflight_max)),
             shared,
-            session,
+            response,
             tasks: vec![writer_watch, reader_task, pinger],
         })
     }
 
     /// The handshake's answer: session id, secret, negotiated timeout.
-    pub(crate) fn session(&self) -> &ConnectResponse {
-        &self.session
+    pub(crate) fn response(&self) -> &ConnectResponse {
+        &self.response
     }
 
-    /// The server this session is on.
+    /// The server this connection is to.
     pub(crate) fn server(&self) -> SocketAddr {
         self.shared.server
     }
 
-    /// The highest zxid seen in any reply or pong.
-    pub(crate) fn last_zxid(&self) -> i64 {
-        self.shared.last_zxid.load(Ordering::Acquire)
-    }
-
-    /// Sends `request` and waits for its reply.
-    ///
-    /// Cancel safety: if the future is dropped after the request was queued,
-    /// the request is still sent and may take effect; its reply is discarded.
-    pub(crate) async fn call(&self, request: Request) -> Result<(i64, Result<Response, ZkError>)> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        {
-            let mut pending = self.shared.pending();
-            if let Some(reason) = &pending.lost {
-                return Err(self.shared.lost_error(reason));
-            }
-            let xid = pending.xid_next;
-            // xids wrap after 2^31 requests; the server only echoes them.
-            pending.xid_next = xid.wrapping_add(1).max(0);
-            let queued = self.queue.try_send(ClientMessage::Request { xid, request });
-            match queued {
-                Ok(true) => pending.waiting.push_back(Waiting {
+    /// Queues `call`, unless the connection is lost.
+    pub(crate) fn submit(&self, call: Call) -> Submitted {
+        let mut pending = self.shared.pending();
+        if pending.lost.is_some() {
+            return Submitted::NotSent(call);
+        }
+        let Call {
+            request,
+            linearizable,
+            watch,
+            permit,
+        } = call;
+        let xid = pending.xid_next;
+        // xids wrap after 2^31 requests; the server only echoes them.
+        pending.xid_next = xid.wrapping_add(1).max(0);
+        let message = if linearizable {
+            ClientMessage::ReadLinearizable { xid, request }
+        } else {
+            ClientMessage::Request { xid, request }
+        };
+        match self.queue.try_send(message) {
+            Ok(true) => {
+                let (reply, answer) = oneshot::channel();
+                pending.waiting.push_back(Waiting {
                     xid,
                     reply,
+                    watch,
                     _permit: permit,
-                }),
-                Ok(false) => {
-                    return Err(Error::Protocol {
-                        server: self.shared.server,
-                        what: "send queue full despite a permit (a client bug)".into(),
-                    });
-                }
-                Err(e) => return Err(self.shared.lost_error(&e.to_string())),
+                });
+                Submitted::Sent(answer)
             }
-        }
-        match answer.await {
-            Ok(result) => result,
-            Err(_) => Err(self.shared.lost_error("the session's reader stopped")),
+            Ok(false) => Submitted::Failed(Error::Protocol {
+                server: self.shared.server,
+                what: "send queue full despite a permit (a client bug)".into(),
+            }),
+            Err(e) => Submitted::Failed(self.shared.lost_error(&e.to_string())),
         }
     }
 
-    /// Closes the link after a clean `Close` (or when giving up).
-    pub(crate) fn close_link(&self, reason: &str) {
-        self.shared.state.send_replace(SessionState::Closed);
+    /// Resolves once the connection is lost.
+    ///
+    /// Cancel safety: cancel-safe.
+    pub(crate) async fn lost(&self) {
+        let mut lost = self.shared.lost.subscribe();
+        let _ = lost.wait_for(|lost| *lost).await;
+    }
+
+    /// Fails what is in flight, stops the tasks and closes the link.
+    pub(crate) fn shutdown(&self, reason: &str) {
         self.shared.lose(reason.to_owned());
+        for task in &self.tasks {
+            task.abort();
+        }
         self.link.close(CloseCode::Normal, reason);
+    }
+}
+
+/// Registers `watch` as the reply to its request allows.
+fn register(session: &Session, watch: PendingWatch, result: &Result<Response, ZkError>) {
+    let no_node = matches!(result, Err(e) if e.code == ErrorCode::NoNode);
+    let mut registry = session.watches();
+    match watch {
+        PendingWatch::Data { path, tx } if result.is_ok() => {
+            registry.add_one_shot(OneShotKind::Data, &path, tx);
+        }
+        PendingWatch::Child { path, tx } if result.is_ok() => {
+            registry.add_one_shot(OneShotKind::Child, &path, tx);
+        }
+        PendingWatch::Exists { path, tx } => match result {
+            Ok(Response::Exists { stat: Some(_) }) => {
+                registry.add_one_shot(OneShotKind::Data, &path, tx);
+            }
+            Ok(Response::Exists { stat: None }) => {
+                registry.add_one_shot(OneShotKind::Exist, &path, tx);
+            }
+            _ if no_node => registry.add_one_shot(OneShotKind::Exist, &path, tx),
+            _ => {}
+        },
+        PendingWatch::Persistent {
+            path,
+            recursive,
+            sink,
+        } if result.is_ok() => registry.add_persistent(&path, recursive, sink),
+        _ => {}
     }
 }
 
@@ -308,28 +398,38 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
         shared.heard();
         match message {
             ServerMessage::Reply { xid, zxid, result } => {
-                shared.raise_zxid(zxid);
+                shared.session.raise_zxid(zxid);
+                // Replies come in request order, so this is the front.
                 let waiting = {
                     let mut pending = shared.pending();
-                    // Replies come in request order, so this is the front.
-                    let at = pending.waiting.iter().position(|w| w.xid == xid);
-                    at.and_then(|at| pending.waiting.remove(at))
-                };
-                match waiting {
-                    Some(w) => {
-                        let _ = w.reply.send(Ok((zxid, result)));
+                    match pending.waiting.front() {
+                        Some(w) if w.xid == xid => pending.waiting.pop_front(),
+                        _ => None,
                     }
-                    None => break format!("reply to unknown xid {xid}"),
+                };
+                let Some(waiting) = waiting else {
+                    break format!("reply to xid {xid}, which is not the oldest request in flight");
+                };
+                if let Some(watch) = waiting.watch {
+                    register(&shared.session, watch, &result);
                 }
+                let _ = waiting.reply.send(Ok((zxid, result)));
             }
-            ServerMessage::Pong { zxid } => shared.raise_zxid(zxid),
+            ServerMessage::Pong { zxid } => shared.session.raise_zxid(zxid),
             ServerMessage::Event(event) => {
-                // Watches arrive with the sessions issue; until then no request
-                // asks for one, so an event is only logged.
-                tracing::debug!(?event, "watch event with no watcher");
+                shared.session.raise_zxid(event.zxid);
+                shared.session.watches().materialize(&event);
             }
-            ServerMessage::ResyncNeeded { path, .. } => {
-                tracing::debug!(%path, "resync needed with no watcher");
+            ServerMessage::ResyncNeeded {
+                path,
+                last_zxid_seen,
+                oldest_zxid,
+            } => {
+                tracing::debug!(%path, last_zxid_seen, oldest_zxid, "resync needed");
+                shared
+                    .session
+                    .watches()
+                    .resync_needed(&path, last_zxid_seen, oldest_zxid);
             }
             other @ (ServerMessage::Connected(_)
             | ServerMessage::ConnectRefused { .. }
@@ -338,13 +438,12 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
             }
         }
     };
-    tracing::debug!(server = %shared.server, %reason, "session connection lost");
     shared.lose(reason);
 }
 
 /// Pings every `every` (a third of the session timeout) and declares the
 /// connection lost when the server has sent nothing for two of those periods
-/// (ZooKeeper's read timeout): a silent server must not hold calls forever.
+/// (ZooKeeper's read timeout): a silent server must not hold the session.
 async fn ping_loop(
     queue: FrameSender<ClientMessage>,
     shared: Arc<Shared>,
@@ -365,7 +464,7 @@ async fn ping_loop(
         }
         // A full queue means traffic is flowing, which keeps the session alive anyway.
         if queue.try_send(ClientMessage::Ping).is_err() {
-            return; // the writer is gone: the session is already lost
+            return; // the writer is gone: the connection is already lost
         }
     }
 }

@@ -60,6 +60,31 @@ pub enum Error {
     /// The session was closed by this client.
     #[error("the session is closed")]
     Closed,
+    /// The session expired (the cluster said so on resume, or no node could
+    /// be reached within its timeout): its ephemerals and watches are gone.
+    /// Open a new session with [`Client::connect`](crate::Client::connect).
+    #[error("the session expired: {reason}")]
+    SessionExpired {
+        /// Why the client considers the session expired.
+        reason: String,
+    },
+    /// A persistent watch stream fell behind: its bounded buffer was full when
+    /// an event arrived, so the stream ended (events after the last one read
+    /// were dropped). Re-read the watched data and watch again.
+    #[error("the watch on {path} overflowed its buffer of {buffer_max} items and ended")]
+    WatchOverflow {
+        /// The watched path.
+        path: String,
+        /// The stream's buffer size ([`ClientConfig::watch_buffer_max`](crate::ClientConfig::watch_buffer_max)).
+        buffer_max: usize,
+    },
+    /// The watch was removed by [`Client::remove_watches`](crate::Client::remove_watches)
+    /// before it fired.
+    #[error("the watch on {path} was removed")]
+    WatchRemoved {
+        /// The watched path.
+        path: String,
+    },
 }
 
 impl Error {
@@ -73,8 +98,9 @@ impl Error {
             }
             Error::SessionRefused { code, .. } => *code,
             Error::Protocol { .. } => Some(ErrorCode::MarshallingError),
-            Error::Closed => Some(ErrorCode::SessionExpired),
-            Error::Config(_) | Error::Certs(_) => None,
+            Error::Closed | Error::SessionExpired { .. } => Some(ErrorCode::SessionExpired),
+            Error::WatchRemoved { .. } => Some(ErrorCode::NoWatcher),
+            Error::Config(_) | Error::Certs(_) | Error::WatchOverflow { .. } => None,
         }
     }
 
@@ -82,6 +108,18 @@ impl Error {
     /// have been applied (connection loss) or not.
     pub fn is_connection_loss(&self) -> bool {
         matches!(self, Error::ConnectionLoss { .. })
+    }
+
+    /// Whether the session is over (expired or closed): every later call fails too.
+    pub fn is_session_ended(&self) -> bool {
+        matches!(self, Error::SessionExpired { .. } | Error::Closed)
+            || matches!(
+                self,
+                Error::SessionRefused {
+                    code: Some(ErrorCode::SessionExpired),
+                    ..
+                }
+            )
     }
 }
 

@@ -9,55 +9,152 @@
 //! ```text
 //!  Client (Clone) ─ call ─► xid, in-flight permit ─► one QUIC stream ═► node
 //!        ▲                                                             │
-//!        └──────────── Reply{xid, zxid} in request order ◄═════════════┘
+//!        ├──────────── Reply{xid, zxid} in request order ◄═════════════┤
+//!        └─ watch registry ─► OneShotWatch / PersistentWatch ◄═ Event ═┘
 //! ```
 //!
-//! - Every ZooKeeper operation is an async method ([`Client::create`],
-//!   [`Client::get_data`], [`Client::set_data`], [`Client::delete`],
-//!   [`Client::exists`], [`Client::get_children`], [`Client::multi`], ...),
-//!   and [`Client::request`] sends any [`corral_core::tree::Request`].
+//! - Every ZooKeeper operation is an async method: [`Client::create`],
+//!   [`Client::create_ttl`], [`Client::create_with`], [`Client::delete`],
+//!   [`Client::exists`], [`Client::get_data`], [`Client::set_data`],
+//!   [`Client::get_children`], [`Client::get_children2`],
+//!   [`Client::get_all_children_number`], [`Client::get_ephemerals`],
+//!   [`Client::get_acl`], [`Client::set_acl`], [`Client::multi`],
+//!   [`Client::multi_read`], [`Client::sync`], [`Client::add_watch`],
+//!   [`Client::remove_watches`], [`Client::add_auth`], [`Client::close`];
+//!   [`Client::request`] sends any [`Request`]. Linearizable reads:
+//!   [`Client::get_data_linearizable`], [`Client::exists_linearizable`],
+//!   [`Client::get_children_linearizable`], [`Client::request_linearizable`].
 //! - Errors are typed ([`Error`]): ZooKeeper's codes with the path for what the
-//!   server refused, [`Error::ConnectionLoss`] when the outcome is unknown.
+//!   server refused, [`Error::ConnectionLoss`] when the outcome is unknown,
+//!   [`Error::SessionExpired`] once the session is gone.
 //! - In-flight requests are bounded ([`ClientConfig::requests_inflight_max`]):
-//!   past the bound, callers wait. The client pings at a third of the session
-//!   timeout and tracks the highest zxid seen, which a resumed session will
-//!   present so it never reads older data.
+//!   past the bound, callers wait.
 //!
-//! Not yet here (the sessions issue): failing over to another node and
-//! resuming the session there, and watches (one-shot as futures, persistent
-//! as streams). A lost connection today moves the session to
-//! [`SessionState::Disconnected`] and every call fails with connection loss.
+//! # Sessions and failover
+//!
+//! The client pings at a third of the session timeout and declares the
+//! connection lost after two thirds of it without a word from the server (or
+//! when the link or stream closes). It then resumes the session on the next
+//! endpoint, round robin with pauses growing from 50 ms up to
+//! [`ClientConfig::reconnect_backoff_max`] between rounds, presenting the
+//! session id, its secret and the highest zxid it has seen (so no node behind
+//! it serves it: such a node refuses, and the client moves on). Requests in
+//! flight at the loss fail with [`Error::ConnectionLoss`] (the caller decides
+//! whether to retry: the request may have been applied); requests made while
+//! disconnected wait for the resume. When the cluster says the session
+//! expired, or the session timeout passes since the client last heard from
+//! any node, the state becomes [`SessionState::Expired`]: every call fails
+//! with [`Error::SessionExpired`] and every watcher ends with it.
+//! [`Client::state_changes`] streams the states.
+//!
+//! # Watches
+//!
+//! - One-shot: [`Client::get_data_watch`], [`Client::exists_watch`] and
+//!   [`Client::get_children_watch`] return the read's result and an
+//!   [`OneShotWatch`], a future resolving to the [`WatchedEvent`].
+//! - Persistent: [`Client::watch`] (or [`Client::add_watch`]) returns a
+//!   [`PersistentWatch`], a [`Stream`] of [`WatchItem`]s: events, and
+//!   [`WatchItem::ResyncNeeded`] when events were missed during a
+//!   disconnection and the node no longer has them.
+//!
+//! The server sends each change once per session; the client hands it to
+//! every local watcher it concerns, with ZooKeeper's rules (one-shot watchers
+//! are removed when they fire; a recursive watch gets data events of its whole
+//! subtree, never NodeChildrenChanged). After a reconnect the client sends
+//! `SetWatches` with every watch it still holds (watchers the application
+//! dropped are left out), relative to the highest zxid whose events it has
+//! received: one-shot watches whose znode changed meanwhile fire at once, and
+//! persistent ones get the missed events in order.
+//!
+//! Memory stays bounded: a persistent stream buffers at most
+//! [`ClientConfig::watch_buffer_max`] items; a consumer that falls further
+//! behind gets [`Error::WatchOverflow`] as the stream's last item (see
+//! [`PersistentWatch`]).
 //!
 //! # Example
 //!
 //! With a cluster from `corral dev` and its `export CORRAL_...` lines:
 //!
 //! ```no_run
-//! use corral_client::{Client, ClientConfig, CreateMode};
+//! use corral_client::{Client, ClientConfig, CreateMode, WatchItem};
 //!
 //! # async fn run() -> Result<(), corral_client::Error> {
 //! let client = Client::connect(ClientConfig::from_env()?).await?;
 //! client.create("/app", b"v1", CreateMode::Persistent).await?;
-//! let stat = client.set_data("/app", b"v2", Some(0)).await?;
-//! let (data, _) = client.get_data("/app").await?;
-//! assert_eq!((data.as_slice(), stat.version), (&b"v2"[..], 1));
+//!
+//! // A one-shot watch: the read's result now, the change later.
+//! let (data, stat, changed) = client.get_data_watch("/app").await?;
+//! assert_eq!((data.as_slice(), stat.version), (&b"v1"[..], 0));
+//! client.set_data("/app", b"v2", Some(0)).await?;
+//! let event = changed.await?;
+//! println!("{:?} at {}", event.event_type, event.path);
+//!
+//! // A persistent recursive watch: every data change under /app.
+//! let mut changes = client.watch("/app", true).await?;
+//! client.create("/app/child", b"", CreateMode::Ephemeral).await?;
+//! match changes.next().await {
+//!     Some(Ok(WatchItem::Event(event))) => println!("{event:?}"),
+//!     Some(Ok(WatchItem::ResyncNeeded { path, .. })) => println!("re-read {path}"),
+//!     Some(Err(e)) => println!("watch ended: {e}"),
+//!     None => {}
+//! }
 //! client.close().await?;
 //! # Ok(())
 //! # }
 //! ```
-
+//!
+//! Following the session's state:
+//!
+//! ```no_run
+//! use corral_client::{Client, SessionState};
+//!
+//! # async fn run(client: Client) {
+//! let mut states = client.state_changes();
+//! while let Some(state) = states.next().await {
+//!     match state {
+//!         SessionState::Disconnected => eprintln!("resuming the session elsewhere"),
+//!         SessionState::Expired => eprintln!("session expired: start over"),
+//!         other => eprintln!("{other:?}"),
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! Asking a node about itself, without a session (as `corral status` does):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), corral_client::Error> {
+//! let config = corral_client::ClientConfig::from_env()?;
+//! for endpoint in &config.endpoints {
+//!     let status = corral_client::node_status(&config, endpoint).await?;
+//!     println!("{endpoint}: node {} is {} at term {}", status.id, status.role, status.term);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 mod client;
 mod config;
 mod connection;
 mod error;
+mod operations;
+mod session;
 mod state;
+mod status;
+mod watch;
+mod watch_registry;
 
 pub use client::Client;
 pub use config::{ClientConfig, ENV_CA, ENV_CERT, ENV_ENDPOINTS, ENV_KEY, parse_endpoints};
 pub use error::{Error, Result};
-pub use state::SessionState;
+pub use state::{STATE_CHANGES_BUFFER, SessionState, StateChanges};
+pub use status::node_status;
+pub use watch::{OneShotWatch, PersistentWatch, WatchItem};
 
 pub use corral_core::tree::{
-    Acl, CreateMode, CreateRequest, ErrorCode, Id, MultiOp, MultiOpResult, Perms, Request,
-    Response, Stat, ZkError,
+    Acl, AddWatchMode, CreateMode, CreateRequest, ErrorCode, EventType, Id, MultiOp, MultiOpResult,
+    Perms, ReadOp, ReadOpResult, Request, Response, SessionId, Stat, WatchedEvent, WatcherType,
+    ZkError,
 };
+pub use corral_transport::wire::NodeStatus;
+/// The `Stream` trait the watch and state streams implement (from `futures-core`).
+pub use futures_core::Stream;
