@@ -7,7 +7,9 @@
 //! create/get/set/ls -R/stat/getacl/setacl/sync/delete -R round trip with
 //! `--json` parsed and checked, text output (escaped binary data, the stat
 //! lines), errors (`NoNode: PATH` on stderr, exit 1; a bad ACL, exit 2), an
-//! ephemeral node held by `create -e` until its process is stopped, and
+//! ephemeral node held by `create -e` until its process is stopped, `watch
+//! -R`, `get -w` and `ls -w` printing the events of changes made by other
+//! commands, in order, and
 //! `status` listing 3 nodes with one leader, then still answering with the
 //! killed node marked unreachable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -325,6 +327,152 @@ fn ephemeral_lives_as_long_as_its_command(cli: &Cli) {
     );
 }
 
+/// A running `corral` whose output lines are read as they come; killed
+/// (by its PID) if dropped while it runs.
+struct Running {
+    child: Option<Child>,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(cli: &Cli, args: &[&str]) -> Self {
+        let mut child = cli
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        Self {
+            child: Some(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().map_or(0, Child::id) as i32)
+    }
+
+    /// The next stdout line, within [`COMMAND_TIMEOUT`].
+    fn next_line(&mut self) -> String {
+        match self.stdout.recv_timeout(COMMAND_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => {
+                panic!("no line on stdout within {COMMAND_TIMEOUT:?}: {e}");
+            }
+        }
+    }
+
+    /// Waits for a stderr line containing `text`.
+    fn wait_stderr(&mut self, text: &str) {
+        loop {
+            match self.stderr.recv_timeout(COMMAND_TIMEOUT) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    panic!("no {text:?} on stderr within {COMMAND_TIMEOUT:?}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Waits for the process to exit by itself; returns whether it succeeded.
+    fn wait_success(mut self, what: &str) -> bool {
+        let child = self.child.take().unwrap();
+        wait_output(child, &[what]).status.success()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// `watch -R` prints every change under its path, in order, as the changes
+/// are made by other commands; `get -w` and `ls -w` print their read, then
+/// the one event of their one-shot watch, and exit.
+fn watches_print_events_in_order(cli: &Cli) {
+    cli.ok(&["create", "/w"]);
+    cli.ok(&["create", "/w/first"]);
+    let mut watch = Running::start(cli, &["watch", "-R", "/w", "--json"]);
+    watch.wait_stderr("corral: watching /w");
+    let mut get_w = Running::start(cli, &["get", "-w", "/w", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&get_w.next_line()).unwrap()["data"],
+        ""
+    );
+    let mut ls_w = Running::start(cli, &["ls", "-w", "/w"]);
+    assert_eq!(ls_w.next_line(), "first", "ls -w prints the children first");
+    let changes: [&[&str]; 6] = [
+        &["create", "/w/a", "x"],
+        &["set", "/w/a", "y"],
+        &["create", "/w/a/b"],
+        &["delete", "/w/a/b"],
+        &["delete", "/w/a"],
+        &["set", "/w", "z"],
+    ];
+    for change in changes {
+        cli.ok(change);
+    }
+    let expected = [
+        ("NodeCreated", "/w/a"),
+        ("NodeDataChanged", "/w/a"),
+        ("NodeCreated", "/w/a/b"),
+        ("NodeDeleted", "/w/a/b"),
+        ("NodeDeleted", "/w/a"),
+        ("NodeDataChanged", "/w"),
+    ];
+    let mut zxid_before = 0;
+    for (event, path) in expected {
+        let line = watch.next_line();
+        let item: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (item["event"].as_str(), item["path"].as_str()),
+            (Some(event), Some(path)),
+            "{line}"
+        );
+        let zxid = item["zxid"].as_i64().unwrap();
+        assert!(zxid > zxid_before, "events in zxid order: {line}");
+        zxid_before = zxid;
+    }
+    kill(watch.pid(), Signal::SIGTERM).unwrap();
+    assert!(
+        watch.wait_success("watch (after SIGTERM)"),
+        "watch ends cleanly on SIGTERM"
+    );
+
+    let event: Value = serde_json::from_str(&get_w.next_line()).unwrap();
+    assert_eq!(
+        (event["event"].as_str(), event["path"].as_str()),
+        (Some("NodeDataChanged"), Some("/w"))
+    );
+    assert!(get_w.wait_success("get -w"), "get -w exits after its event");
+    assert_eq!(ls_w.next_line(), "NodeChildrenChanged /w");
+    assert!(ls_w.wait_success("ls -w"), "ls -w exits after its event");
+    cli.ok(&["delete", "-R", "/w"]);
+}
+
 /// `status` lists every node with one leader; with a node killed, it still
 /// answers and marks that node unreachable.
 fn status_lists_nodes_and_marks_the_dead_one(cli: &Cli, cluster: &mut Cluster) {
@@ -388,5 +536,6 @@ async fn command_line_client_round_trips_and_reports_status() {
     round_trip(&cli);
     flags_and_missing_settings(&cli);
     ephemeral_lives_as_long_as_its_command(&cli);
+    watches_print_events_in_order(&cli);
     status_lists_nodes_and_marks_the_dead_one(&cli, &mut cluster);
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use corral_client::{Client, ClientConfig, Request, Response};
+use corral_client::{Client, ClientConfig};
 
 use super::failure::{CliResult, Failure};
 
@@ -81,18 +81,7 @@ impl SessionArgs {
                     "error: --auth takes USER:PASSWORD".to_owned(),
                 ));
             }
-            let request = Request::AddAuth {
-                scheme: "digest".into(),
-                auth: user_password.as_bytes().to_vec(),
-            };
-            match client.request(request).await? {
-                Response::AddAuth => {}
-                other => {
-                    return Err(Failure::unreachable(format!(
-                        "error: AddAuth answered with {other:?}"
-                    )));
-                }
-            }
+            client.add_auth("digest", user_password.as_bytes()).await?;
         }
         Ok(client)
     }

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use corral_client::{Error, ErrorCode, ZkError};
+use corral_client::{Error, ErrorCode, SessionState, ZkError};
 
 /// Exit code when the server refused the operation (a ZooKeeper error).
 pub(crate) const EXIT_REFUSED: u8 = 1;
@@ -69,10 +69,21 @@ impl From<Error> for Failure {
             Error::SessionRefused {
                 code: Some(code), ..
             } => Failure::unreachable(format!("{code:?}: {e}")),
+            Error::SessionExpired { .. } => {
+                Failure::unreachable(format!("{:?}: {e}", ErrorCode::SessionExpired))
+            }
             Error::Config(_) | Error::Certs(_) => Failure::usage(format!("error: {e}")),
             other => Failure::unreachable(format!("error: {other}")),
         }
     }
+}
+
+/// The failure of a command whose session ended under it (`state` is final).
+pub(crate) fn session_ended(state: SessionState) -> Failure {
+    Failure::unreachable(format!(
+        "{:?}: the session ended ({state:?}); its ephemeral nodes and watches are gone",
+        ErrorCode::SessionExpired
+    ))
 }
 
 /// A command's result.

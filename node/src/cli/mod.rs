@@ -1,5 +1,5 @@
-//! The command-line client: `corral create|get|set|ls|stat|delete|getacl|
-//! setacl|sync|status`.
+//! The command-line client: `corral create|get|set|ls|stat|delete|watch|
+//! getacl|setacl|sync|status`.
 //!
 //! Each command opens one session (except `status`, which asks every node
 //! without one), runs one operation, prints the result as text or, with
@@ -18,12 +18,13 @@ mod acl_text;
 mod connection_args;
 mod data_text;
 mod failure;
-mod node_status_query;
 mod output;
 mod read_commands;
 mod stat_text;
 mod status_command;
+mod stop_signals;
 mod subtree;
+mod watch_command;
 mod write_commands;
 
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ pub(crate) enum ClientCommand {
     Stat(read_commands::PathArgs),
     /// Delete a znode (with -R, everything under it too).
     Delete(write_commands::DeleteArgs),
+    /// Print every change of a znode (with -R, of its subtree), one line each, until Ctrl-C.
+    Watch(watch_command::WatchArgs),
     /// Print a znode's ACL, one `scheme:id:perms` per line.
     Getacl(read_commands::PathArgs),
     /// Replace a znode's ACL.
@@ -82,6 +85,7 @@ async fn dispatch(command: ClientCommand) -> CliResult {
         C::Ls(args) => &args.session,
         C::Delete(args) => &args.session,
         C::Setacl(args) => &args.session,
+        C::Watch(args) => &args.session,
         C::Stat(args) | C::Getacl(args) | C::Sync(args) => &args.session,
         C::Status(args) => return status_command::status(args).await,
     };
@@ -96,6 +100,7 @@ async fn dispatch(command: ClientCommand) -> CliResult {
         C::Getacl(args) => read_commands::getacl(&client, args).await,
         C::Setacl(args) => write_commands::setacl(&client, args).await,
         C::Sync(args) => write_commands::sync(&client, args).await,
+        C::Watch(args) => watch_command::watch(&client, args).await,
         C::Status(_) => Ok(()),
     };
     close_session(client, result).await

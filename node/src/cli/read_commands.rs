@@ -1,7 +1,7 @@
 //! `get`, `ls`, `stat` and `getacl`: reads, printed as text or JSON.
 
 use clap::Args;
-use corral_client::{Client, ErrorCode, ZkError};
+use corral_client::{Client, ErrorCode, Stat, ZkError};
 use serde::Serialize;
 
 use super::acl_text::{AclJson, acl_entry_text};
@@ -10,9 +10,11 @@ use super::data_text::{data_base64, data_text, data_utf8};
 use super::failure::CliResult;
 use super::output::{print_json, print_line, write_stdout};
 use super::stat_text::{StatJson, stat_text};
+use super::stop_signals::StopSignals;
 use super::subtree::list_subtree;
+use super::watch_command::await_one_shot;
 
-/// `corral get [--raw] PATH`.
+/// `corral get [--raw] [-w] PATH`.
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
     /// The znode.
@@ -20,11 +22,14 @@ pub(crate) struct GetArgs {
     /// Write the data's bytes exactly, without a newline (no escaping).
     #[arg(long, conflicts_with = "json")]
     raw: bool,
+    /// Then wait for the node's next change (a one-shot watch) and print it.
+    #[arg(short = 'w', long, conflicts_with = "raw")]
+    watch: bool,
     #[command(flatten)]
     pub(crate) session: SessionArgs,
 }
 
-/// `corral ls [-R] PATH`.
+/// `corral ls [-R] [-w] PATH`.
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {
     /// The znode.
@@ -32,6 +37,9 @@ pub(crate) struct LsArgs {
     /// Every path under PATH (PATH first, parents before children, sorted).
     #[arg(short = 'R', long)]
     recursive: bool,
+    /// Then wait for the next change of the children (a one-shot watch) and print it.
+    #[arg(short = 'w', long, conflicts_with = "recursive")]
+    watch: bool,
     #[command(flatten)]
     pub(crate) session: SessionArgs,
 }
@@ -81,20 +89,30 @@ struct AclOfJson<'a> {
     stat: StatJson,
 }
 
-/// Runs `get`.
+/// Runs `get` (with `-w`, then waits for the event).
 pub(crate) async fn get(client: &Client, args: &GetArgs) -> CliResult {
-    let (data, stat) = client.get_data(&args.path).await?;
+    if !args.watch {
+        let (data, stat) = client.get_data(&args.path).await?;
+        return print_data(args, &data, &stat);
+    }
+    let mut stop = StopSignals::new()?;
+    let (data, stat, watch) = client.get_data_watch(&args.path).await?;
+    print_data(args, &data, &stat)?;
+    await_one_shot(client, watch, &mut stop, args.session.json).await
+}
+
+fn print_data(args: &GetArgs, data: &[u8], stat: &Stat) -> CliResult {
     if args.session.json {
         print_json(&GetJson {
             path: &args.path,
-            data: data_utf8(&data),
-            data_base64: data_base64(&data),
-            stat: StatJson::from(&stat),
+            data: data_utf8(data),
+            data_base64: data_base64(data),
+            stat: StatJson::from(stat),
         })
     } else if args.raw {
-        write_stdout(&data)
+        write_stdout(data)
     } else {
-        print_line(&data_text(&data))
+        print_line(&data_text(data))
     }
 }
 
@@ -114,17 +132,31 @@ pub(crate) async fn ls(client: &Client, args: &LsArgs) -> CliResult {
         }
         return Ok(());
     }
-    let children = client.get_children(&args.path).await?;
+    let mut stop = if args.watch {
+        Some(StopSignals::new()?)
+    } else {
+        None
+    };
+    let (children, watch) = if args.watch {
+        let (children, _, watch) = client.get_children_watch(&args.path).await?;
+        (children, Some(watch))
+    } else {
+        (client.get_children(&args.path).await?, None)
+    };
     if json {
-        return print_json(&ChildrenJson {
+        print_json(&ChildrenJson {
             path: &args.path,
             children: &children,
-        });
+        })?;
+    } else {
+        for child in &children {
+            print_line(&data_text(child.as_bytes()))?;
+        }
     }
-    for child in &children {
-        print_line(&data_text(child.as_bytes()))?;
+    match (watch, stop.as_mut()) {
+        (Some(watch), Some(stop)) => await_one_shot(client, watch, stop, json).await,
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Runs `stat`.

@@ -9,13 +9,11 @@
 use std::time::Duration;
 
 use clap::Args;
-use corral_certs::{CertPaths, CertStore};
-use corral_transport::wire::NodeStatus;
+use corral_client::{Error, NodeStatus, node_status};
 use serde::Serialize;
 
 use super::connection_args::ConnectionArgs;
 use super::failure::{CliResult, Failure};
-use super::node_status_query::query_status;
 use super::output::{print_json, print_line};
 
 /// `corral status`.
@@ -146,18 +144,15 @@ const HEADER: [&str; 12] = [
 
 /// Runs `status`.
 pub(crate) async fn status(args: &StatusArgs) -> CliResult {
-    let config = args.connection.client_config()?;
-    let store = CertStore::load(CertPaths {
-        ca: config.ca.clone(),
-        cert: config.cert.clone(),
-        key: config.key.clone(),
-    })
-    .map_err(|e| Failure::usage(format!("error: {e}")))?;
-    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let mut config = args.connection.client_config()?;
+    config.connect_timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut queries = tokio::task::JoinSet::new();
     for (index, endpoint) in config.endpoints.iter().enumerate() {
-        let (endpoint, store) = (endpoint.clone(), store.clone());
-        queries.spawn(async move { (index, query_status(&endpoint, store, timeout).await) });
+        let (endpoint, config) = (endpoint.clone(), config.clone());
+        queries.spawn(async move {
+            let answer = node_status(&config, &endpoint).await;
+            (index, answer.map_err(|e| unreachable_reason(&e)))
+        });
     }
     let mut answers: Vec<Option<Result<NodeStatus, String>>> = vec![None; config.endpoints.len()];
     while let Some(joined) = queries.join_next().await {
@@ -188,6 +183,14 @@ pub(crate) async fn status(args: &StatusArgs) -> CliResult {
         Ok(())
     } else {
         Err(Failure::unreachable("ConnectionLoss: no node answered"))
+    }
+}
+
+/// Why a node did not answer, in a few words.
+fn unreachable_reason(error: &Error) -> String {
+    match error {
+        Error::NoServer { attempts, .. } => attempts.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -7,10 +7,11 @@ use serde::Serialize;
 use super::acl_text::parse_acl;
 use super::connection_args::SessionArgs;
 use super::data_text::read_data;
-use super::failure::{CliResult, Failure};
+use super::failure::{CliResult, session_ended};
 use super::output::{print_json, print_line};
 use super::read_commands::{PathArgs, StatOfJson};
 use super::stat_text::StatJson;
+use super::stop_signals::StopSignals;
 use super::subtree::delete_subtree;
 
 /// `corral create [-e] [-s] [-c] [--ttl MS] [--acl ACL] PATH [DATA]`.
@@ -141,32 +142,20 @@ pub(crate) async fn create(client: &Client, args: &CreateArgs) -> CliResult {
 
 /// Keeps the session (and its ephemeral nodes) until Ctrl-C or SIGTERM.
 async fn hold_session(client: &Client) -> CliResult {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Failure::usage(format!("error: cannot listen for SIGTERM: {e}")))?;
-    let mut state = client.state_changes();
+    let mut stop = StopSignals::new()?;
+    let mut states = client.state_changes();
     eprintln!("corral: holding the session; Ctrl-C ends it and deletes the ephemeral node");
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
-            changed = state.changed() => {
-                let now = *state.borrow_and_update();
-                match now {
-                    SessionState::Expired | SessionState::Closed => {
-                        return Err(Failure::unreachable(format!(
-                            "SessionExpired: the session ended ({now:?}); its ephemeral nodes are gone"
-                        )));
-                    }
-                    SessionState::Disconnected => {
-                        eprintln!("corral: connection lost; the session lives until its timeout");
-                    }
-                    SessionState::Connecting | SessionState::Connected => {}
+            () = stop.recv() => return Ok(()),
+            state = states.next() => match state {
+                Some(SessionState::Disconnected) => {
+                    eprintln!("corral: connection lost; resuming the session on another node");
                 }
-                if changed.is_err() {
-                    return Err(Failure::unreachable("ConnectionLoss: the session is gone".to_owned()));
-                }
-            }
+                Some(state) if state.is_terminal() => return Err(session_ended(state)),
+                Some(_) => {}
+                None => return Err(session_ended(client.state())),
+            },
         }
     }
 }
