@@ -199,3 +199,73 @@ pub(crate) async fn setacl(client: &Client, args: &SetaclArgs) -> CliResult {
 pub(crate) async fn sync(client: &Client, args: &PathArgs) -> CliResult {
     Ok(client.sync(&args.path).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(subcommand)]
+        command: crate::cli::ClientCommand,
+    }
+
+    fn create_mode(args: &[&str]) -> Result<CreateMode, clap::Error> {
+        let line = Line::try_parse_from(
+            ["corral", "create"]
+                .iter()
+                .chain(args)
+                .chain(&["--endpoints", "h:1"]),
+        )?;
+        match line.command {
+            crate::cli::ClientCommand::Create(create) => Ok(create.mode()),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_flags_map_to_zookeepers_modes() {
+        let cases: [(&[&str], CreateMode); 7] = [
+            (&["/a"], CreateMode::Persistent),
+            (&["-s", "/a"], CreateMode::PersistentSequential),
+            (&["-e", "/a"], CreateMode::Ephemeral),
+            (&["-e", "-s", "/a"], CreateMode::EphemeralSequential),
+            (&["-c", "/a"], CreateMode::Container),
+            (&["--ttl", "500", "/a"], CreateMode::PersistentWithTtl),
+            (
+                &["-s", "--ttl", "500", "/a", "-"],
+                CreateMode::PersistentSequentialWithTtl,
+            ),
+        ];
+        for (args, mode) in cases {
+            assert_eq!(create_mode(args).unwrap(), mode, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn impossible_mixes_are_refused_by_the_parser() {
+        for args in [
+            &["-c", "-e", "/a"][..],
+            &["-c", "-s", "/a"],
+            &["-e", "--ttl", "5", "/a"],
+            &["-c", "--ttl", "5", "/a"],
+        ] {
+            assert!(create_mode(args).is_err(), "{args:?}");
+        }
+        let delete = Line::try_parse_from(["corral", "delete", "-R", "-v", "1", "/a"]);
+        assert!(delete.is_err(), "-R with -v");
+        let get = Line::try_parse_from(["corral", "get", "-w", "--raw", "/a"]);
+        assert!(get.is_err(), "-w with --raw");
+    }
+
+    #[test]
+    fn data_may_start_with_a_hyphen() {
+        let line = Line::try_parse_from(["corral", "set", "/a", "-1"]).unwrap();
+        match line.command {
+            crate::cli::ClientCommand::Set(set) => assert_eq!(set.data, "-1"),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+}
