@@ -9,9 +9,10 @@
 //! lines), errors (`NoNode: PATH` on stderr, exit 1; a bad ACL, exit 2), an
 //! ephemeral node held by `create -e` until its process is stopped, `watch
 //! -R`, `get -w` and `ls -w` printing the events of changes made by other
-//! commands, in order, and
-//! `status` listing 3 nodes with one leader, then still answering with the
-//! killed node marked unreachable.
+//! commands, in order, and `status` listing 3 nodes with one leader, then,
+//! once the node serving a running `watch` is killed, still answering with
+//! that node marked unreachable while the watch resumes elsewhere and prints
+//! the next change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -473,9 +474,11 @@ fn watches_print_events_in_order(cli: &Cli) {
     cli.ok(&["delete", "-R", "/w"]);
 }
 
-/// `status` lists every node with one leader; with a node killed, it still
-/// answers and marks that node unreachable.
-fn status_lists_nodes_and_marks_the_dead_one(cli: &Cli, cluster: &mut Cluster) {
+/// `status` lists every node with one leader. Then the node serving a
+/// running `watch -R` is killed: `status` still answers and marks it
+/// unreachable, and the watch resumes on another node and prints the next
+/// change.
+fn status_and_watch_outlive_a_killed_node(cli: &Cli, cluster: &mut Cluster) {
     let status = cli.json(&["status"]);
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
@@ -485,18 +488,24 @@ fn status_lists_nodes_and_marks_the_dead_one(cli: &Cli, cluster: &mut Cluster) {
     assert_eq!(ids, vec![1, 2, 3]);
     let leaders: Vec<&Value> = nodes.iter().filter(|n| n["role"] == "leader").collect();
     assert_eq!(leaders.len(), 1, "{status}");
-    let leader = leaders[0]["id"].as_u64().unwrap();
     for node in nodes {
-        assert!(node["applied"].as_u64().unwrap() <= node["committed"].as_u64().unwrap() + 1);
         assert!(node["lag"].is_u64(), "{node}");
+        assert!(
+            node["applied"].as_u64() <= node["committed"].as_u64(),
+            "{node}"
+        );
     }
     let table = cli.ok(&["status"]);
     assert!(table.starts_with("ENDPOINT"), "{table}");
     assert_eq!(table.lines().count(), 4, "{table}");
 
-    let dead = leader;
+    cli.ok(&["create", "/f"]);
+    let mut watch = Running::start(cli, &["watch", "-R", "/f", "--json"]);
+    watch.wait_stderr("corral: watching /f");
+    let dead = node_with_the_only_session(cli);
     let dead_endpoint = cluster.node(dead).unwrap().listen.to_string();
     cluster.kill9(dead).unwrap();
+
     let status = cli.json(&["status", "--timeout-ms", "1500"]);
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3, "{status}");
@@ -516,6 +525,37 @@ fn status_lists_nodes_and_marks_the_dead_one(cli: &Cli, cluster: &mut Cluster) {
         .find(|l| l.starts_with(&dead_endpoint))
         .unwrap();
     assert!(dead_line.contains("unreachable"), "{table}");
+
+    cli.ok(&["create", "--connect-timeout-ms", "2000", "/f/after-kill"]);
+    let item: Value = serde_json::from_str(&watch.next_line()).unwrap();
+    assert_eq!(
+        (item["event"].as_str(), item["path"].as_str()),
+        (Some("NodeCreated"), Some("/f/after-kill")),
+        "the watch resumed on another node"
+    );
+    kill(watch.pid(), Signal::SIGTERM).unwrap();
+    assert!(watch.wait_success("watch (after SIGTERM)"));
+}
+
+/// The id of the one node with a session open (the running watch's), once
+/// the sessions of earlier commands are gone.
+fn node_with_the_only_session(cli: &Cli) -> u64 {
+    for _ in 0..100 {
+        let status = cli.json(&["status"]);
+        let busy: Vec<&Value> = status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["sessions"].as_u64() != Some(0))
+            .collect();
+        if let [node] = busy[..] {
+            if node["sessions"] == 1 {
+                return node["id"].as_u64().unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no single node with exactly one session");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,5 +577,5 @@ async fn command_line_client_round_trips_and_reports_status() {
     flags_and_missing_settings(&cli);
     ephemeral_lives_as_long_as_its_command(&cli);
     watches_print_events_in_order(&cli);
-    status_lists_nodes_and_marks_the_dead_one(&cli, &mut cluster);
+    status_and_watch_outlive_a_killed_node(&cli, &mut cluster);
 }
