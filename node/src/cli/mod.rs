@@ -4,6 +4,9 @@
 //! Each command opens one session (except `status`, which asks every node
 //! without one), runs one operation, prints the result as text or, with
 //! `--json`, as one JSON object per line, closes the session and exits.
+//! The commands that wait (`watch`, `get -w`, `ls -w`, `create -e`) keep the
+//! session until their event, Ctrl-C or SIGTERM; the client resumes it on
+//! another node if its node is lost.
 //!
 //! ```text
 //!  flags / CORRAL_* ─► ConnectionArgs ─► Client::connect ─► operation ─► stdout (text | JSON)
