@@ -2,6 +2,7 @@
 //! library crates.
 
 mod certs_command;
+mod cli;
 mod config;
 mod dev;
 mod dev_http;
@@ -44,12 +45,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -57,16 +60,18 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Certs { command } => certs_command::run(command)?,
         Command::Dev(args) => dev::run(args)?,
         Command::Serve { config } => serve::run(&config)?,
+        // Client commands report their own errors, with their own exit codes.
+        Command::Client(command) => return Ok(cli::run(command)),
         Command::CheckConfig { config } => {
             let parsed = config::NodeConfig::load(&config)?;
             let text = toml::to_string_pretty(&parsed).context("cannot print the configuration")?;
             println!("{text}");
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
