@@ -107,6 +107,13 @@ zk_four_letters() {
     timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && printf '%s' $word >&3 && cat <&3" 2>/dev/null || true
 }
 
+# The body of an HTTP/1.0 GET of PATH from HOST:PORT, or nothing.
+http_get() {
+    local address=$1 path=$2
+    timeout 2 bash -c "exec 3<>/dev/tcp/${address%:*}/${address##*:} &&
+        printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' '$path' '$address' >&3 && cat <&3" 2>/dev/null || true
+}
+
 start_zookeeper() {
     local i port peer_port client_ports=() servers=""
     for i in $(seq 1 "$zk_nodes"); do
@@ -145,10 +152,6 @@ EOF
             "$dir/zoo.cfg" >"$dir/server.log" 2>&1 </dev/null &
         zk_pids+=("$!")
     done
-    zk_endpoints=""
-    for i in $(seq 1 "$zk_nodes"); do
-        zk_endpoints+="${zk_endpoints:+,}127.0.0.1:${client_ports[$((i - 1))]}"
-    done
     local deadline=$((SECONDS + 90)) serving reply
     while :; do
         serving=0
@@ -172,11 +175,24 @@ EOF
         fi
         sleep 0.5
     done
-    log "ZooKeeper $zk_endpoints serving, pids ${zk_pids[*]}"
+    # The leader first: `compare` puts its single-client phase on the first
+    # endpoint of each system, so both measure the same path (to the leader).
+    local leader="" others=""
+    for port in "${client_ports[@]}"; do
+        reply=$(zk_four_letters "$port" srvr)
+        if [[ -z $leader && $reply == *"Mode: leader"* ]]; then
+            leader=127.0.0.1:$port
+        else
+            others+=",127.0.0.1:$port"
+        fi
+    done
+    zk_endpoints=${leader:-${others#,}}${leader:+$others}
+    log "ZooKeeper $zk_endpoints serving (leader ${leader:-unknown} first), pids ${zk_pids[*]}"
 }
 
 start_corral() {
     local out=$work/corral-dev.out
+    : >"$out"
     "$target_dir/release/corral" dev --nodes 3 --dir "$work/corral" >"$out" 2>&1 </dev/null &
     dev_pid=$!
     local deadline=$((SECONDS + 90))
@@ -202,7 +218,17 @@ start_corral() {
     done
     # shellcheck disable=SC1090 # the export lines corral dev printed
     source <(grep '^export CORRAL_' "$out")
-    log "corral $CORRAL_ENDPOINTS serving, pids ${corral_pids[*]}"
+    # The leader first, as for ZooKeeper.
+    local endpoint metrics leader="" others=""
+    while read -r endpoint metrics; do
+        if [[ -z $leader ]] && http_get "$metrics" /metrics | grep -q '^corral_replica_is_leader 1'; then
+            leader=$endpoint
+        else
+            others+=",$endpoint"
+        fi
+    done < <(sed -n 's|^  node [0-9]*  pid [0-9]*  endpoint \([^ ]*\)  metrics http://\([^/]*\)/metrics .*|\1 \2|p' "$out")
+    CORRAL_ENDPOINTS=${leader:-${others#,}}${leader:+$others}
+    log "corral $CORRAL_ENDPOINTS serving (leader ${leader:-unknown} first), pids ${corral_pids[*]}"
 }
 
 main() {
@@ -225,7 +251,7 @@ main() {
     log "ZooKeeper ${version%%$'\n'*}"
     "$target_dir/release/corral-bench" compare \
         --zk-endpoints "$zk_endpoints" --zk-pids "$zk_pid_list" \
-        --corral-pids "$corral_pid_list" \
+        --corral-endpoints "$CORRAL_ENDPOINTS" --corral-pids "$corral_pid_list" \
         --clock-ticks "$(getconf CLK_TCK)" \
         --fsync-dir "$work" \
         "$@"

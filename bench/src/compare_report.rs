@@ -75,7 +75,7 @@ impl Report {
         );
         println!();
         println!(
-            "{:<26} {:<10} {:>9} {:>8} {:>8} {:>13} {:>12} {:>7}",
+            "{:<28} {:<10} {:>9} {:>8} {:>8} {:>13} {:>12} {:>7}",
             "phase", "system", "ops/s", "p50 us", "p99 us", "server us/op", "bench us/op", "errors"
         );
         let phases: Vec<Phase> = self
@@ -196,7 +196,7 @@ fn print_row(phase: &Phase, kind: SystemKind, result: &PhaseResult) {
         phase.depth
     );
     println!(
-        "{name:<26} {:<10} {:>9.0} {:>8} {:>8} {:>13.1} {:>12.1} {:>7}",
+        "{name:<28} {:<10} {:>9.0} {:>8} {:>8} {:>13.1} {:>12.1} {:>7}",
         kind.name(),
         ops_per_second(result),
         percentile(&result.latencies_us, 0.50),
