@@ -214,6 +214,8 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             run.results.push((phase, result));
         }
     }
+    let fsync_after_us = fdatasync_latency_us(&args.fsync_dir, args.fsync_samples)
+        .with_context(|| format!("fdatasync probe in {}", args.fsync_dir.display()))?;
     let report = Report {
         clients: args.clients,
         depth: args.depth,
@@ -222,6 +224,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
         seconds: args.seconds,
         nodes: (args.zk_endpoints.len(), args.corral_endpoints.len()),
         fsync_us,
+        fsync_after_us,
         load_before,
         load_after: load_average(),
         runs,

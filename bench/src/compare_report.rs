@@ -48,6 +48,8 @@ pub(crate) struct Report {
     pub(crate) nodes: (usize, usize),
     /// fdatasync latencies (µs, sorted) measured before the phases.
     pub(crate) fsync_us: Vec<u32>,
+    /// fdatasync latencies (µs, sorted) measured after the phases.
+    pub(crate) fsync_after_us: Vec<u32>,
     /// /proc/loadavg before the run.
     pub(crate) load_before: String,
     /// /proc/loadavg after the run.
@@ -63,19 +65,21 @@ impl Report {
             "corral vs ZooKeeper: {} + {} nodes on loopback, fsync on, {} B values over {} znodes, {} s measured per phase",
             self.nodes.0, self.nodes.1, self.value_bytes, self.znodes, self.seconds
         );
-        println!(
-            "fdatasync of a 128 B append on the data dirs' filesystem: p50 {} us, p99 {} us ({} samples)",
-            percentile(&self.fsync_us, 0.50),
-            percentile(&self.fsync_us, 0.99),
-            self.fsync_us.len()
-        );
+        for (when, samples) in [("before", &self.fsync_us), ("after", &self.fsync_after_us)] {
+            println!(
+                "fdatasync of a 128 B append on the data dirs' filesystem, {when} the phases: p50 {} us, p99 {} us ({} samples)",
+                percentile(samples, 0.50),
+                percentile(samples, 0.99),
+                samples.len()
+            );
+        }
         println!(
             "load average before: {}   after: {}",
             self.load_before, self.load_after
         );
         println!();
         println!(
-            "{:<28} {:<10} {:>9} {:>8} {:>8} {:>13} {:>12} {:>7}",
+            "{:<30} {:<10} {:>9} {:>8} {:>8} {:>13} {:>12} {:>7}",
             "phase", "system", "ops/s", "p50 us", "p99 us", "server us/op", "bench us/op", "errors"
         );
         let phases: Vec<Phase> = self
@@ -196,7 +200,7 @@ fn print_row(phase: &Phase, kind: SystemKind, result: &PhaseResult) {
         phase.depth
     );
     println!(
-        "{name:<28} {:<10} {:>9.0} {:>8} {:>8} {:>13.1} {:>12.1} {:>7}",
+        "{name:<30} {:<10} {:>9.0} {:>8} {:>8} {:>13.1} {:>12.1} {:>7}",
         kind.name(),
         ops_per_second(result),
         percentile(&result.latencies_us, 0.50),
