@@ -234,7 +234,7 @@ start_corral() {
 main() {
     install_zookeeper
     log "building corral and corral-bench (release)"
-    (cd "$repo" && cargo build --release -p corral -p corral-bench)
+    (cd "$repo" && cargo build --release -p corral -p corral-bench --features corral-bench/zookeeper)
     start_zookeeper
     start_corral
     local corral_pid_list zk_pid_list

@@ -3,12 +3,17 @@
 //! the call is made and pipeline concurrent calls from clones of one session
 //! on that session's one connection (a QUIC stream for corral, a TCP socket
 //! for ZooKeeper).
+//!
+//! The ZooKeeper side needs the `zookeeper` feature (it brings in the
+//! `zookeeper-client` crate); without it, connecting to ZooKeeper fails with
+//! a message that says so.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use corral_client::{ClientConfig, CreateMode, ErrorCode};
+#[cfg(feature = "zookeeper")]
 use zookeeper_client as zk;
 
 /// Session timeout asked for on both systems.
@@ -50,6 +55,7 @@ pub(crate) struct SystemAddress {
 #[derive(Clone)]
 pub(crate) enum Session {
     /// A ZooKeeper session.
+    #[cfg(feature = "zookeeper")]
     ZooKeeper(zk::Client),
     /// A corral session.
     Corral(corral_client::Client),
@@ -64,15 +70,7 @@ impl Session {
             .context("no endpoint given")?
             .clone();
         match address.kind {
-            SystemKind::ZooKeeper => {
-                let client = zk::Client::connector()
-                    .with_session_timeout(SESSION_TIMEOUT)
-                    .with_connection_timeout(CONNECT_TIMEOUT)
-                    .connect(&endpoint)
-                    .await
-                    .with_context(|| format!("cannot open a ZooKeeper session on {endpoint}"))?;
-                Ok(Session::ZooKeeper(client))
-            }
+            SystemKind::ZooKeeper => connect_zookeeper(&endpoint).await,
             SystemKind::Corral => {
                 let (ca, cert, key) = address
                     .tls
@@ -92,6 +90,7 @@ impl Session {
     /// Creates a persistent znode with open ACL; an existing one is fine.
     pub(crate) async fn ensure(&self, path: &str, data: &[u8]) -> anyhow::Result<()> {
         match self {
+            #[cfg(feature = "zookeeper")]
             Session::ZooKeeper(client) => {
                 let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
                 match client.create(path, data, &options).await {
@@ -115,6 +114,7 @@ impl Session {
     /// at call time), so several calls in flight are pipelined.
     pub(crate) async fn write(&self, path: &str, data: &[u8]) -> anyhow::Result<()> {
         match self {
+            #[cfg(feature = "zookeeper")]
             Session::ZooKeeper(client) => {
                 client.set_data(path, data, None).await?;
             }
@@ -128,9 +128,31 @@ impl Session {
     /// getData of `path`; returns the length of the data read.
     pub(crate) async fn read(&self, path: &str) -> anyhow::Result<usize> {
         let data = match self {
+            #[cfg(feature = "zookeeper")]
             Session::ZooKeeper(client) => client.get_data(path).await?.0,
             Session::Corral(client) => client.get_data(path).await?.0,
         };
         Ok(data.len())
     }
+}
+
+/// Opens a ZooKeeper session on `endpoint`.
+#[cfg(feature = "zookeeper")]
+async fn connect_zookeeper(endpoint: &str) -> anyhow::Result<Session> {
+    let client = zk::Client::connector()
+        .with_session_timeout(SESSION_TIMEOUT)
+        .with_connection_timeout(CONNECT_TIMEOUT)
+        .connect(endpoint)
+        .await
+        .with_context(|| format!("cannot open a ZooKeeper session on {endpoint}"))?;
+    Ok(Session::ZooKeeper(client))
+}
+
+/// Without the `zookeeper` feature there is no ZooKeeper client to connect.
+#[cfg(not(feature = "zookeeper"))]
+async fn connect_zookeeper(endpoint: &str) -> anyhow::Result<Session> {
+    anyhow::bail!(
+        "cannot reach ZooKeeper on {endpoint}: corral-bench was built without its `zookeeper` \
+         feature (cargo build --release -p corral-bench --features zookeeper)"
+    )
 }
