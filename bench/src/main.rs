@@ -7,10 +7,12 @@
 //!  cargo build --release -p corral
 //!  cargo run --release -p corral-bench -- writes --nodes 3 --proposers 64 --value-bytes 100 --seconds 10
 //! ```
+//!
+//! `compare` drives an Apache ZooKeeper ensemble and a corral cluster, both
+//! already running, with the same workload and prints them side by side;
+//! `bench/zk-compare.sh` installs ZooKeeper, starts both and runs it.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -18,6 +20,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 use corral_client::{Client, CreateMode};
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use corral_tests::node_status::{http_get, metric_value};
+
+use crate::fdatasync::fdatasync_latency_us;
+use crate::percentile::percentile;
+
+mod compare;
+mod compare_report;
+mod compare_system;
+mod fdatasync;
+mod percentile;
+mod process_cpu;
 
 /// Load generator for corral.
 #[derive(Debug, Parser)]
@@ -32,6 +44,9 @@ enum Workload {
     /// setData of `--value-bytes` on one znode per proposer, `--inflight`
     /// requests in flight per proposer.
     Writes(WriteArgs),
+    /// The same workload against running ZooKeeper and corral clusters, side
+    /// by side, with the targets of issue 7 (bench/zk-compare.sh runs it).
+    Compare(compare::CompareArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     match cli.workload {
         Workload::Writes(args) => runtime.block_on(writes(args)),
+        Workload::Compare(args) => runtime.block_on(compare::run(args)),
     }
 }
 
@@ -230,35 +246,4 @@ async fn proposer(
         }
     }
     (samples, failed)
-}
-
-/// Times `samples` appends of 128 bytes, each followed by fdatasync, in `dir`.
-fn fdatasync_latency_us(dir: &Path, samples: usize) -> anyhow::Result<Vec<u32>> {
-    let path = dir.join("fdatasync-probe");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    let record = [0x5au8; 128];
-    let mut latencies = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let start = Instant::now();
-        file.write_all(&record)?;
-        file.sync_data()?;
-        latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
-    }
-    drop(file);
-    std::fs::remove_file(&path)?;
-    latencies.sort_unstable();
-    Ok(latencies)
-}
-
-/// The `q` quantile of sorted samples (0 when empty).
-fn percentile(sorted: &[u32], q: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let at = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
 }

@@ -1,0 +1,394 @@
+//! `compare`: the same workload against Apache ZooKeeper and corral, both
+//! already running (bench/zk-compare.sh starts them), phase by phase, each
+//! phase run on ZooKeeper and then on corral so both see the same machine.
+//!
+//! ```text
+//!  sessions: C per system, session i on node i mod N ─┐
+//!  znodes:   /corral-bench-compare/k0000 .. k(Z-1)     │ pre-created, 100 B
+//!  phase:    C clients × D loops, each loop one request in flight
+//!            warm-up ─► measured window ─► stop        │ /proc/PID/stat of the
+//!                       └ server CPU read at both ends ┘ servers, by PID
+//! ```
+//!
+//! A client with D loops keeps D requests in flight on its one session: both
+//! client libraries send a request when it is made and match replies by xid,
+//! so the D requests are pipelined on one connection. Every loop ends at the
+//! end of its phase, and every request has a timeout, so a phase always ends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::compare_report::{Report, SystemRun};
+use crate::compare_system::{Session, SystemAddress, SystemKind};
+use crate::fdatasync::fdatasync_latency_us;
+use crate::process_cpu::cpu_time_us;
+
+/// The parent of the pre-created znodes.
+const ROOT: &str = "/corral-bench-compare";
+/// A request not answered within this counts as failed, and its loop goes on.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Arguments of `compare`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompareArgs {
+    /// ZooKeeper's client endpoints (`host:port`, comma-separated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    zk_endpoints: Vec<String>,
+    /// PIDs of the ZooKeeper servers (for their CPU time).
+    #[arg(long, value_delimiter = ',', required = true)]
+    zk_pids: Vec<u32>,
+    /// corral's endpoints (`host:port`, comma-separated).
+    #[arg(long, env = "CORRAL_ENDPOINTS", value_delimiter = ',', required = true)]
+    corral_endpoints: Vec<String>,
+    /// corral's cluster CA certificate.
+    #[arg(long, env = "CORRAL_CA")]
+    corral_ca: PathBuf,
+    /// The client certificate for corral.
+    #[arg(long, env = "CORRAL_CERT")]
+    corral_cert: PathBuf,
+    /// The client key for corral.
+    #[arg(long, env = "CORRAL_KEY")]
+    corral_key: PathBuf,
+    /// PIDs of the corral nodes (for their CPU time).
+    #[arg(long, value_delimiter = ',', required = true)]
+    corral_pids: Vec<u32>,
+    /// Clients (sessions) per system, spread evenly over the nodes.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Requests each client keeps in flight in the pipelined phases.
+    #[arg(long, default_value_t = 8)]
+    depth: usize,
+    /// Bytes of each value.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Pre-created znodes the load is spread over.
+    #[arg(long, default_value_t = 256)]
+    znodes: usize,
+    /// Seconds measured per phase.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Seconds of load before each phase's measured window.
+    #[arg(long, default_value_t = 1)]
+    warmup_seconds: u64,
+    /// Seconds of writes, then of reads, on each system before the first
+    /// phase (ZooKeeper's JVM compiles its hot paths meanwhile); not reported.
+    #[arg(long, default_value_t = 3)]
+    jit_warmup_seconds: u64,
+    /// `getconf CLK_TCK`: the unit of /proc/PID/stat CPU times.
+    #[arg(long, default_value_t = 100)]
+    clock_ticks: u64,
+    /// Directory for the fdatasync probe (the filesystem of the data dirs).
+    #[arg(long, default_value = ".")]
+    fsync_dir: PathBuf,
+    /// fdatasync calls timed for the disk baseline.
+    #[arg(long, default_value_t = 300)]
+    fsync_samples: usize,
+}
+
+/// Which operation a phase sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// setData of the value.
+    Write,
+    /// getData.
+    Read,
+}
+
+/// One measured phase: an operation, how many clients, how many in flight each.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phase {
+    /// What is sent.
+    pub(crate) op: Op,
+    /// Clients sending.
+    pub(crate) clients: usize,
+    /// Requests in flight per client.
+    pub(crate) depth: usize,
+}
+
+/// What one phase on one system measured.
+#[derive(Debug, Default)]
+pub(crate) struct PhaseResult {
+    /// Operations completed in the measured window.
+    pub(crate) ops: u64,
+    /// Operations that failed or timed out in the measured window.
+    pub(crate) errors: u64,
+    /// Length of the measured window.
+    pub(crate) seconds: f64,
+    /// Latencies (µs) of the completed operations, sorted.
+    pub(crate) latencies_us: Vec<u32>,
+    /// CPU time of the servers over the window (µs).
+    pub(crate) server_cpu_us: u64,
+    /// CPU time of this load generator over the window (µs).
+    pub(crate) bench_cpu_us: u64,
+}
+
+/// Runs `compare`.
+pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.depth == 0 || args.znodes == 0 || args.seconds == 0 {
+        bail!("--clients, --depth, --znodes and --seconds must be above 0");
+    }
+    let load_before = load_average();
+    let fsync_us = fdatasync_latency_us(&args.fsync_dir, args.fsync_samples)
+        .with_context(|| format!("fdatasync probe in {}", args.fsync_dir.display()))?;
+    let phases = [
+        Phase {
+            op: Op::Write,
+            clients: 1,
+            depth: 1,
+        },
+        Phase {
+            op: Op::Write,
+            clients: args.clients,
+            depth: 1,
+        },
+        Phase {
+            op: Op::Read,
+            clients: args.clients,
+            depth: 1,
+        },
+        Phase {
+            op: Op::Write,
+            clients: args.clients,
+            depth: args.depth,
+        },
+        Phase {
+            op: Op::Read,
+            clients: args.clients,
+            depth: args.depth,
+        },
+    ];
+    let mut systems = Vec::new();
+    for address in addresses(&args) {
+        let pids = match address.kind {
+            SystemKind::ZooKeeper => args.zk_pids.clone(),
+            SystemKind::Corral => args.corral_pids.clone(),
+        };
+        let sessions = open_sessions(&address, args.clients).await?;
+        let paths = prepare(&sessions, &args).await?;
+        systems.push((address.kind, pids, sessions, paths));
+    }
+    let value = Arc::new(vec![b'v'; args.value_bytes]);
+    for (kind, _, sessions, paths) in &systems {
+        for op in [Op::Write, Op::Read] {
+            let warmup = Phase {
+                op,
+                clients: args.clients,
+                depth: args.depth,
+            };
+            let window = Window::after(Duration::ZERO, args.jit_warmup_seconds.max(1));
+            let result = run_phase(sessions, paths, &value, warmup, window, &[], 0).await?;
+            eprintln!(
+                "warm-up {} {op:?}: {} ops, {} errors",
+                kind.name(),
+                result.ops,
+                result.errors
+            );
+        }
+    }
+    let mut runs: Vec<SystemRun> = systems
+        .iter()
+        .map(|(kind, ..)| SystemRun::new(*kind))
+        .collect();
+    for phase in phases {
+        for ((_, pids, sessions, paths), run) in systems.iter().zip(runs.iter_mut()) {
+            let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
+            let result = run_phase(
+                sessions,
+                paths,
+                &value,
+                phase,
+                window,
+                pids,
+                args.clock_ticks,
+            )
+            .await?;
+            eprintln!(
+                "{} {phase:?}: {:.0} ops/s, {} errors",
+                run.kind.name(),
+                result.ops as f64 / result.seconds,
+                result.errors
+            );
+            run.results.push((phase, result));
+        }
+    }
+    let fsync_after_us = fdatasync_latency_us(&args.fsync_dir, args.fsync_samples)
+        .with_context(|| format!("fdatasync probe in {}", args.fsync_dir.display()))?;
+    let report = Report {
+        clients: args.clients,
+        depth: args.depth,
+        value_bytes: args.value_bytes,
+        znodes: args.znodes,
+        seconds: args.seconds,
+        nodes: (args.zk_endpoints.len(), args.corral_endpoints.len()),
+        fsync_us,
+        fsync_after_us,
+        load_before,
+        load_after: load_average(),
+        runs,
+    };
+    report.print();
+    Ok(())
+}
+
+fn addresses(args: &CompareArgs) -> [SystemAddress; 2] {
+    [
+        SystemAddress {
+            kind: SystemKind::ZooKeeper,
+            endpoints: args.zk_endpoints.clone(),
+            tls: None,
+        },
+        SystemAddress {
+            kind: SystemKind::Corral,
+            endpoints: args.corral_endpoints.clone(),
+            tls: Some((
+                args.corral_ca.clone(),
+                args.corral_cert.clone(),
+                args.corral_key.clone(),
+            )),
+        },
+    ]
+}
+
+/// `count` sessions, session i on node i mod N.
+async fn open_sessions(address: &SystemAddress, count: usize) -> anyhow::Result<Vec<Session>> {
+    let mut sessions = Vec::with_capacity(count);
+    for i in 0..count {
+        sessions.push(Session::connect(address, i).await?);
+    }
+    Ok(sessions)
+}
+
+/// Creates the root and the znodes (each holding a value); returns their paths.
+async fn prepare(sessions: &[Session], args: &CompareArgs) -> anyhow::Result<Arc<Vec<String>>> {
+    let first = sessions.first().context("no session")?;
+    first.ensure(ROOT, b"").await?;
+    let value = vec![b'v'; args.value_bytes];
+    let paths: Vec<String> = (0..args.znodes)
+        .map(|i| format!("{ROOT}/k{i:05}"))
+        .collect();
+    for path in &paths {
+        first.ensure(path, &value).await?;
+    }
+    Ok(Arc::new(paths))
+}
+
+/// When a phase measures: after a warm-up, for a number of seconds.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Instant,
+    until: Instant,
+}
+
+impl Window {
+    fn after(warmup: Duration, seconds: u64) -> Window {
+        let from = Instant::now() + warmup;
+        Window {
+            from,
+            until: from + Duration::from_secs(seconds),
+        }
+    }
+}
+
+/// Runs one phase on one system; reads the CPU time of `pids` (and of this
+/// process) at both ends of the measured window.
+async fn run_phase(
+    sessions: &[Session],
+    paths: &Arc<Vec<String>>,
+    value: &Arc<Vec<u8>>,
+    phase: Phase,
+    window: Window,
+    pids: &[u32],
+    clock_ticks: u64,
+) -> anyhow::Result<PhaseResult> {
+    let mut loops = tokio::task::JoinSet::new();
+    let loop_count = phase.clients * phase.depth;
+    for client in 0..phase.clients {
+        let session = sessions
+            .get(client)
+            .context("fewer sessions than clients")?;
+        for slot in 0..phase.depth {
+            let index = client * phase.depth + slot;
+            loops.spawn(request_loop(
+                session.clone(),
+                Arc::clone(paths),
+                Arc::clone(value),
+                phase.op,
+                (index, loop_count),
+                window,
+            ));
+        }
+    }
+    let me = std::process::id();
+    tokio::time::sleep_until(window.from.into()).await;
+    let server_before = cpu_time_us(pids, clock_ticks)?;
+    let bench_before = cpu_time_us(&[me], clock_ticks)?;
+    tokio::time::sleep_until(window.until.into()).await;
+    let server_after = cpu_time_us(pids, clock_ticks)?;
+    let bench_after = cpu_time_us(&[me], clock_ticks)?;
+    let mut result = PhaseResult {
+        seconds: (window.until - window.from).as_secs_f64(),
+        server_cpu_us: server_after.saturating_sub(server_before),
+        bench_cpu_us: bench_after.saturating_sub(bench_before),
+        ..PhaseResult::default()
+    };
+    while let Some(joined) = loops.join_next().await {
+        let (latencies, errors) = joined.context("a request loop panicked")?;
+        result.latencies_us.extend(latencies);
+        result.errors += errors;
+    }
+    result.latencies_us.sort_unstable();
+    result.ops = result.latencies_us.len() as u64;
+    Ok(result)
+}
+
+/// One request in flight until the window ends; returns the latencies (µs)
+/// of the requests completed inside the window, and the failures there.
+async fn request_loop(
+    session: Session,
+    paths: Arc<Vec<String>>,
+    value: Arc<Vec<u8>>,
+    op: Op,
+    (index, loop_count): (usize, usize),
+    window: Window,
+) -> (Vec<u32>, u64) {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    // Loop i visits znodes i, i + loops, i + 2 loops, ...: concurrent loops
+    // touch different znodes, and every znode gets its share.
+    let mut next = index;
+    loop {
+        let sent = Instant::now();
+        if sent >= window.until {
+            break;
+        }
+        let path = &paths[next % paths.len()];
+        next = next.wrapping_add(loop_count);
+        let outcome = match op {
+            Op::Write => tokio::time::timeout(REQUEST_TIMEOUT, session.write(path, &value))
+                .await
+                .map(|r| r.map(|()| value.len())),
+            Op::Read => tokio::time::timeout(REQUEST_TIMEOUT, session.read(path)).await,
+        };
+        let done = Instant::now();
+        if done < window.from || done > window.until {
+            continue;
+        }
+        match outcome {
+            Ok(Ok(_)) => {
+                latencies.push(u32::try_from((done - sent).as_micros()).unwrap_or(u32::MAX))
+            }
+            Ok(Err(_)) | Err(_) => errors += 1,
+        }
+    }
+    (latencies, errors)
+}
+
+/// The first line of /proc/loadavg, or why it could not be read.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|e| format!("unknown ({e})"))
+}
