@@ -118,12 +118,15 @@ enum Pending {
         xid: i32,
         reply: oneshot::Receiver<Submitted>,
         _inflight: Option<tokio::sync::OwnedSemaphorePermit>,
+        op: &'static str,
+        at: std::time::Instant,
     },
     Read {
         xid: i32,
         request: Request,
+        at: std::time::Instant,
     },
-    Pong,
+    Pong(std::time::Instant),
 }
 
 async fn run_session(
@@ -341,9 +344,11 @@ async fn read_requests(
             }
         };
         mark_heard(ctx, session);
+        let at = std::time::Instant::now();
         let pending = match msg {
             ClientMessage::Request { xid, request } => {
                 let closing = matches!(request, Request::Close);
+                let op = crate::request_metrics::op_label(&request);
                 // Sync goes through the log: it answers once everything before it applied.
                 if request.is_write() || matches!(request, Request::Sync { .. }) {
                     let inflight = ctx.inflight.clone().try_acquire_owned().ok();
@@ -353,6 +358,8 @@ async fn read_requests(
                             xid,
                             reply,
                             _inflight: inflight,
+                            op,
+                            at,
                         })
                         .await;
                     if sent.is_err() || closing {
@@ -360,16 +367,19 @@ async fn read_requests(
                     }
                     continue;
                 }
-                Pending::Read { xid, request }
+                Pending::Read { xid, request, at }
             }
-            ClientMessage::Ping => Pending::Pong,
+            ClientMessage::Ping => Pending::Pong(at),
             ClientMessage::ReadLinearizable { xid, request } => {
                 // Through the log for now: answered where the entry applies.
+                let op = crate::request_metrics::op_label(&request);
                 let reply = ctx.submit(Command::Client { session, request }).await;
                 Pending::Write {
                     xid,
                     reply,
                     _inflight: None,
+                    op,
+                    at,
                 }
             }
             ClientMessage::Connect(_) | ClientMessage::Status => {
@@ -392,7 +402,13 @@ async fn write_replies(
 ) {
     while let Some(pending) = rx.recv().await {
         let msg = match pending {
-            Pending::Write { xid, mut reply, .. } => {
+            Pending::Write {
+                xid,
+                mut reply,
+                op,
+                at,
+                ..
+            } => {
                 let ready = match reply.try_recv() {
                     Ok(s) => Ok(s),
                     Err(oneshot::error::TryRecvError::Closed) => Err(()),
@@ -404,7 +420,7 @@ async fn write_replies(
                         reply.await.map_err(|_| ())
                     }
                 };
-                match ready {
+                let msg = match ready {
                     Ok(s) => ServerMessage::Reply {
                         xid,
                         zxid: s.zxid,
@@ -418,20 +434,32 @@ async fn write_replies(
                             "the node is stopping",
                         )),
                     },
+                };
+                if let ServerMessage::Reply { result, .. } = &msg {
+                    crate::request_metrics::record(op, result, at);
                 }
+                msg
             }
-            Pending::Read { xid, request } => {
+            Pending::Read { xid, request, at } => {
                 let v = view.borrow().clone();
                 let outcome = v.tree.read(session, &request);
+                crate::request_metrics::record(
+                    crate::request_metrics::op_label(&request),
+                    &outcome.result,
+                    at,
+                );
                 ServerMessage::Reply {
                     xid,
                     zxid: v.tree.last_zxid(),
                     result: outcome.result,
                 }
             }
-            Pending::Pong => ServerMessage::Pong {
-                zxid: view.borrow().tree.last_zxid(),
-            },
+            Pending::Pong(at) => {
+                crate::request_metrics::record_outcome(crate::request_metrics::OP_PING, "ok", at);
+                ServerMessage::Pong {
+                    zxid: view.borrow().tree.last_zxid(),
+                }
+            }
         };
         if writer.push(&msg).is_err() {
             return;

@@ -19,6 +19,7 @@
 
 mod housekeeping;
 mod ready_loop;
+mod replica_metrics;
 mod write_path;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -201,6 +202,8 @@ pub struct ReplicaState {
     bytes_since_snapshot: u64,
     snapshot_in_progress: bool,
     shutdown: Option<(RpcReplyPort<()>, u64)>,
+    /// Leader: when the log reached each index, for follower lag in seconds.
+    log_clock: replica_metrics::LogClock,
 }
 
 fn now_ms() -> i64 {
@@ -266,6 +269,7 @@ impl Actor for ReplicaActor {
             bytes_since_snapshot: 0,
             snapshot_in_progress: false,
             shutdown: None,
+            log_clock: replica_metrics::LogClock::default(),
             node: args.node,
             spec: args.spec,
         })
@@ -296,6 +300,7 @@ impl Actor for ReplicaActor {
                 state.ticks += 1;
                 state.on_tick();
                 state.drive(&myself);
+                state.sample_metrics();
             }
             ReplicaMsg::Flush => {
                 state.flush_scheduled = false;
