@@ -8,6 +8,8 @@
 //!  cargo run --release -p corral-bench -- writes --nodes 3 --proposers 64 --value-bytes 100 --seconds 10
 //! ```
 
+mod metrics_cost;
+
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ enum Workload {
     /// setData of `--value-bytes` on one znode per proposer, `--inflight`
     /// requests in flight per proposer.
     Writes(WriteArgs),
+    /// The write benchmark with metrics on and off, alternately, in one run.
+    MetricsCost(metrics_cost::MetricsCostArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     match cli.workload {
         Workload::Writes(args) => runtime.block_on(writes(args)),
+        Workload::MetricsCost(args) => runtime.block_on(metrics_cost::metrics_cost(args)),
     }
 }
 
