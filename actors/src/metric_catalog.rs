@@ -305,4 +305,41 @@ mod tests {
             }
         }
     }
+
+    /// Every `corral_*` name in `text`, with a histogram's series suffix removed.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("corral_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            names.insert(base.to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    #[test]
+    fn the_dashboard_and_the_alerts_use_only_metrics_of_the_catalog() {
+        let known: std::collections::BTreeSet<&str> = METRICS.iter().map(|m| m.0).collect();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../grafana/");
+        for file in ["dashboards/corral-cluster.json", "alerts/corral.rules.yml"] {
+            let text = std::fs::read_to_string(format!("{root}{file}")).unwrap();
+            let names = names_in(&text);
+            assert!(names.len() >= 3, "{file}: {names:?}");
+            for name in names {
+                assert!(
+                    known.contains(name.as_str()),
+                    "{file} uses unknown metric {name}"
+                );
+            }
+        }
+    }
 }
