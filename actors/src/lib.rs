@@ -21,6 +21,9 @@
 //! - [`storage`] and [`storage_actor`]: the WAL (segments, CRC32C per record,
 //!   group commit) and snapshot files; recovery on start.
 //! - [`peer`]: links to the other replicas; [`session`]: client sessions.
+//! - Metrics (the `metrics` facade; the binary installs the exporter):
+//!   [`request_metrics`] for client requests, [`link_metrics`] for QUIC
+//!   links; the replica samples its gauges once per tick.
 //!
 //! The ReplicaActor and StorageActor are ractor actors. PeerActors and
 //! SessionActors are tokio tasks fronted by bounded channels: their input
@@ -29,9 +32,12 @@
 //! replica goes through one bounded gate (a semaphore whose permit travels
 //! with the message).
 
+pub mod link_metrics;
+pub mod metric_catalog;
 pub mod node;
 pub mod peer;
 pub mod replica;
+pub mod request_metrics;
 pub mod session;
 pub mod spec;
 pub mod storage;

@@ -113,6 +113,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         entries = restored.state.entries.len(),
         "storage recovered"
     );
+    crate::metric_catalog::describe();
     let seed: u64 = rand::random();
     let core = Node::new(spec.consensus_config(), restored.state, seed)?;
     let endpoint = Endpoint::server(spec.listen, certs, spec.link_config())?;
@@ -326,7 +327,9 @@ async fn accept_loop(
                         link.close(CloseCode::Shutdown, "the node is shutting down");
                         return;
                     }
+                    metrics::gauge!("corral_client_connections").increment(1.0);
                     serve_client_link(link, ctx).await;
+                    metrics::gauge!("corral_client_connections").decrement(1.0);
                 }
             }
         });

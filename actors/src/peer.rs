@@ -29,6 +29,7 @@ use ractor::ActorRef;
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::link_metrics::{self, LinkSampler};
 use crate::replica::ReplicaMsg;
 use crate::spec::PeerSpec;
 
@@ -61,6 +62,7 @@ async fn run_peer(
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     let mut failures = 0u32;
+    link_metrics::register_peer(peer.id);
     loop {
         let link = tokio::select! {
             link = endpoint.connect_peer(peer.address, peer.id) => link,
@@ -72,7 +74,11 @@ async fn run_peer(
                 tracing::info!(node = self_id, peer = peer.id, "connected to peer");
                 failures = 0;
                 backoff_ms = BACKOFF_MS_MIN;
-                match send_over(&link, &mut rx).await {
+                link_metrics::count_connect(peer.id);
+                link_metrics::set_connected(peer.id, true);
+                let sent = send_over(&link, &mut rx, LinkSampler::new(peer.id, true)).await;
+                link_metrics::set_connected(peer.id, false);
+                match sent {
                     Ok(()) => {
                         link.close(CloseCode::Normal, "node stopping");
                         return;
@@ -111,12 +117,18 @@ async fn drain_until_closed(rx: &mut mpsc::Receiver<PeerMessage>) {
 async fn send_over(
     link: &Link,
     rx: &mut mpsc::Receiver<PeerMessage>,
+    mut sampler: LinkSampler,
 ) -> Result<(), TransportError> {
     let (mut control, _control_reader) = link.open_bi().await?;
     let mut bulk: Option<FrameWriter> = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
+    let mut sample = tokio::time::interval(link_metrics::SAMPLE_EVERY);
     loop {
         tokio::select! {
+            _ = sample.tick() => {
+                sampler.sample(link);
+                continue;
+            }
             n = rx.recv_many(&mut batch, WRITE_BATCH_MAX) => {
                 if n == 0 {
                     control.finish().await?;
@@ -163,6 +175,21 @@ pub async fn serve_inbound(
         return;
     };
     tracing::info!(node = self_id, peer = from, "peer connected to us");
+    let sampled = link.clone();
+    let sampler = tokio::spawn(async move {
+        let mut sampler = LinkSampler::new(from, false);
+        let mut every = tokio::time::interval(link_metrics::SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => sampler.sample(&sampled),
+                _ = sampled.closed() => {
+                    sampler.sample(&sampled);
+                    return;
+                }
+            }
+        }
+    });
+    let _stop_sampler = AbortOnDrop(sampler);
     loop {
         let reader = tokio::select! {
             bi = link.accept_bi() => bi.map(|(_w, r)| r),
@@ -185,6 +212,15 @@ pub async fn serve_inbound(
                 link.close(CloseCode::Protocol, &why);
             }
         });
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

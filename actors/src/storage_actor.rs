@@ -132,9 +132,7 @@ impl StorageState {
         let failed = replica.clone();
         tokio::spawn(async move {
             match pending.durable().await {
-                Ok(durable) => {
-                    metrics::histogram!("corral_storage_fsync_seconds")
-                        .record(durable.sync_latency.as_secs_f64());
+                Ok(_) => {
                     let _ = replica.send_message(ReplicaMsg::Persisted(token));
                 }
                 Err(e) => {

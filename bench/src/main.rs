@@ -12,6 +12,8 @@
 //! already running, with the same workload and prints them side by side;
 //! `bench/zk-compare.sh` installs ZooKeeper, starts both and runs it.
 
+mod metrics_cost;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -47,6 +49,8 @@ enum Workload {
     /// The same workload against running ZooKeeper and corral clusters, side
     /// by side, with the targets of issue 7 (bench/zk-compare.sh runs it).
     Compare(compare::CompareArgs),
+    /// The write benchmark with metrics on and off, alternately, in one run.
+    MetricsCost(metrics_cost::MetricsCostArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +98,7 @@ fn main() -> anyhow::Result<()> {
     match cli.workload {
         Workload::Writes(args) => runtime.block_on(writes(args)),
         Workload::Compare(args) => runtime.block_on(compare::run(args)),
+        Workload::MetricsCost(args) => runtime.block_on(metrics_cost::metrics_cost(args)),
     }
 }
 

@@ -49,6 +49,24 @@ pub(crate) struct NodeConfig {
     /// Bounds on everything that grows.
     #[serde(default)]
     pub(crate) limits: LimitsConfig,
+    /// Whether metrics are recorded.
+    #[serde(default)]
+    pub(crate) metrics: MetricsConfig,
+}
+
+/// The `[metrics]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MetricsConfig {
+    /// Record metrics (true). When false no recorder is installed: `/metrics`
+    /// shows only the replica's status gauges, read from the read view.
+    pub(crate) enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// Paths of the node's certificate, key and the cluster CA.
@@ -309,6 +327,15 @@ mod tests {
         assert_eq!(config.peers[1].role, Role::Observer);
         assert_eq!(config.timing, TimingConfig::default());
         assert_eq!(config.limits.data_bytes_max, 1 << 20);
+        assert!(config.metrics.enabled);
+    }
+
+    #[test]
+    fn metrics_can_be_turned_off() {
+        let text = format!("{GOOD}\n[metrics]\nenabled = false\n");
+        assert!(!NodeConfig::parse(&text).unwrap().metrics.enabled);
+        let text = format!("{GOOD}\n[metrics]\nenable = false\n");
+        assert!(error_of(&text).contains("enable"), "{}", error_of(&text));
     }
 
     #[test]

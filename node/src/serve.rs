@@ -5,8 +5,9 @@
 //! wait for: `corral node <id> ready`, `corral node <id> became leader in term
 //! <t>`, `corral node <id> follows leader <l> in term <t>`, `corral node <id>
 //! stopped`. The HTTP endpoint on `metrics_listen` answers `/health` (200 while
-//! the process serves), `/ready` (200 once a leader is known; the body says the
-//! role, term and leader) and `/metrics` (Prometheus text).
+//! the process serves), `/ready` (200 once a leader is known and this node has
+//! applied what was committed when it joined; the body says the role, term
+//! and leader) and `/metrics` (Prometheus text; see `serve_http`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +85,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     };
     let certs: Arc<CertStore> =
         CertStore::load(paths).context("field `tls`: cannot load the certificates")?;
-    let metrics = serve_http::install_recorder();
+    let metrics = serve_http::install_recorder(config.metrics.enabled);
     let spec = spec_of(&config);
     let mut node: RunningNode = corral_actors::start(spec, certs)
         .await

@@ -199,12 +199,19 @@ impl ReplicaState {
         let store = self.snapshots.clone();
         let replica = myself.clone();
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let data = view.snapshot();
             let msg = match store.save(&meta, &data) {
-                Ok(_) => ReplicaMsg::SnapshotSaved {
-                    index,
-                    data: Bytes::from(data),
-                },
+                Ok(_) => {
+                    metrics::histogram!("corral_snapshot_duration_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::gauge!("corral_snapshot_size_bytes").set(data.len() as f64);
+                    metrics::counter!("corral_snapshots_taken_total").increment(1);
+                    ReplicaMsg::SnapshotSaved {
+                        index,
+                        data: Bytes::from(data),
+                    }
+                }
                 Err(e) => ReplicaMsg::SnapshotFailed(e.to_string()),
             };
             let _ = replica.send_message(msg);

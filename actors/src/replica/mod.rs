@@ -20,6 +20,7 @@
 mod housekeeping;
 mod linear_reads;
 mod ready_loop;
+mod replica_metrics;
 mod watch_routes;
 mod write_path;
 
@@ -249,6 +250,8 @@ pub struct ReplicaState {
     /// Linearizable reads waiting for their index, by context number.
     reads: BTreeMap<u64, linear_reads::PendingRead>,
     next_read_id: u64,
+    /// Leader: when the log reached each index, for follower lag in seconds.
+    log_clock: replica_metrics::LogClock,
 }
 
 fn now_ms() -> i64 {
@@ -318,6 +321,7 @@ impl Actor for ReplicaActor {
             routes: HashMap::new(),
             reads: BTreeMap::new(),
             next_read_id: 1,
+            log_clock: replica_metrics::LogClock::default(),
             node: args.node,
             spec: args.spec,
         })
@@ -348,6 +352,7 @@ impl Actor for ReplicaActor {
                 state.ticks += 1;
                 state.on_tick();
                 state.drive(&myself);
+                state.sample_metrics();
             }
             ReplicaMsg::Flush => {
                 state.flush_scheduled = false;

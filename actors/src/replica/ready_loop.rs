@@ -69,6 +69,7 @@ impl ReplicaState {
         }
         let (role, leader, term) = (self.node.role(), self.node.leader(), self.node.term());
         let id = self.spec.id;
+        self.count_role_change(role, leader, term);
         if role == Role::Leader && self.seen_role != Role::Leader {
             tracing::info!("corral node {id} became leader in term {term}");
             metrics::counter!("corral_replica_elections_won_total").increment(1);

@@ -45,7 +45,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use crate::replica::{ReplicaMsg, Submitted};
 use crate::spec::NodeSpec;
 use crate::view::{View, wait_applied};
-use writer::{Outbox, Pending, write_replies};
+use writer::{Outbox, Pending, Queued, write_replies};
 
 /// Numbers session streams, so a stale stream's end does not unroute a newer one.
 static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
@@ -211,7 +211,7 @@ async fn run_session(
         .send(&ServerMessage::Connected(response))
         .await
         .map_err(|e| e.to_string())?;
-    let (tx, rx) = mpsc::channel::<Pending>(ctx.spec.session_requests_inflight_max.max(1));
+    let (tx, rx) = mpsc::channel::<Queued>(ctx.spec.session_requests_inflight_max.max(1));
     let (events_tx, events_rx) = mpsc::channel(SESSION_EVENTS_MAX);
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     ctx.route(session, stream, events_tx).await;
@@ -389,7 +389,7 @@ fn mark_heard(ctx: &SessionContext, session: SessionId) {
 /// writes go to the log at once so they pipeline.
 async fn read_requests(
     reader: &mut FrameReader,
-    tx: &mpsc::Sender<Pending>,
+    tx: &mpsc::Sender<Queued>,
     session: SessionId,
     ctx: &SessionContext,
 ) -> Result<(), String> {
@@ -410,6 +410,14 @@ async fn read_requests(
             }
         };
         mark_heard(ctx, session);
+        let at = std::time::Instant::now();
+        let op = match &msg {
+            ClientMessage::Request { request, .. }
+            | ClientMessage::ReadLinearizable { request, .. } => {
+                Some(crate::request_metrics::op_label(request))
+            }
+            _ => None,
+        };
         let pending = match msg {
             ClientMessage::Request { xid, request } => {
                 let closing = matches!(request, Request::Close);
@@ -417,11 +425,16 @@ async fn read_requests(
                 if request.is_write() || matches!(request, Request::Sync { .. }) {
                     let inflight = ctx.inflight.clone().try_acquire_owned().ok();
                     let reply = ctx.submit(Command::Client { session, request }).await;
+                    let write = Pending::Write {
+                        xid,
+                        reply,
+                        _inflight: inflight,
+                    };
                     let sent = tx
-                        .send(Pending::Write {
-                            xid,
-                            reply,
-                            _inflight: inflight,
+                        .send(Queued {
+                            pending: write,
+                            op,
+                            at,
                         })
                         .await;
                     if sent.is_err() || closing {
@@ -468,7 +481,7 @@ async fn read_requests(
                 return Err("Connect or Status after the handshake".into());
             }
         };
-        if tx.send(pending).await.is_err() {
+        if tx.send(Queued { pending, op, at }).await.is_err() {
             return Ok(());
         }
     }

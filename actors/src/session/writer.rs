@@ -57,6 +57,16 @@ pub(super) enum Pending {
     Pong,
 }
 
+/// A pending request with what its metrics need.
+pub(super) struct Queued {
+    /// The request.
+    pub(super) pending: Pending,
+    /// Its `op` label, if it is a request of the client's (not SetWatches).
+    pub(super) op: Option<&'static str>,
+    /// When it was received.
+    pub(super) at: std::time::Instant,
+}
+
 /// Why the writer stopped early.
 #[derive(Debug)]
 pub(super) enum WriterStop {
@@ -265,7 +275,7 @@ fn reply_message(xid: i32, zxid: i64, result: Result<Response, ZkError>) -> Serv
 /// interleaved by zxid, until the reader closes the queue.
 pub(super) async fn write_replies(
     mut out: Outbox,
-    mut fifo: mpsc::Receiver<Pending>,
+    mut fifo: mpsc::Receiver<Queued>,
     ctx: SessionContext,
 ) -> Result<(), WriterStop> {
     loop {
@@ -283,10 +293,21 @@ pub(super) async fn write_replies(
                 continue;
             }
         };
-        let Some(pending) = next else {
+        let Some(queued) = next else {
             break;
         };
-        let (msg, zxid) = out.resolve(pending, &ctx).await?;
+        let (msg, zxid) = out.resolve(queued.pending, &ctx).await?;
+        match (&msg, queued.op) {
+            (Some(ServerMessage::Reply { result, .. }), Some(op)) => {
+                crate::request_metrics::record(op, result, queued.at)
+            }
+            (Some(ServerMessage::Pong { .. }), _) => crate::request_metrics::record_outcome(
+                crate::request_metrics::OP_PING,
+                "ok",
+                queued.at,
+            ),
+            _ => {}
+        }
         out.drain()?;
         out.push_events_upto(zxid)?;
         if let Some(msg) = msg {

@@ -183,6 +183,7 @@ fn commit(wal: &mut Wal, group: &[Request]) -> Result<Durable, StorageError> {
     }
     let started = Instant::now();
     wal.sync()?;
+    metrics::histogram!("corral_storage_fsync_seconds").record(started.elapsed().as_secs_f64());
     Ok(Durable {
         last_index: wal.last_index(),
         sync_latency: started.elapsed(),

@@ -149,6 +149,7 @@ impl Wal {
             .write_all(&self.buffer)
             .map_err(StorageError::io(path))?;
         self.active_bytes += self.buffer.len() as u64;
+        metrics::counter!("corral_wal_written_bytes_total").increment(self.buffer.len() as u64);
         Ok(())
     }
 

@@ -85,6 +85,21 @@ impl DataTree {
         self.nodes.len()
     }
 
+    /// Total bytes of znode data, in O(1).
+    pub fn data_bytes(&self) -> u64 {
+        self.nodes.data_bytes()
+    }
+
+    /// Number of session-owned ephemeral znodes, in O(1).
+    pub fn ephemeral_count(&self) -> usize {
+        self.nodes.ephemerals()
+    }
+
+    /// Number of live sessions, in O(1).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// Stat of the node at `path`, if it exists.
     pub fn stat(&self, path: &str) -> Option<Stat> {
         self.nodes.get(path).map(Znode::stat)

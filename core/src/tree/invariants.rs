@@ -12,7 +12,8 @@ impl DataTree {
     /// Checks: the root exists; every other node has a live parent and a child-index key,
     /// and every key a node; numChildren is right and nodes sit under their own path; ephemeral owners are
     /// live sessions that list the node, and list nothing else; ephemerals have no
-    /// children; the container and TTL sets hold exactly those nodes; zxids are in order.
+    /// children; the container and TTL sets hold exactly those nodes; zxids are in order;
+    /// the O(1) data-byte and ephemeral counts are exact.
     pub fn check_invariants(&self) -> Result<(), String> {
         if !self.nodes.contains_key("/") {
             return Err("no root".into());
@@ -67,7 +68,27 @@ impl DataTree {
                 return Err(format!("{path}: zxids out of order {st:?}"));
             }
         }
+        self.check_counts()?;
         self.check_sessions()
+    }
+
+    /// The O(1) counts (data bytes, ephemerals) equal a full count.
+    fn check_counts(&self) -> Result<(), String> {
+        let (mut bytes, mut ephemerals) = (0u64, 0usize);
+        for node in self.nodes.iter() {
+            bytes += node.data.len() as u64;
+            if EphemeralType::of(node.stat.ephemeral_owner) == EphemeralType::Normal {
+                ephemerals += 1;
+            }
+        }
+        if bytes != self.data_bytes() || ephemerals != self.ephemeral_count() {
+            return Err(format!(
+                "counts out of step: {} data bytes and {} ephemerals counted, {bytes} and {ephemerals} held",
+                self.data_bytes(),
+                self.ephemeral_count()
+            ));
+        }
+        Ok(())
     }
 
     /// The type indexes agree with the node's `ephemeralOwner`.

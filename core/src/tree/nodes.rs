@@ -18,6 +18,7 @@ use std::sync::Arc;
 use imbl::GenericHashMap;
 use imbl::shared_ptr::DefaultSharedPtr;
 
+use super::mode::EphemeralType;
 use super::node::{NodeRef, Znode};
 
 /// Groups of shards, and shards per group; powers of two.
@@ -37,6 +38,10 @@ type Group = Arc<Vec<Shard>>;
 pub(crate) struct Nodes {
     groups: Arc<Vec<Group>>,
     len: usize,
+    /// Sum of every node's data length, kept in step by insert and take (for metrics).
+    data_bytes: u64,
+    /// Number of session-owned ephemerals, kept in step by insert and take.
+    ephemerals: usize,
 }
 
 impl Default for Nodes {
@@ -45,6 +50,8 @@ impl Default for Nodes {
         Nodes {
             groups: Arc::new(vec![group; GROUPS]),
             len: 0,
+            data_bytes: 0,
+            ephemerals: 0,
         }
     }
 }
@@ -88,11 +95,28 @@ impl Nodes {
         self.len
     }
 
-    /// Adds or replaces the node at `node.path`.
+    /// Sum of the data lengths of every node, in O(1).
+    pub(crate) fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// Number of session-owned ephemeral nodes, in O(1).
+    pub(crate) fn ephemerals(&self) -> usize {
+        self.ephemerals
+    }
+
+    /// Adds the node at `node.path`, which must be absent (callers take a node
+    /// out before storing its changed copy, so the counts stay exact).
     pub(crate) fn insert(&mut self, node: Znode) {
+        let data_bytes = node.data.len() as u64;
+        let ephemeral = EphemeralType::of(node.stat.ephemeral_owner) == EphemeralType::Normal;
         let shard = self.shard_mut(&node.path);
-        if shard.insert(NodeRef(Arc::new(node)), ()).is_none() {
+        let replaced = shard.insert(NodeRef(Arc::new(node)), ());
+        debug_assert!(replaced.is_none(), "Nodes::insert over an existing path");
+        if replaced.is_none() {
             self.len += 1;
+            self.data_bytes += data_bytes;
+            self.ephemerals += usize::from(ephemeral);
         }
     }
 
@@ -100,7 +124,20 @@ impl Nodes {
     fn take(&mut self, path: &str) -> Option<Arc<Znode>> {
         let (k, ()) = self.shard_mut(path).remove_with_key(path)?;
         self.len -= 1;
+        self.data_bytes -= k.0.data.len() as u64;
+        if EphemeralType::of(k.0.stat.ephemeral_owner) == EphemeralType::Normal {
+            self.ephemerals -= 1;
+        }
         Some(k.0)
+    }
+
+    /// Every node, in no particular order (for the invariant checks).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Znode> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .flat_map(|s| s.keys())
+            .map(|k| &*k.0)
     }
 
     /// Removes and returns the node at `path`.

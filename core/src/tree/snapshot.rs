@@ -140,7 +140,16 @@ impl DataTree {
                 _ => {}
             }
             if &*key != "/" {
+                if tree.nodes.contains_key(&key) {
+                    return Err(SnapshotError::Corrupt(format!(
+                        "{}: listed twice",
+                        rec.path
+                    )));
+                }
                 tree.children.insert(ChildKey(key.clone()));
+            } else {
+                // The snapshot's root replaces the empty tree's (insert never overwrites).
+                tree.nodes.remove("/");
             }
             if rec.stat.data_length as usize != rec.data.len() {
                 return Err(SnapshotError::Corrupt(format!(

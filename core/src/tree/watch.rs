@@ -46,6 +46,8 @@ pub struct WatchIndex {
     by_session: BTreeMap<SessionId, BTreeSet<String>>,
     /// Number of (session, path) pairs with a recursive watch; 0 skips the ancestor walk.
     recursive_count: usize,
+    /// Number of (session, path) pairs with any watch, so `len` is O(1).
+    pair_count: usize,
 }
 
 /// The bit for a watch kind.
@@ -66,7 +68,7 @@ impl WatchIndex {
 
     /// Number of (session, path) pairs with at least one watch.
     pub fn len(&self) -> usize {
-        self.by_session.values().map(BTreeSet::len).sum()
+        self.pair_count
     }
 
     /// Number of paths `session` watches.
@@ -111,6 +113,11 @@ impl WatchIndex {
         }
         if bits & RECURSIVE != 0 {
             self.recursive_count += 1;
+        }
+        match (old == 0, bits == 0) {
+            (true, false) => self.pair_count += 1,
+            (false, true) => self.pair_count -= 1,
+            _ => {}
         }
         if bits == 0 {
             if let Some(m) = self.by_path.get_mut(path) {
@@ -282,7 +289,8 @@ impl WatchIndex {
                 pairs += 1;
             }
         }
-        if pairs != self.len() || recursive != self.recursive_count {
+        let listed: usize = self.by_session.values().map(BTreeSet::len).sum();
+        if pairs != self.len() || listed != pairs || recursive != self.recursive_count {
             return Err("watch index: counts out of step".into());
         }
         match self.by_session.keys().find(|s| tree.session(**s).is_none()) {

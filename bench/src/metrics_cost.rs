@@ -1,0 +1,138 @@
+//! `corral-bench metrics-cost`: what recording metrics costs on the write
+//! benchmark. In one run it starts fresh 3-node clusters alternately with
+//! metrics on (the default) and off (`[metrics] enabled = false`: no
+//! recorder is installed, every `metrics::` call is a no-op), drives each
+//! with the same write load, and prints writes/s of every round, the median
+//! of each side and the overhead.
+//!
+//! ```text
+//!  cargo build --release -p corral
+//!  cargo run --release -p corral-bench -- metrics-cost --rounds 3 --seconds 10
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use corral_client::CreateMode;
+use corral_tests::cluster::{Cluster, ClusterOptions};
+
+/// Arguments of `metrics-cost`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MetricsCostArgs {
+    /// Nodes in each cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Concurrent proposers, each with its own session, spread over the nodes.
+    #[arg(long, default_value_t = 64)]
+    proposers: usize,
+    /// Bytes of each value written.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Seconds measured per cluster (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Rounds; each runs one cluster with metrics and one without, in
+    /// alternating order.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The `corral` binary (default: next to this one).
+    #[arg(long)]
+    corral: Option<PathBuf>,
+}
+
+/// Runs the comparison and prints it.
+pub(crate) async fn metrics_cost(args: MetricsCostArgs) -> anyhow::Result<()> {
+    let binary = super::corral_binary(args.corral.clone())?;
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for round in 0..args.rounds {
+        // Alternate which goes first, so a drift of the machine hits both sides.
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for enabled in order {
+            let rate = one_cluster(&binary, &args, enabled).await?;
+            println!(
+                "  round {} metrics {:3}  {rate:.0} writes/s",
+                round + 1,
+                if enabled { "on" } else { "off" }
+            );
+            if enabled {
+                with.push(rate);
+            } else {
+                without.push(rate);
+            }
+        }
+    }
+    let (on, off) = (median(&mut with), median(&mut without));
+    println!(
+        "corral-bench metrics-cost: {} nodes, {} proposers, {} B values, {} s x {} rounds, fsync on",
+        args.nodes, args.proposers, args.value_bytes, args.seconds, args.rounds
+    );
+    println!("  metrics on   median {on:.0} writes/s");
+    println!("  metrics off  median {off:.0} writes/s");
+    if off > 0.0 {
+        println!(
+            "  overhead     {:.1}% of throughput (positive: metrics cost)",
+            (off - on) / off * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// One fresh cluster, metrics on or off; returns its writes/s.
+async fn one_cluster(
+    binary: &std::path::Path,
+    args: &MetricsCostArgs,
+    enabled: bool,
+) -> anyhow::Result<f64> {
+    let options = ClusterOptions::new(args.nodes)
+        .set_log("warn")
+        .set("metrics.enabled", enabled);
+    let cluster = Cluster::start(binary, options).await?;
+    let ids = cluster.ids();
+    cluster.wait_serving(&ids, Duration::from_secs(60)).await?;
+    let leader = cluster.wait_leader(&ids, Duration::from_secs(30)).await?;
+    let setup = cluster.client(leader).await?;
+    setup.create("/bench", b"", CreateMode::Persistent).await?;
+    let mut clients = Vec::with_capacity(args.proposers);
+    for p in 0..args.proposers {
+        let client = cluster.client(ids[p % ids.len()]).await?;
+        client
+            .create(&format!("/bench/p{p}"), b"", CreateMode::Persistent)
+            .await?;
+        clients.push(client);
+    }
+    let value = vec![b'v'; args.value_bytes];
+    let measure_from = Instant::now() + Duration::from_secs(1);
+    let end = measure_from + Duration::from_secs(args.seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (p, client) in clients.into_iter().enumerate() {
+        let path = format!("/bench/p{p}");
+        tasks.spawn(super::proposer(
+            client,
+            path,
+            value.clone(),
+            measure_from,
+            end,
+        ));
+    }
+    let mut writes = 0usize;
+    while let Some(result) = tasks.join_next().await {
+        writes += result?.0.len();
+    }
+    // Dropping the cluster stops its nodes.
+    drop(cluster);
+    Ok(writes as f64 / args.seconds as f64)
+}
+
+/// The median of `samples` (0 when empty).
+fn median(samples: &mut [f64]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
