@@ -19,6 +19,11 @@ use corral_client::{Client, CreateMode};
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use corral_tests::node_status::{http_get, metric_value};
 
+/// mimalloc, as in the node binary: the load generator shares the machine
+/// with the nodes, so it spends as little CPU on allocation as it can.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load generator for corral.
 #[derive(Debug, Parser)]
 #[command(name = "corral-bench", about)]
