@@ -4,7 +4,7 @@
 //!  ReplicaActor ──Persist{snapshot?, entries, hard state, token}──► StorageActor
 //!     snapshot? ──► SnapshotStore::save (synced) + WalRecord::Reset
 //!     entries, hard state ──► GroupCommitter (one write + one fdatasync per group)
-//!  ReplicaActor ◄──Persisted(token)── once the fdatasync returned
+//!  ReplicaActor ◄──Persisted(token)── sent by the WAL thread once the fdatasync returned
 //! ```
 //!
 //! The core hands out one persist batch at a time and only the next once the
@@ -17,7 +17,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::replica::ReplicaMsg;
 use crate::storage::recovery::{encode_entry, encode_hard_state, encode_membership};
-use crate::storage::{GroupCommitter, SnapshotMeta, SnapshotStore, Wal, WalRecord};
+use crate::storage::{GroupCommitter, OnDurable, SnapshotMeta, SnapshotStore, Wal, WalRecord};
 
 /// WAL batches queued for the committer thread at most.
 const WAL_QUEUE_BATCHES_MAX: usize = 64;
@@ -127,20 +127,19 @@ impl StorageState {
             records.push(encode_hard_state(hs));
         }
         let committer = self.committer.as_ref().ok_or("storage is shut down")?;
-        let pending = committer.submit(records).await?;
         let replica = self.replica.clone();
-        let failed = replica.clone();
-        tokio::spawn(async move {
-            match pending.durable().await {
-                Ok(_) => {
-                    let _ = replica.send_message(ReplicaMsg::Persisted(token));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "WAL write failed: the node stops");
-                    failed.stop(Some(format!("WAL write failed: {e}")));
-                }
+        // Runs on the WAL thread: the replica hears of the sync directly.
+        let on_durable: OnDurable = Box::new(move |outcome| match outcome {
+            // The sync's latency is recorded once per fdatasync by the committer.
+            Ok(_) => {
+                let _ = replica.send_message(ReplicaMsg::Persisted(token));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "WAL write failed: the node stops");
+                replica.stop(Some(format!("WAL write failed: {e}")));
             }
         });
+        committer.submit_then(records, on_durable).await?;
         Ok(())
     }
 }

@@ -62,3 +62,50 @@ async fn concurrent_batches_are_all_durable_after_restart() {
     let expected: Vec<u64> = (1..=WRITERS * BATCHES_PER_WRITER).collect();
     assert_eq!(indexes, expected);
 }
+
+/// The callback form (what the StorageActor uses): each callback runs once,
+/// after its batch is in the log, and every acknowledged batch survives a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_run_once_their_batch_is_durable() {
+    const BATCHES: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path());
+    let (wal, _) = Wal::open(config.clone()).unwrap();
+    let committer = GroupCommitter::start(wal, 4).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for index in 1..=BATCHES {
+        let record = WalRecord::Entry(WalEntry {
+            index,
+            term: 1,
+            payload: vec![7; 100],
+        });
+        let tx = tx.clone();
+        let on_durable: corral_actors::storage::OnDurable = Box::new(move |outcome| {
+            let durable = outcome.unwrap();
+            tx.send((index, durable.last_index)).unwrap();
+        });
+        committer
+            .submit_then(vec![record], on_durable)
+            .await
+            .unwrap();
+    }
+    drop(tx);
+    let mut acked = Vec::new();
+    let all = async {
+        while let Some((index, last_index)) = rx.recv().await {
+            assert!(
+                last_index >= index,
+                "acked {index} with log at {last_index}"
+            );
+            acked.push(index);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("every callback ran in time");
+    assert_eq!(acked, (1..=BATCHES).collect::<Vec<_>>());
+    drop(committer.shutdown().unwrap());
+    let (_, recovered) = Wal::open(config).unwrap();
+    assert_eq!(recovered.entries.len() as u64, BATCHES);
+}

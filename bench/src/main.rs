@@ -32,6 +32,10 @@ mod compare_system;
 mod fdatasync;
 mod percentile;
 mod process_cpu;
+/// mimalloc, as in the node binary: the load generator shares the machine
+/// with the nodes, so it spends as little CPU on allocation as it can.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load generator for corral.
 #[derive(Debug, Parser)]
@@ -149,27 +153,37 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     }
 
     let value = vec![b'v'; args.value_bytes];
+    // Counts from here to the end of the load, warm-up included: per-write
+    // costs that hold on a loaded machine, where wall-clock figures do not.
+    let before = NodeCounts::take(&cluster, &ids).await?;
+    let bench_cpu_before = cpu_ns(std::process::id());
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(1);
     let end = measure_from + Duration::from_secs(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
     for (p, client) in clients.into_iter().enumerate() {
-        let value = value.clone();
-        tasks.spawn(proposer(
-            client,
-            format!("/bench/p{p}"),
-            value,
-            measure_from,
-            end,
-        ));
+        // `--inflight` writers share the session: its requests are pipelined.
+        for _ in 0..args.inflight.max(1) {
+            tasks.spawn(proposer(
+                client.clone(),
+                format!("/bench/p{p}"),
+                value.clone(),
+                measure_from,
+                end,
+            ));
+        }
     }
     let mut latencies_us = Vec::new();
     let mut errors = 0u64;
+    let mut acknowledged_total = 0u64;
     while let Some(result) = tasks.join_next().await {
-        let (samples, failed) = result?;
+        let (samples, failed, acknowledged) = result?;
         latencies_us.extend(samples);
         errors += failed;
+        acknowledged_total += acknowledged;
     }
+    let after = NodeCounts::take(&cluster, &ids).await?;
+    let bench_cpu_ns = cpu_ns(std::process::id()).saturating_sub(bench_cpu_before);
     // Again after the load, on the same filesystem: a shared disk drifts.
     let fsync_after = fdatasync_latency_us(cluster.root(), args.fsync_samples)?;
     latencies_us.sort_unstable();
@@ -204,43 +218,91 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         "  2 x fdatasync p50 (both probes) + 0.5 ms = {bound_us} us; median write {} us",
         p(0.50)
     );
-    for &id in &ids {
-        let (_, metrics) = http_get(
-            cluster.node(id)?.metrics_listen,
-            "/metrics",
-            Duration::from_secs(2),
-        )
-        .await?;
-        let sum = metric_value(&metrics, "corral_storage_fsync_seconds_sum").unwrap_or(0.0);
-        let count = metric_value(&metrics, "corral_storage_fsync_seconds_count").unwrap_or(0.0);
-        if count > 0.0 {
-            println!(
-                "  node {id}{}: {count:.0} WAL fdatasyncs, mean {:.0} us (corral_storage_fsync_seconds)",
-                if id == leader { " (leader)" } else { "" },
-                sum / count * 1e6
-            );
-        }
+    let per_write = |x: f64| x / (acknowledged_total.max(1) as f64);
+    println!(
+        "  per write (all {acknowledged_total} acknowledged, warm-up included): bench CPU {:.1} us",
+        per_write(bench_cpu_ns as f64 / 1e3)
+    );
+    for (b, a) in before.iter().zip(&after) {
+        let syncs = a.fsyncs - b.fsyncs;
+        let sync_s = a.fsync_seconds - b.fsync_seconds;
+        println!(
+            "  node {}{}: CPU {:.1} us/write, {:.3} WAL fdatasyncs/write, {syncs:.0} fdatasyncs of mean {:.0} us",
+            a.id,
+            if a.id == leader { " (leader)" } else { "" },
+            per_write(a.cpu_ns.saturating_sub(b.cpu_ns) as f64 / 1e3),
+            per_write(syncs),
+            if syncs > 0.0 {
+                sync_s / syncs * 1e6
+            } else {
+                0.0
+            },
+        );
     }
     Ok(())
 }
 
+/// A node's cumulative counters at one moment.
+struct NodeCounts {
+    id: u64,
+    cpu_ns: u64,
+    fsyncs: f64,
+    fsync_seconds: f64,
+}
+
+impl NodeCounts {
+    async fn take(cluster: &Cluster, ids: &[u64]) -> anyhow::Result<Vec<NodeCounts>> {
+        let mut counts = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let (_, metrics) = http_get(
+                cluster.node(id)?.metrics_listen,
+                "/metrics",
+                Duration::from_secs(2),
+            )
+            .await?;
+            counts.push(NodeCounts {
+                id,
+                cpu_ns: cluster.pid(id).map_or(0, cpu_ns),
+                fsyncs: metric_value(&metrics, "corral_storage_fsync_seconds_count").unwrap_or(0.0),
+                fsync_seconds: metric_value(&metrics, "corral_storage_fsync_seconds_sum")
+                    .unwrap_or(0.0),
+            });
+        }
+        Ok(counts)
+    }
+}
+
+/// CPU time used so far by every live thread of process `pid` (0 if unknown).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Writes until `end`; returns the latencies (in µs) of writes started after
-/// `measure_from`, and the count of failed writes.
+/// `measure_from`, the count of failed writes, and of every acknowledged one.
 async fn proposer(
     client: Client,
     path: String,
     value: Vec<u8>,
     measure_from: Instant,
     end: Instant,
-) -> (Vec<u32>, u64) {
+) -> (Vec<u32>, u64, u64) {
     let mut samples = Vec::new();
     let mut failed = 0;
+    let mut acknowledged = 0;
     loop {
         let sent = Instant::now();
         if sent >= end {
             break;
         }
         let result = client.set_data(&path, &value, None).await;
+        acknowledged += u64::from(result.is_ok());
         if sent >= measure_from {
             match result {
                 Ok(_) => {
@@ -250,5 +312,5 @@ async fn proposer(
             }
         }
     }
-    (samples, failed)
+    (samples, failed, acknowledged)
 }

@@ -8,6 +8,10 @@ use corral_core::tree::{
     Acl, Command, CreateMode, CreateRequest, Entry, Limits, Request, Response, Tree,
 };
 
+/// The node binary's allocator, so the figure is the one a node gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();

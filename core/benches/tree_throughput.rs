@@ -15,6 +15,11 @@ use corral_core::tree::{
     Acl, Command, CreateMode, CreateRequest, Entry, Limits, Request, Response, SessionId, Tree,
 };
 
+/// The node binary's allocator (mimalloc, with transparent huge pages), so the
+/// figures are the ones a node gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NODES: usize = 1_000_000;
 const GROUPS: usize = 1000;
 

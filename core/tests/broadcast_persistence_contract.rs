@@ -115,3 +115,42 @@ fn a_single_node_leader_commits_only_what_it_persisted() {
     n.persisted(persist.token);
     assert_eq!(n.committed_index(), index);
 }
+
+/// A follower that only learns a new commit index writes nothing for it (one
+/// sync per write, not two); the commit rides with the next batch of entries.
+#[test]
+fn a_new_commit_index_alone_costs_no_write() {
+    let mut n = follower(2);
+    let append = |prev_index: u64, prev_term: u64, entries: Vec<Entry>, commit: u64| Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: Body::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        },
+    };
+    let entry = |index: u64| Entry {
+        index,
+        term: 3,
+        kind: EntryKind::Normal(Bytes::from_static(b"x")),
+    };
+    n.step(append(1, 1, vec![entry(2)], 1)).unwrap();
+    let persist = n.ready().persist.expect("entries to persist");
+    n.persisted(persist.token);
+    let _ = n.ready();
+    n.step(append(2, 3, Vec::new(), 2)).unwrap();
+    let ready = n.ready();
+    assert!(
+        ready.persist.is_none(),
+        "a commit-only batch: {:?}",
+        ready.persist
+    );
+    assert_eq!(n.committed_index(), 2);
+    assert_eq!(ready.committed_entries.last().map(|e| e.index), Some(2));
+    n.step(append(2, 3, vec![entry(3)], 2)).unwrap();
+    let persist = n.ready().persist.expect("the next entry");
+    assert_eq!(persist.hard_state.map(|hs| hs.commit), Some(2));
+}

@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// [`LogCommand`] borrowing its command: the same bytes on the wire.
+#[derive(Serialize)]
+struct LogCommandRef<'a> {
+    time_ms: i64,
+    command: &'a Command,
+}
+
 impl ReplicaState {
     pub(super) fn request_timeout_ticks(&self) -> u64 {
         // Long enough for a few elections; a client retries after it.
@@ -13,12 +20,18 @@ impl ReplicaState {
 
     /// Proposes a command as leader; returns its (index, term).
     pub(super) fn propose(&mut self, command: Command) -> Result<(u64, u64), ProposeError> {
+        self.propose_ref(&command)
+    }
+
+    /// [`Self::propose`] without taking the command: a local write keeps it
+    /// for a retry and need not copy its data.
+    pub(super) fn propose_ref(&mut self, command: &Command) -> Result<(u64, u64), ProposeError> {
         if self.node.role() != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.node.leader(),
             });
         }
-        let entry = LogCommand {
+        let entry = LogCommandRef {
             time_ms: now_ms().max(self.last_time_ms),
             command,
         };
@@ -36,7 +49,7 @@ impl ReplicaState {
             return;
         }
         match self.node.role() {
-            Role::Leader => match self.propose(d.command.clone()) {
+            Role::Leader => match self.propose_ref(&d.command) {
                 Ok((index, term)) => {
                     self.waiters.entry(index).or_default().push(Waiter {
                         term,
@@ -184,5 +197,37 @@ impl ReplicaState {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use corral_core::tree::Request;
+
+    use super::*;
+
+    #[test]
+    fn a_borrowed_log_command_encodes_as_the_owned_one() {
+        let command = Command::Client {
+            session: 7,
+            request: Request::SetData {
+                path: "/a/b".into(),
+                data: vec![1, 2, 3],
+                version: -1,
+            },
+        };
+        let by_ref = postcard::to_allocvec(&LogCommandRef {
+            time_ms: 42,
+            command: &command,
+        })
+        .unwrap();
+        let owned = postcard::to_allocvec(&LogCommand {
+            time_ms: 42,
+            command,
+        })
+        .unwrap();
+        assert_eq!(by_ref, owned);
+        let decoded: LogCommand = postcard::from_bytes(&by_ref).unwrap();
+        assert_eq!(decoded.time_ms, 42);
     }
 }

@@ -23,7 +23,7 @@ mod storage_error;
 mod wal;
 mod wal_record;
 
-pub use group_commit::{CommitError, Durable, GroupCommitter, PendingDurable};
+pub use group_commit::{CommitError, Durable, GroupCommitter, OnDurable, PendingDurable};
 pub use snapshot_store::{SnapshotLoad, SnapshotMeta, SnapshotStore, StoredSnapshot};
 pub use storage_error::StorageError;
 pub use wal::{Recovered, Wal, WalConfig};

@@ -53,18 +53,20 @@ pub(crate) enum FrameError {
 pub(crate) fn encode_frame(record: &WalRecord, out: &mut Vec<u8>) -> usize {
     let start = out.len();
     out.extend_from_slice(&[0u8; HEADER_BYTES]);
-    // Serializing into a Vec cannot fail for these plain types.
-    let payload = match postcard::to_stdvec(record) {
+    // Encoded in place, after its header: no copy of the payload. Serializing
+    // into a Vec cannot fail for these plain types.
+    *out = match postcard::to_extend(record, std::mem::take(out)) {
         Ok(bytes) => bytes,
         Err(e) => unreachable!("postcard encoding of a WAL record failed: {e}"),
     };
-    let len = u32::try_from(payload.len())
+    let payload_at = start + HEADER_BYTES;
+    let len = u32::try_from(out.len() - payload_at)
         .unwrap_or(u32::MAX)
         .to_le_bytes();
+    let crc = crc32c::crc32c(&out[payload_at..]);
     out[start..start + 4].copy_from_slice(&len);
     out[start + 4..start + 8].copy_from_slice(&crc32c::crc32c(&len).to_le_bytes());
-    out[start + 8..start + 12].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
 }
 

@@ -162,10 +162,15 @@ impl Node {
     fn has_unpersisted(&self) -> bool {
         // A change may leave the state as it was handed out (a repeated vote);
         // a batch still goes out so the messages waiting on it are released.
+        // A new commit index alone makes no batch: it may lag on disk (a
+        // restart learns it again from the leader), and a batch of its own
+        // would cost every write a second sync. It rides with the next batch.
+        let handed = self.durable.hard_state_handed;
         self.durable.write_seq > self.durable.handed_seq
             || self.log.has_unstable()
             || self.durable.snapshot_to_persist.is_some()
-            || self.hard_state() != self.durable.hard_state_handed
+            || self.term != handed.term
+            || self.vote != handed.vote
     }
 
     /// The current hard state.
