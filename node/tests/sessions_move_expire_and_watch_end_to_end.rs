@@ -303,12 +303,36 @@ async fn session_moves_when_its_node_dies(cluster: &mut Cluster) {
     let mut states = mover.state_changes();
 
     cluster.kill9(home).unwrap();
-    // Changes while the session is between nodes.
+    let survivors: Vec<u64> = ids.iter().copied().filter(|&i| i != home).collect();
+    cluster
+        .wait_leader(&survivors, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // Changes while the session is between nodes. A write cut by the leader
+    // change has an unknown outcome: read back to learn whether it applied.
     let mut written = Vec::new();
     for i in 2..7 {
         let value = format!("{i}").into_bytes();
-        let stat = writer.set_data("/moving", &value, None).await.unwrap();
-        written.push(stat.mzxid);
+        let mut tries = 0;
+        let zxid = loop {
+            tries += 1;
+            match writer.set_data("/moving", &value, None).await {
+                Ok(stat) => break stat.mzxid,
+                Err(e) if tries < 20 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if writer.sync("/").await.is_ok() {
+                        if let Ok((data, stat)) = writer.get_data("/moving").await {
+                            if data == value {
+                                break stat.mzxid;
+                            }
+                        }
+                    }
+                    eprintln!("write {i} retried after: {e}");
+                }
+                Err(e) => panic!("write {i}: {e}"),
+            }
+        };
+        written.push(zxid);
     }
     // It comes back connected to another node, same session.
     let reconnected = tokio::time::timeout(STEP, async {
