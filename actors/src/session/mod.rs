@@ -19,7 +19,7 @@
 //! session always reads its own writes. Reads that leave a watch, addWatch,
 //! removeWatches and SetWatches are evaluated by the replica, between two
 //! applies, so no event between a read and its watch is lost. See
-//! [`writer`] for how events and replies are ordered.
+//! `session/writer.rs` for how events and replies are ordered.
 
 mod events;
 mod writer;
