@@ -27,7 +27,7 @@ use super::SessionContext;
 /// writer on flow control, and the reader behind it, instead of growing this
 /// buffer.
 const FLUSH_BYTES: usize = 64 * 1024;
-use super::events::{SessionEvent, WatchOp};
+use super::events::{SESSION_EVENTS_MAX, SessionEvent, WatchOp};
 use crate::replica::Submitted;
 use crate::view::wait_applied;
 
@@ -116,15 +116,24 @@ impl Outbox {
     fn drain(&mut self) -> Result<(), WriterStop> {
         loop {
             match self.events.try_recv() {
-                Ok(e) => self.held.push_back(e),
+                Ok(e) => self.hold(e)?,
                 Err(TryRecvError::Empty) => return Ok(()),
                 Err(TryRecvError::Disconnected) => return Err(WriterStop::EventsLost),
             }
         }
     }
 
-    /// Buffers the held events with a zxid up to `zxid`, in order (a burst of
-    /// events is bounded by the session's event queue).
+    /// Keeps an event until its turn; a session that holds more than its
+    /// queue's bound is as far behind as a full queue, and stops the same way.
+    fn hold(&mut self, e: SessionEvent) -> Result<(), WriterStop> {
+        if self.held.len() >= SESSION_EVENTS_MAX {
+            return Err(WriterStop::EventsLost);
+        }
+        self.held.push_back(e);
+        Ok(())
+    }
+
+    /// Buffers the held events with a zxid up to `zxid`, in order.
     fn push_events_upto(&mut self, zxid: i64) -> Result<(), WriterStop> {
         while self.held.front().is_some_and(|e| e.zxid() <= zxid) {
             if let Some(e) = self.held.pop_front() {
@@ -284,7 +293,7 @@ pub(super) async fn write_replies(
             p = fifo.recv() => p,
             e = out.events.recv() => {
                 match e {
-                    Some(e) => out.held.push_back(e),
+                    Some(e) => out.hold(e)?,
                     None => return Err(WriterStop::EventsLost),
                 }
                 if fifo.is_empty() {
