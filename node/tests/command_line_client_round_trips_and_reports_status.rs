@@ -565,14 +565,10 @@ fn node_with_the_only_session(cli: &Cli) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_line_client_round_trips_and_reports_status() {
-    let mut cluster = Cluster::start(binary(), ClusterOptions::new(3))
+    let mut cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
         .await
         .unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

@@ -283,12 +283,8 @@ fn value_of(series: &Value) -> f64 {
 
 async fn run(prometheus_binary: PathBuf) {
     let options = ClusterOptions::new(3).set("limits.snapshot_entries", SNAPSHOT_ENTRIES);
-    let mut cluster = Cluster::start(binary(), options).await.unwrap();
+    let mut cluster = Cluster::start_serving(binary(), options).await.unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let leader = cluster
         .wait_leader(&ids, Duration::from_secs(15))
         .await

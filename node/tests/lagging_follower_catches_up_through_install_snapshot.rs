@@ -33,12 +33,8 @@ async fn lagging_follower() {
     let options = ClusterOptions::new(3)
         .set("limits.snapshot_entries", 200)
         .set("limits.wal_segment_bytes_max", 16 * 1024);
-    let mut cluster = Cluster::start(binary(), options).await.unwrap();
+    let mut cluster = Cluster::start_serving(binary(), options).await.unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let leader = cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

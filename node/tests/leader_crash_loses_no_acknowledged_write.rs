@@ -27,14 +27,10 @@ fn binary() -> &'static Path {
 }
 
 async fn leader_crash() {
-    let mut cluster = Cluster::start(binary(), ClusterOptions::new(3))
+    let mut cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
         .await
         .unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let leader = cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

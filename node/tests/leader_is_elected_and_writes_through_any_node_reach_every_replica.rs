@@ -19,14 +19,10 @@ fn binary() -> &'static Path {
 }
 
 async fn elect_write_compare(nodes: u64) {
-    let cluster = Cluster::start(binary(), ClusterOptions::new(nodes))
+    let cluster = Cluster::start_serving(binary(), ClusterOptions::new(nodes))
         .await
         .unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let leader = cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

@@ -32,12 +32,8 @@ async fn partitioned_leader() {
         proxies: true,
         ..ClusterOptions::new(3)
     };
-    let cluster = Cluster::start(binary(), options).await.unwrap();
+    let cluster = Cluster::start_serving(binary(), options).await.unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let old = cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

@@ -62,14 +62,10 @@ async fn disconnected_after(cluster: &Cluster, as_node: u64, target: u64, bytes:
 }
 
 async fn garbage() {
-    let mut cluster = Cluster::start(binary(), ClusterOptions::new(3))
+    let mut cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
         .await
         .unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let target = cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

@@ -424,12 +424,7 @@ async fn client_from_another_ca_is_refused(cluster: &Cluster) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_end_to_end() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let mut cluster = Cluster::start(binary(), ClusterOptions::new(3))
-            .await
-            .unwrap();
-        let ids = cluster.ids();
-        cluster
-            .wait_serving(&ids, Duration::from_secs(30))
+        let mut cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
             .await
             .unwrap();
         every_operation(&cluster).await;

@@ -27,14 +27,10 @@ fn binary() -> &'static Path {
 /// A 3-node cluster with `WRITES` znodes written and applied everywhere;
 /// returns it with its leader and one follower.
 async fn cluster_with_writes() -> (Cluster, u64, u64) {
-    let cluster = Cluster::start(binary(), ClusterOptions::new(3))
+    let cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
         .await
         .unwrap();
     let ids = cluster.ids();
-    cluster
-        .wait_serving(&ids, Duration::from_secs(30))
-        .await
-        .unwrap();
     let leader = cluster
         .wait_leader(&ids, Duration::from_secs(10))
         .await

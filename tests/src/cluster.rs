@@ -138,6 +138,9 @@ pub struct Cluster {
     rust_log: String,
 }
 
+/// How long [`Cluster::start_serving`] waits for every node to serve.
+pub const SERVING_WITHIN: Duration = Duration::from_secs(30);
+
 impl Cluster {
     /// Lays out a cluster with `binary` (the `corral` executable) in a fresh
     /// temporary directory and starts every node.
@@ -146,6 +149,14 @@ impl Cluster {
         for id in cluster.ids() {
             cluster.start_node(id)?;
         }
+        Ok(cluster)
+    }
+
+    /// Starts a cluster as [`Cluster::start`] does and waits until every
+    /// node serves (at most [`SERVING_WITHIN`]).
+    pub async fn start_serving(binary: &Path, options: ClusterOptions) -> anyhow::Result<Self> {
+        let cluster = Self::start(binary, options).await?;
+        cluster.wait_serving(&cluster.ids(), SERVING_WITHIN).await?;
         Ok(cluster)
     }
 

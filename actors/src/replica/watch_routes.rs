@@ -75,13 +75,7 @@ impl ReplicaState {
         let adds = match &op {
             WatchOp::Read(Request::RemoveWatches { .. }) => 0,
             WatchOp::Read(_) => 1,
-            WatchOp::Restore(w) => {
-                w.data.len()
-                    + w.exist.len()
-                    + w.child.len()
-                    + w.persistent.len()
-                    + w.persistent_recursive.len()
-            }
+            WatchOp::Restore(w) => w.paths().count(),
         };
         let held = self.tree.watches().session_len(session);
         if adds > 0 && held + adds > self.spec.watches_per_session_max {

@@ -45,7 +45,7 @@ pub struct WatchesToRestore {
 
 impl WatchesToRestore {
     /// Every path listed, of every kind.
-    fn paths(&self) -> impl Iterator<Item = &String> {
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
         self.data
             .iter()
             .chain(&self.exist)
