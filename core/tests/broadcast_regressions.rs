@@ -6,7 +6,11 @@
 mod support;
 
 use bytes::Bytes;
-use corral_core::broadcast::{Body, ConfChange, Membership, Message, Node, PersistedState, Role};
+use std::collections::BTreeMap;
+
+use corral_core::broadcast::{
+    Body, ConfChange, Entry, Membership, Message, Node, PersistedState, Role,
+};
 use support::cluster::{Cluster, test_config};
 
 fn msg(from: u64, to: u64, term: u64, body: Body) -> Message {
@@ -235,5 +239,48 @@ fn regression_a_snapshot_transfer_resumes_after_the_follower_restarts() {
     c.pump();
     c.tick_all(20);
     assert_eq!(c.node(3).snapshot_meta().index, applied);
+    assert_eq!(c.node(3).applied_index(), c.node(1).applied_index());
+}
+
+/// CI, torn WAL tail: a follower restarted with a log shorter than it had
+/// acknowledged (its last record cut by a crash). The leader took its rejects
+/// as stale, since they were at or below the old match, and probed the same
+/// index forever; the follower never caught up.
+#[test]
+fn regression_a_follower_that_lost_its_log_tail_catches_up() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.elect(1);
+    for _ in 0..5 {
+        c.propose(1, 1);
+    }
+    let last = c.node(1).last_index();
+    assert_eq!(c.node(3).last_index(), last);
+    // Every entry node 3 received, as its storage held them; the last two are
+    // lost when it restarts.
+    let mut persisted = PersistedState::bootstrap(Membership::with_voters([1, 2, 3]));
+    let mut received: BTreeMap<u64, Entry> = BTreeMap::new();
+    for m in c.sent.iter().filter(|m| m.to == 3) {
+        if let Body::Append { entries, .. } = &m.body {
+            for e in entries {
+                received.insert(e.index, e.clone());
+            }
+        }
+    }
+    persisted.entries.extend(
+        received
+            .into_values()
+            .filter(|e| e.index > 1 && e.index < last - 1),
+    );
+    persisted.hard_state.term = c.node(1).term();
+    persisted.hard_state.vote = Some(1);
+    persisted.hard_state.commit = last;
+    let restarted = Node::new(test_config(3), persisted, 3).unwrap();
+    assert_eq!(restarted.last_index(), last - 2);
+    c.nodes.insert(3, restarted);
+
+    c.tick_all(5);
+    c.propose(1, 1);
+    c.tick_all(5);
+    assert_eq!(c.node(3).last_index(), c.node(1).last_index());
     assert_eq!(c.node(3).applied_index(), c.node(1).applied_index());
 }

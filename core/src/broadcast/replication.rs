@@ -273,6 +273,15 @@ impl Node {
                 if rejected_index > last {
                     return Err(Rejected::AbsurdIndex);
                 }
+                if conflict_term.is_none() && conflict_index <= pr.match_index {
+                    // The follower's log ends before what it acknowledged: it
+                    // lost a durable tail (a torn last record cut on restart).
+                    // Forget the match and probe from where its log ends.
+                    pr.match_index = conflict_index.saturating_sub(1);
+                    pr.become_probe();
+                    self.send_append(from, false);
+                    return Ok(());
+                }
                 let stale = match pr.state {
                     ReplicationState::Replicate => rejected_index <= pr.match_index,
                     ReplicationState::Probe { .. } => rejected_index + 1 != pr.next_index,
