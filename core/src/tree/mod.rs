@@ -53,6 +53,7 @@ mod request;
 mod response;
 mod session;
 mod session_ops;
+mod shard_table;
 mod snapshot;
 mod stat;
 mod watch;

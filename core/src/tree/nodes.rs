@@ -1,42 +1,38 @@
 //! The path -> znode map: persistent, O(1) to clone, and shallow for fast lookups.
 //!
-//! A single `imbl` HAMT over a million paths is five levels deep, and every level is a
-//! cache miss on a random lookup. Splitting it into 4096 HAMTs by a second, independent
-//! hash of the path takes two of those levels away: the shard tables are small and hot,
-//! and each shard is shallow. The tables are two levels of `Arc`ed arrays (64 groups of
-//! 64 shards), so cloning the map (a read view, or multi's scratch copy) is one
-//! reference count, and the first write after a clone copies two 64-entry tables, not
-//! 4096 handles and never the nodes.
+//! The map is 65,536 small open-addressing tables ([`ShardTable`]), reached through
+//! three levels of `Arc`ed tables (32 x 32 groups of 64 shards). Cloning the map (a
+//! read view, or multi's scratch copy) is one reference count. The first write after a
+//! clone copies the small tables on its way down (32, 32 and 64 slots) and the slots of
+//! the one shard it touches (a few dozen at a million znodes), never a node.
 //!
-//! Each shard is a set of [`NodeRef`]s (8-byte slots) looked up by path: the HAMT
-//! allocates leaf chunks at full width, so slim slots keep a million-node tree within
-//! its memory budget.
+//! A lookup hashes the path once (the top bits pick the shard, the low bits the slot),
+//! walks tables that stay in cache, then reads one slot and the node: two memory
+//! misses where a persistent tree of a million keys pays five.
 
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
-
-use imbl::GenericHashMap;
-use imbl::shared_ptr::DefaultSharedPtr;
 
 use super::mode::EphemeralType;
 use super::node::{NodeRef, Znode};
+use super::shard_table::ShardTable;
 
-/// Groups of shards, and shards per group; powers of two.
-const GROUPS: usize = 64;
-/// Shards in one group.
+/// Top-level entries, each a table of groups; a power of two.
+const TOP: usize = 32;
+/// Groups under one top-level entry; a power of two.
+const GROUPS: usize = 32;
+/// Shards in one group; a power of two.
 const PER_GROUP: usize = 64;
 
-/// Deterministic (fixed-key SipHash) hasher inside each shard: the same on every replica.
-type PathHasher = BuildHasherDefault<DefaultHasher>;
-/// One shard.
-type Shard = GenericHashMap<NodeRef, (), PathHasher, DefaultSharedPtr>;
 /// One group of shards, copied on write.
-type Group = Arc<Vec<Shard>>;
+type Group = Arc<Vec<ShardTable>>;
+/// The groups under one top-level entry, copied on write.
+type Groups = Arc<Vec<Group>>;
 
 /// Every znode, by path.
 #[derive(Clone, Debug)]
 pub(crate) struct Nodes {
-    groups: Arc<Vec<Group>>,
+    groups: Arc<Vec<Groups>>,
     len: usize,
     /// Sum of every node's data length, kept in step by insert and take (for metrics).
     data_bytes: u64,
@@ -46,9 +42,10 @@ pub(crate) struct Nodes {
 
 impl Default for Nodes {
     fn default() -> Nodes {
-        let group: Group = Arc::new(vec![Shard::default(); PER_GROUP]);
+        let group: Group = Arc::new(vec![ShardTable::default(); PER_GROUP]);
+        let groups: Groups = Arc::new(vec![group; GROUPS]);
         Nodes {
-            groups: Arc::new(vec![group; GROUPS]),
+            groups: Arc::new(vec![groups; TOP]),
             len: 0,
             data_bytes: 0,
             ephemerals: 0,
@@ -56,38 +53,51 @@ impl Default for Nodes {
     }
 }
 
-/// The (group, shard) of `path`: FNV-1a, independent of the SipHash the shards use
-/// inside, so a shard's keys still spread over its HAMT.
-fn shard_of(path: &str) -> (usize, usize) {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let h = (h >> 32) as usize;
-    (h & (GROUPS - 1), (h / GROUPS) & (PER_GROUP - 1))
+/// The path's hash: foldhash with a fixed seed, so the same on every run of one build.
+/// Nothing stored or sent depends on it; it only places nodes in memory.
+fn hash_of(path: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(PATH_HASH_SEED).hash_one(path)
+}
+
+/// Seed of [`hash_of`]; any constant.
+const PATH_HASH_SEED: u64 = 0x636f_7272_616c_2121;
+
+/// The (top entry, group, shard) of a path hash: its top 16 bits (the shard's table
+/// uses the low ones).
+fn shard_of(hash: u64) -> (usize, usize, usize) {
+    let bits = (hash >> 48) as usize;
+    (
+        bits & (TOP - 1),
+        (bits / TOP) & (GROUPS - 1),
+        (bits / (TOP * GROUPS)) & (PER_GROUP - 1),
+    )
 }
 
 impl Nodes {
-    /// The shard holding `path`.
-    fn shard(&self, path: &str) -> &Shard {
-        let (g, s) = shard_of(path);
-        &self.groups[g][s]
+    /// The shard holding the path with hash `hash`.
+    fn shard(&self, hash: u64) -> &ShardTable {
+        let (t, g, s) = shard_of(hash);
+        &self.groups[t][g][s]
     }
 
-    /// The shard holding `path`, made unique first (copy-on-write after a clone).
-    fn shard_mut(&mut self, path: &str) -> &mut Shard {
-        let (g, s) = shard_of(path);
-        &mut Arc::make_mut(&mut Arc::make_mut(&mut self.groups)[g])[s]
+    /// The shard holding the path with hash `hash`, its tables made unique first
+    /// (copy-on-write after a clone).
+    fn shard_mut(&mut self, hash: u64) -> &mut ShardTable {
+        let (t, g, s) = shard_of(hash);
+        let groups = &mut Arc::make_mut(&mut self.groups)[t];
+        &mut Arc::make_mut(&mut Arc::make_mut(groups)[g])[s]
     }
 
     /// The node at `path`.
     pub(crate) fn get(&self, path: &str) -> Option<&Znode> {
-        self.shard(path).get_key_value(path).map(|(k, ())| &*k.0)
+        let hash = hash_of(path);
+        self.shard(hash).get(hash, path)
     }
 
     /// Whether a node exists at `path`.
     pub(crate) fn contains_key(&self, path: &str) -> bool {
-        self.shard(path).contains_key(path)
+        let hash = hash_of(path);
+        self.shard(hash).get(hash, path).is_some()
     }
 
     /// Number of nodes.
@@ -110,10 +120,10 @@ impl Nodes {
     pub(crate) fn insert(&mut self, node: Znode) {
         let data_bytes = node.data.len() as u64;
         let ephemeral = EphemeralType::of(node.stat.ephemeral_owner) == EphemeralType::Normal;
-        let shard = self.shard_mut(&node.path);
-        let replaced = shard.insert(NodeRef(Arc::new(node)), ());
-        debug_assert!(replaced.is_none(), "Nodes::insert over an existing path");
-        if replaced.is_none() {
+        let hash = hash_of(&node.path);
+        let added = self.shard_mut(hash).insert(hash, NodeRef(Arc::new(node)));
+        debug_assert!(added, "Nodes::insert over an existing path");
+        if added {
             self.len += 1;
             self.data_bytes += data_bytes;
             self.ephemerals += usize::from(ephemeral);
@@ -122,7 +132,8 @@ impl Nodes {
 
     /// Removes the node at `path`, still shared if a view holds it.
     fn take(&mut self, path: &str) -> Option<Arc<Znode>> {
-        let (k, ()) = self.shard_mut(path).remove_with_key(path)?;
+        let hash = hash_of(path);
+        let k = self.shard_mut(hash).remove(hash, path)?;
         self.len -= 1;
         self.data_bytes -= k.0.data.len() as u64;
         if EphemeralType::of(k.0.stat.ephemeral_owner) == EphemeralType::Normal {
@@ -135,8 +146,9 @@ impl Nodes {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Znode> {
         self.groups
             .iter()
+            .flat_map(|t| t.iter())
             .flat_map(|g| g.iter())
-            .flat_map(|s| s.keys())
+            .flat_map(|s| s.iter())
             .map(|k| &*k.0)
     }
 
@@ -186,8 +198,9 @@ impl PartialEq for Nodes {
             && self
                 .groups
                 .iter()
+                .flat_map(|t| t.iter())
                 .flat_map(|g| g.iter())
-                .flat_map(|s| s.keys())
+                .flat_map(|s| s.iter())
                 .all(|k| other.get(&k.0.path) == Some(&*k.0))
     }
 }
