@@ -2,8 +2,10 @@
 //! benchmark. In one run it starts fresh 3-node clusters alternately with
 //! metrics on (the default) and off (`[metrics] enabled = false`: no
 //! recorder is installed, every `metrics::` call is a no-op), drives each
-//! with the same write load, and prints writes/s of every round, the median
-//! of each side and the overhead.
+//! with the same write load, and prints writes/s and the nodes' CPU time per
+//! write of every round, the median of each side and the overhead by both
+//! measures. On a saturated machine throughput is CPU time per write seen
+//! through the scheduler's noise; CPU per write is the steadier figure.
 //!
 //! ```text
 //!  cargo build --release -p corral
@@ -45,6 +47,7 @@ pub(crate) async fn metrics_cost(args: MetricsCostArgs) -> anyhow::Result<()> {
     let binary = super::corral_binary(args.corral.clone())?;
     let mut with = Vec::new();
     let mut without = Vec::new();
+    let (mut cpu_with, mut cpu_without) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         // Alternate which goes first, so a drift of the machine hits both sides.
         let order = if round % 2 == 0 {
@@ -53,41 +56,46 @@ pub(crate) async fn metrics_cost(args: MetricsCostArgs) -> anyhow::Result<()> {
             [false, true]
         };
         for enabled in order {
-            let rate = one_cluster(&binary, &args, enabled).await?;
+            let (rate, cpu) = one_cluster(&binary, &args, enabled).await?;
             println!(
-                "  round {} metrics {:3}  {rate:.0} writes/s",
+                "  round {} metrics {:3}  {rate:.0} writes/s  {cpu:.1} µs node CPU/write",
                 round + 1,
                 if enabled { "on" } else { "off" }
             );
             if enabled {
                 with.push(rate);
+                cpu_with.push(cpu);
             } else {
                 without.push(rate);
+                cpu_without.push(cpu);
             }
         }
     }
     let (on, off) = (median(&mut with), median(&mut without));
+    let (cpu_on, cpu_off) = (median(&mut cpu_with), median(&mut cpu_without));
     println!(
         "corral-bench metrics-cost: {} nodes, {} proposers, {} B values, {} s x {} rounds, fsync on",
         args.nodes, args.proposers, args.value_bytes, args.seconds, args.rounds
     );
-    println!("  metrics on   median {on:.0} writes/s");
-    println!("  metrics off  median {off:.0} writes/s");
-    if off > 0.0 {
+    println!("  metrics on   median {on:.0} writes/s  {cpu_on:.1} µs node CPU/write");
+    println!("  metrics off  median {off:.0} writes/s  {cpu_off:.1} µs node CPU/write");
+    if off > 0.0 && cpu_off > 0.0 {
         println!(
-            "  overhead     {:.1}% of throughput (positive: metrics cost)",
-            (off - on) / off * 100.0
+            "  overhead     {:.1}% of throughput, {:.1}% of node CPU per write (positive: metrics cost)",
+            (off - on) / off * 100.0,
+            (cpu_on - cpu_off) / cpu_off * 100.0
         );
     }
     Ok(())
 }
 
-/// One fresh cluster, metrics on or off; returns its writes/s.
+/// One fresh cluster, metrics on or off; returns its writes/s and the nodes'
+/// CPU time per write in µs, both over the measured seconds.
 async fn one_cluster(
     binary: &std::path::Path,
     args: &MetricsCostArgs,
     enabled: bool,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, f64)> {
     let options = ClusterOptions::new(args.nodes)
         .set_log("warn")
         .set("metrics.enabled", enabled);
@@ -119,13 +127,20 @@ async fn one_cluster(
             end,
         ));
     }
+    let pids: Vec<u32> = ids.iter().filter_map(|&id| cluster.pid(id)).collect();
+    let node_cpu_ns = || pids.iter().map(|&pid| super::cpu_ns(pid)).sum::<u64>();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_from = node_cpu_ns();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_ns = node_cpu_ns().saturating_sub(cpu_from);
     let mut writes = 0usize;
     while let Some(result) = tasks.join_next().await {
         writes += result?.0.len();
     }
     // Dropping the cluster stops its nodes.
     drop(cluster);
-    Ok(writes as f64 / args.seconds as f64)
+    let per_write_us = cpu_ns as f64 / 1e3 / writes.max(1) as f64;
+    Ok((writes as f64 / args.seconds as f64, per_write_us))
 }
 
 /// The median of `samples` (0 when empty).

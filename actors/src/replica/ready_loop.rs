@@ -156,7 +156,9 @@ impl ReplicaState {
             time_ms,
             command,
         });
-        metrics::counter!("corral_replica_applied_entries_total").increment(1);
+        super::replica_metrics::hot_metrics()
+            .applied_entries
+            .increment(1);
         // Queued before the view is published and writers are answered, so a
         // session's writer finds an entry's events before any reply at or after it.
         for n in applied.notifications {
@@ -174,8 +176,9 @@ impl ReplicaState {
             term: self.node.term(),
             committed: self.node.committed_index(),
         };
-        metrics::gauge!("corral_replica_applied_index").set(view.applied as f64);
-        metrics::gauge!("corral_replica_committed_index").set(view.committed as f64);
+        let hot = super::replica_metrics::hot_metrics();
+        hot.applied_index.set(view.applied as f64);
+        hot.committed_index.set(view.committed as f64);
         self.view_tx.send_replace(view);
     }
 }

@@ -9,9 +9,38 @@
 //! match index bounds when its next entry was appended, within one tick.
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::Instant;
 
+use metrics::{Counter, Gauge};
+
 use super::*;
+
+/// Handles of the metrics recorded per entry or per applied batch, registered
+/// once (after the node installed its recorder): a registry lookup per write
+/// costs more than the update itself.
+pub(super) struct HotMetrics {
+    /// `corral_replica_proposals_total`.
+    pub(super) proposals: Counter,
+    /// `corral_replica_applied_entries_total`.
+    pub(super) applied_entries: Counter,
+    /// `corral_replica_applied_index`.
+    pub(super) applied_index: Gauge,
+    /// `corral_replica_committed_index`.
+    pub(super) committed_index: Gauge,
+}
+
+static HOT_METRICS: OnceLock<HotMetrics> = OnceLock::new();
+
+/// The per-entry metric handles.
+pub(super) fn hot_metrics() -> &'static HotMetrics {
+    HOT_METRICS.get_or_init(|| HotMetrics {
+        proposals: metrics::counter!("corral_replica_proposals_total"),
+        applied_entries: metrics::counter!("corral_replica_applied_entries_total"),
+        applied_index: metrics::gauge!("corral_replica_applied_index"),
+        committed_index: metrics::gauge!("corral_replica_committed_index"),
+    })
+}
 
 /// Log-growth samples kept at most (one per tick: minutes at 50 ms ticks).
 const LOG_CLOCK_SAMPLES_MAX: usize = 8_192;

@@ -37,7 +37,7 @@ impl ReplicaState {
         };
         let bytes = postcard::to_allocvec(&entry).unwrap_or_default();
         let index = self.node.propose(vec![Bytes::from(bytes)])?;
-        metrics::counter!("corral_replica_proposals_total").increment(1);
+        super::replica_metrics::hot_metrics().proposals.increment(1);
         Ok((index, self.node.term()))
     }
 
