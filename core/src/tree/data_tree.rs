@@ -1,8 +1,9 @@
 //! The replicated state: znodes, the child index, sessions, containers and TTL nodes.
 //!
-//! Every collection is an `imbl` persistent map, so cloning a `DataTree` is O(1) (a few
-//! reference counts) and a clone is a consistent read view or snapshot source that apply
-//! never waits for. Lookups by path go through the sharded hash map of [`Nodes`]; listing
+//! Every collection is a persistent map (the copy-on-write shard tables of [`Nodes`] for
+//! lookups by path, `imbl` maps for the ordered indexes), so cloning a `DataTree` is O(1)
+//! (a few reference counts) and a clone is a consistent read view or snapshot source that
+//! apply never waits for. Lookups by path go through the sharded hash map of [`Nodes`]; listing
 //! children goes through one ordered index of (parent, name) keys (the paths, inline
 //! when short, shared when long), so a node carries no per-node child collection. Nothing iterates the
 //! hash map to produce output, so its order never leaks into results.

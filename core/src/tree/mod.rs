@@ -10,8 +10,9 @@
 //!  DataTree ◄──── snapshot / restore (postcard + CRC32C) ────► bytes
 //! ```
 //!
-//! - [`DataTree`] is the replicated state: znodes in `imbl` persistent maps, so a clone
-//!   is O(1) and serves as a read view or snapshot source while apply continues.
+//! - [`DataTree`] is the replicated state: znodes in persistent maps (copy-on-write
+//!   shard tables by path, `imbl` for ordered indexes), so a clone is O(1) and serves
+//!   as a read view or snapshot source while apply continues.
 //! - [`Tree`] adds this node's [`WatchIndex`] (watches are node-local, as in ZooKeeper)
 //!   and is where committed entries are applied.
 //! - Vocabulary shared with the wire protocol lives in small files: [`path`] rules,

@@ -1,10 +1,12 @@
 //! The path -> znode map: persistent, O(1) to clone, and shallow for fast lookups.
 //!
-//! The map is 65,536 small open-addressing tables ([`ShardTable`]), reached through
-//! three levels of `Arc`ed tables (32 x 32 groups of 64 shards). Cloning the map (a
-//! read view, or multi's scratch copy) is one reference count. The first write after a
-//! clone copies the small tables on its way down (32, 32 and 64 slots) and the slots of
-//! the one shard it touches (a few dozen at a million znodes), never a node.
+//! The map is 32,768 small open-addressing tables ([`ShardTable`], 16 bytes each, so the
+//! tables above them stay in cache), reached through three levels of `Arc`ed tables
+//! (32 x 16 groups of 64 shards). Cloning the map (a read view, or multi's scratch copy)
+//! is one reference count. The first write after a clone copies the small tables on its
+//! way down (32, 16 and 64 entries) and the slots of the one shard it touches (about 30
+//! at a million znodes), never a node. More shards would make that copy smaller and the
+//! tables above them bigger than the cache; fewer, the reverse.
 //!
 //! A lookup hashes the path once (the top bits pick the shard, the low bits the slot),
 //! walks tables that stay in cache, then reads one slot and the node: two memory
@@ -20,7 +22,7 @@ use super::shard_table::ShardTable;
 /// Top-level entries, each a table of groups; a power of two.
 const TOP: usize = 32;
 /// Groups under one top-level entry; a power of two.
-const GROUPS: usize = 32;
+const GROUPS: usize = 16;
 /// Shards in one group; a power of two.
 const PER_GROUP: usize = 64;
 

@@ -112,7 +112,6 @@ impl DataTree {
     ) -> Result<Response, ZkError> {
         match request {
             Request::GetAllChildrenNumber { path } => {
-                self.check_path(path)?;
                 self.readable(path, Perms::READ, ids)?;
                 let count = i32::try_from(self.descendant_count(path)).unwrap_or(i32::MAX);
                 Ok(Response::AllChildrenNumber { count })
@@ -136,7 +135,6 @@ impl DataTree {
                 Ok(Response::Ephemerals { paths })
             }
             Request::GetAcl { path } => {
-                self.check_path(path)?;
                 let node = self.readable(path, Perms::READ | Perms::ADMIN, ids)?;
                 let acl = if check_acl(&node.acl, Perms::ADMIN, ids) {
                     node.acl.to_vec()
@@ -180,17 +178,19 @@ impl DataTree {
         }
     }
 
-    /// The node at `path` if it exists and the caller holds one of `perms`.
+    /// The node at `path` if it exists and the caller holds one of `perms`;
+    /// BadArguments for an invalid path. Every stored path is valid, so the
+    /// path is only validated when no node is found (the hot read path skips it).
     fn readable(
         &self,
         path: &str,
         perms: Perms,
         ids: &[Id],
     ) -> Result<&super::node::Znode, ZkError> {
-        let node = self
-            .nodes
-            .get(path)
-            .ok_or_else(|| err(ErrorCode::NoNode, path))?;
+        let Some(node) = self.nodes.get(path) else {
+            self.check_path(path)?;
+            return Err(err(ErrorCode::NoNode, path));
+        };
         if !check_acl(&node.acl, perms, ids) {
             return Err(err(ErrorCode::NoAuth, path));
         }
@@ -199,15 +199,15 @@ impl DataTree {
 
     /// exists: no ACL check, as in ZooKeeper.
     fn exists(&self, path: &str) -> Result<Response, ZkError> {
-        self.check_path(path)?;
-        Ok(Response::Exists {
-            stat: self.nodes.get(path).map(super::node::Znode::stat),
-        })
+        let stat = self.nodes.get(path).map(super::node::Znode::stat);
+        if stat.is_none() {
+            self.check_path(path)?;
+        }
+        Ok(Response::Exists { stat })
     }
 
     /// getData: READ.
     fn get_data(&self, path: &str, ids: &[Id]) -> Result<(&[u8], super::stat::Stat), ZkError> {
-        self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
         Ok((&node.data, node.stat()))
     }
@@ -233,7 +233,6 @@ impl DataTree {
         path: &str,
         ids: &[Id],
     ) -> Result<(Vec<String>, super::stat::Stat), ZkError> {
-        self.check_path(path)?;
         let node = self.readable(path, Perms::READ, ids)?;
         Ok((self.children(path), node.stat()))
     }
