@@ -121,7 +121,7 @@ impl Nodes {
     /// out before storing its changed copy, so the counts stay exact).
     pub(crate) fn insert(&mut self, node: Znode) {
         let data_bytes = node.data.len() as u64;
-        let ephemeral = EphemeralType::of(node.stat.ephemeral_owner) == EphemeralType::Normal;
+        let ephemeral = is_ephemeral(&node);
         let hash = hash_of(&node.path);
         let added = self.shard_mut(hash).insert(hash, NodeRef(Arc::new(node)));
         debug_assert!(added, "Nodes::insert over an existing path");
@@ -138,7 +138,7 @@ impl Nodes {
         let k = self.shard_mut(hash).remove(hash, path)?;
         self.len -= 1;
         self.data_bytes -= k.0.data.len() as u64;
-        if EphemeralType::of(k.0.stat.ephemeral_owner) == EphemeralType::Normal {
+        if is_ephemeral(&k.0) {
             self.ephemerals -= 1;
         }
         Some(k.0)
@@ -167,31 +167,48 @@ impl Nodes {
         data: Box<[u8]>,
         f: impl FnOnce(&mut Znode) -> R,
     ) -> Option<R> {
-        let mut node = match Arc::try_unwrap(self.take(path)?) {
-            Ok(mut node) => {
-                node.data = data;
-                node
+        self.change(path, |slot| {
+            match Arc::get_mut(slot) {
+                Some(node) => node.data = data,
+                None => {
+                    *slot = Arc::new(Znode {
+                        path: slot.path.clone(),
+                        data,
+                        acl: slot.acl.clone(),
+                        stat: slot.stat,
+                    })
+                }
             }
-            Err(shared) => Znode {
-                path: shared.path.clone(),
-                data,
-                acl: shared.acl.clone(),
-                stat: shared.stat,
-            },
-        };
-        let r = f(&mut node);
-        self.insert(node);
-        Some(r)
+            f(Arc::make_mut(slot))
+        })
     }
 
     /// Changes the node at `path` with `f`; nodes are immutable once shared, so this
-    /// stores a changed copy (in place when no view holds the old one).
+    /// changes a copy when a view holds the node, and the node itself otherwise.
     pub(crate) fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Znode) -> R) -> Option<R> {
-        let mut node = self.remove(path)?;
-        let r = f(&mut node);
-        self.insert(node);
+        self.change(path, |slot| f(Arc::make_mut(slot)))
+    }
+
+    /// Runs `f` on the slot of the node at `path`, in place (no remove and insert), and
+    /// keeps the data-byte and ephemeral counts exact. `f` must not change the path.
+    fn change<R>(&mut self, path: &str, f: impl FnOnce(&mut Arc<Znode>) -> R) -> Option<R> {
+        let hash = hash_of(path);
+        // Look before copying tables on the way down: a miss changes nothing.
+        self.shard(hash).get(hash, path)?;
+        let slot = &mut self.shard_mut(hash).get_mut(hash, path)?.0;
+        let before = (slot.data.len() as u64, is_ephemeral(slot));
+        let r = f(slot);
+        debug_assert_eq!(slot.path.as_str(), path, "Nodes::change moved a node");
+        let after = (slot.data.len() as u64, is_ephemeral(slot));
+        self.data_bytes = self.data_bytes - before.0 + after.0;
+        self.ephemerals = self.ephemerals - usize::from(before.1) + usize::from(after.1);
         Some(r)
     }
+}
+
+/// Whether `node` is a session-owned ephemeral (counted in [`Nodes::ephemerals`]).
+fn is_ephemeral(node: &Znode) -> bool {
+    EphemeralType::of(node.stat.ephemeral_owner) == EphemeralType::Normal
 }
 
 impl PartialEq for Nodes {

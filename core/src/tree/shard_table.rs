@@ -74,6 +74,13 @@ impl ShardTable {
             .map(|n| &*n.0)
     }
 
+    /// The node at `path` in its slot, to change in place (the slots copied first if a
+    /// clone shares them; the node itself stays shared until the caller copies it).
+    pub(crate) fn get_mut(&mut self, hash: u64, path: &str) -> Option<&mut NodeRef> {
+        let i = self.find(hash, path)?;
+        self.slots_mut()[i].node.as_mut()
+    }
+
     /// Adds `node` (whose path hashes to `hash`); false if its path is already present.
     pub(crate) fn insert(&mut self, hash: u64, node: NodeRef) -> bool {
         if self.find(hash, node.0.path.as_str()).is_some() {
