@@ -11,6 +11,20 @@ use std::time::Duration;
 
 use support::*;
 
+/// Bytes of the records of a segment (its frames are `[len u32 LE][crc][crc]
+/// [payload]`; zeros after them are preallocated space).
+fn records_bytes(segment: &[u8]) -> usize {
+    let mut offset = 0;
+    while let Some(len) = segment.get(offset..offset + 4) {
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if len == 0 || offset + 12 + len > segment.len() {
+            break;
+        }
+        offset += 12 + len;
+    }
+    offset
+}
+
 fn newest_segment(data_dir: &Path) -> PathBuf {
     let mut segments: Vec<PathBuf> = std::fs::read_dir(data_dir.join("wal"))
         .unwrap()
@@ -39,15 +53,14 @@ async fn torn_tails_are_cut_and_mid_log_corruption_refuses_to_start() {
         drop(client);
         node.shutdown(Duration::from_secs(2)).await;
 
-        // A torn tail: the last record cut in the middle.
+        // A torn tail: the last 5 bytes of the last record never reached the
+        // disk (zeros in the preallocated space).
         let segment = newest_segment(&spec.data_dir);
-        let len = std::fs::metadata(&segment).unwrap().len();
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&segment)
-            .unwrap();
-        file.set_len(len - 5).unwrap();
-        drop(file);
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let end = records_bytes(&bytes);
+        assert!(end > 5, "no records in {}", segment.display());
+        bytes[end - 5..end].fill(0);
+        std::fs::write(&segment, &bytes).unwrap();
         let node = start_node(&pki, spec.clone()).await;
         wait_leader(&[&node]).await;
         let v = node.view();
@@ -61,7 +74,7 @@ async fn torn_tails_are_cut_and_mid_log_corruption_refuses_to_start() {
 
         // A flipped byte in the middle of the log.
         let mut bytes = std::fs::read(&segment).unwrap();
-        let middle = bytes.len() / 2;
+        let middle = records_bytes(&bytes) / 2;
         bytes[middle] ^= 0x5a;
         std::fs::write(&segment, &bytes).unwrap();
         let err = corral_actors::start(spec.clone(), node_certs(&pki, 1))

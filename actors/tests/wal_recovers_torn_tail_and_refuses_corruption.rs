@@ -1,6 +1,8 @@
 //! Proves the WAL's recovery rules: a record cut short at the tail (a crash in
 //! mid-write) is dropped and everything before it survives; a damaged record
 //! anywhere before the tail stops the start with an error naming the file.
+//! Both for segments written by appending to the file's end and for segments
+//! preallocated with zeros, where a torn write leaves zeros after it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
@@ -49,10 +51,108 @@ fn entries_and_hard_state_survive_reopen() {
     assert_eq!(wal.last_index(), 2);
 }
 
+/// A configuration that appends to the end of the file (no preallocation), so
+/// a segment's length is the length of its records.
+fn appending(dir: PathBuf) -> WalConfig {
+    let mut config = WalConfig::new(dir);
+    config.preallocate_bytes = 0;
+    config
+}
+
+/// The segment of entries 1..=3 written with and without preallocation: the
+/// preallocated file's bytes and the length of its records.
+fn preallocated_three(root: &std::path::Path) -> (WalConfig, PathBuf, Vec<u8>, usize) {
+    let config = WalConfig::new(root.join("preallocated"));
+    write_entries(&config, 1..=3);
+    let plain = appending(root.join("plain"));
+    write_entries(&plain, 1..=3);
+    let records_len = fs::read(only_segment(&plain)).unwrap().len();
+    let path = only_segment(&config);
+    let padded = fs::read(&path).unwrap();
+    assert!(
+        padded.len() > records_len,
+        "the segment was not preallocated"
+    );
+    assert_eq!(
+        padded[..records_len],
+        fs::read(only_segment(&plain)).unwrap()[..]
+    );
+    assert!(padded[records_len..].iter().all(|&b| b == 0));
+    (config, path, padded, records_len)
+}
+
+#[test]
+fn preallocated_zeros_are_not_records_and_appends_go_on_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path, _, records_len) = preallocated_three(dir.path());
+    let (mut wal, recovered) = Wal::open(config.clone()).unwrap();
+    assert_eq!(recovered.entries.len(), 3);
+    assert_eq!(recovered.torn_tail_bytes, 0);
+    wal.append(&[entry(4, 1)]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (_, recovered) = Wal::open(config).unwrap();
+    let indexes: Vec<u64> = recovered.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, vec![1, 2, 3, 4]);
+    // Entry 4 went right after entry 3, inside the preallocated space.
+    let bytes = fs::read(&path).unwrap();
+    assert!(
+        bytes[records_len..records_len + records_len / 3]
+            .iter()
+            .any(|&b| b != 0)
+    );
+}
+
+#[test]
+fn a_torn_write_into_preallocated_space_recovers_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path, padded, records_len) = preallocated_three(dir.path());
+    let record_bytes = records_len / 3;
+    for cut in (records_len - record_bytes)..records_len {
+        let mut torn = padded.clone();
+        torn[cut..records_len].fill(0);
+        fs::write(&path, &torn).unwrap();
+        let (mut wal, recovered) = Wal::open(config.clone()).unwrap();
+        let indexes: Vec<u64> = recovered.entries.iter().map(|e| e.index).collect();
+        assert_eq!(indexes, vec![1, 2], "cut at byte {cut}");
+        // Nothing of the record written is preallocated space, not a tear.
+        let first = records_len - record_bytes;
+        assert_eq!(
+            recovered.torn_tail_bytes > 0,
+            cut > first,
+            "cut at byte {cut}"
+        );
+        wal.append(&[entry(3, 2)]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, again) = Wal::open(config.clone()).unwrap();
+        assert_eq!(again.entries.len(), 3, "cut at byte {cut}");
+        assert_eq!(again.entries[2].term, 2);
+        assert_eq!(again.torn_tail_bytes, 0);
+    }
+}
+
+#[test]
+fn a_flipped_byte_before_the_tail_of_a_preallocated_segment_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path, padded, records_len) = preallocated_three(dir.path());
+    // Every byte of the first two records, and one in the zeros after the last.
+    let flips = (0..2 * (records_len / 3)).chain([records_len + 100]);
+    for i in flips {
+        let mut bad = padded.clone();
+        bad[i] ^= 0x01;
+        fs::write(&path, &bad).unwrap();
+        match Wal::open(config.clone()) {
+            Err(StorageError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("flip at byte {i}: expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_tail_cut_at_every_byte_of_the_last_record_recovers_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let config = WalConfig::new(dir.path().join("wal"));
+    let config = appending(dir.path().join("wal"));
     write_entries(&config, 1..=3);
     let path = only_segment(&config);
     let full = fs::read(&path).unwrap();
@@ -77,7 +177,7 @@ fn a_tail_cut_at_every_byte_of_the_last_record_recovers_the_rest() {
 #[test]
 fn a_flipped_byte_before_the_tail_is_reported_and_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let config = WalConfig::new(dir.path());
+    let config = appending(dir.path().to_path_buf());
     write_entries(&config, 1..=10);
     let path = only_segment(&config);
     let full = fs::read(&path).unwrap();

@@ -15,7 +15,7 @@
 //! only lays it out, which is how the whole-cluster test harness (in
 //! corral-tests) gets the very same layout and then runs the nodes itself.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -115,7 +115,7 @@ pub(crate) fn lay_out(dir: &Path, nodes: u64) -> anyhow::Result<Manifest> {
     corral_certs::issue_client(&certs, CLIENT_NAME, &leaf)?;
     let client = CertPaths::client(&certs, CLIENT_NAME);
 
-    let addresses = free_addresses(nodes)?;
+    let addresses = crate::free_ports::free_addresses(nodes)?;
     let mut entries = Vec::new();
     for (id, (listen, metrics_listen)) in (1..=nodes).zip(addresses.iter().copied()) {
         let node_dir = dir.join(format!("node-{id}"));
@@ -192,21 +192,6 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// `count` pairs of free loopback addresses: a UDP port for QUIC and a TCP
-/// port for HTTP. Every socket is held until all are picked, so no two pairs
-/// collide (another program may still take one before the node binds it).
-fn free_addresses(count: u64) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
-    let mut held = Vec::new();
-    let mut addresses = Vec::new();
-    for _ in 0..count {
-        let udp = UdpSocket::bind("127.0.0.1:0").context("cannot find a free UDP port")?;
-        let tcp = TcpListener::bind("127.0.0.1:0").context("cannot find a free TCP port")?;
-        addresses.push((udp.local_addr()?, tcp.local_addr()?));
-        held.push((udp, tcp));
-    }
-    Ok(addresses)
 }
 
 #[cfg(test)]

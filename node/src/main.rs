@@ -7,6 +7,7 @@ mod config;
 mod dev;
 mod dev_http;
 mod dev_layout;
+mod free_ports;
 mod serve;
 mod serve_http;
 

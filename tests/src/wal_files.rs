@@ -1,6 +1,7 @@
 //! Reading and damaging WAL segment files the way a crash or a bad disk
 //! would, for recovery tests. Each record is framed as
-//! `[len u32 LE][crc32c(len) u32 LE][crc32c(payload) u32 LE][payload]`.
+//! `[len u32 LE][crc32c(len) u32 LE][crc32c(payload) u32 LE][payload]`; zeros
+//! after the last record are preallocated space.
 
 use std::path::Path;
 
@@ -18,13 +19,17 @@ pub struct RecordSpan {
     pub frame_bytes: usize,
 }
 
-/// The records of the segment at `path`, in order (a torn tail is not listed).
+/// The records of the segment at `path`, in order (a torn tail and the
+/// preallocated zeros are not listed).
 pub fn records(path: &Path) -> anyhow::Result<Vec<RecordSpan>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut spans = Vec::new();
     let mut offset = 0;
     while let Some(header) = bytes.get(offset..offset + RECORD_HEADER_BYTES) {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len == 0 {
+            break;
+        }
         let frame_bytes = RECORD_HEADER_BYTES + len;
         if offset + frame_bytes > bytes.len() {
             break;
@@ -39,8 +44,9 @@ pub fn records(path: &Path) -> anyhow::Result<Vec<RecordSpan>> {
 }
 
 /// Cuts the last record of the segment at `path` after `keep_bytes` of its
-/// frame (`0 < keep_bytes < frame`), as a crash during its write would;
-/// returns the span cut.
+/// frame (`0 < keep_bytes < frame`), as a crash during its write into
+/// preallocated space would: the rest of its frame is zeros. Returns the span
+/// cut.
 pub fn tear_last_record(path: &Path, keep_bytes: usize) -> anyhow::Result<RecordSpan> {
     let spans = records(path)?;
     let Some(last) = spans.last().copied() else {
@@ -52,12 +58,9 @@ pub fn tear_last_record(path: &Path, keep_bytes: usize) -> anyhow::Result<Record
             last.frame_bytes
         );
     }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    file.set_len(u64::try_from(last.offset + keep_bytes)?)?;
-    file.sync_all()?;
+    let mut bytes = std::fs::read(path)?;
+    bytes[last.offset + keep_bytes..last.offset + last.frame_bytes].fill(0);
+    std::fs::write(path, bytes)?;
     Ok(last)
 }
 

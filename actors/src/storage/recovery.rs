@@ -90,6 +90,7 @@ pub fn restore(
         dir: wal_dir.clone(),
         segment_bytes_max,
         record_bytes_max,
+        preallocate_bytes: super::wal::PREALLOCATE_BYTES,
     };
     let (mut wal, recovered) = Wal::open(wal_config)?;
     let inconsistent = |reason: String| StorageError::Corrupt {

@@ -6,17 +6,27 @@
 //! `segment_bytes_max` a new one starts, beginning with a copy of the latest
 //! hard state so that removing old segments never loses it.
 //!
-//! Recovery reads every segment in order. A record cut short at the very end of
-//! the newest segment is a write the crash interrupted: it was never
-//! acknowledged, so it is cut off. Any other bad record is corruption and
-//! stops the start.
+//! The active segment is preallocated: zeros are written ahead of the appends
+//! (`preallocate_bytes` at a time), so an append overwrites bytes the file
+//! already has and its `fdatasync` flushes data only, not the file's size
+//! through the filesystem journal (as ZooKeeper pads its logs). A sealed
+//! segment is trimmed to its records.
+//!
+//! Recovery reads every segment in order; zeros after the last record are
+//! padding. A record of the newest segment that is cut short, or fails its
+//! checks with nothing but zeros after it, is a write the crash interrupted: it
+//! was never acknowledged, so it is cut off. Any other bad record is corruption
+//! and stops the start.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::storage_error::StorageError;
-use super::wal_record::{FrameError, WalEntry, WalRecord, decode_frame, encode_frame};
+use super::wal_record::{
+    FrameError, HEADER_BYTES, WalEntry, WalRecord, decode_frame, encode_frame,
+};
 
 const SEGMENT_SUFFIX: &str = ".wal";
 
@@ -29,15 +39,23 @@ pub struct WalConfig {
     pub segment_bytes_max: u64,
     /// Largest encoded record accepted (and believed when reading).
     pub record_bytes_max: u32,
+    /// Bytes of zeros written ahead of the appends at a time; 0 appends to
+    /// the end of the file instead.
+    pub preallocate_bytes: u64,
 }
 
+/// Zeros written ahead of the appends at a time, by default.
+pub(super) const PREALLOCATE_BYTES: u64 = 1 << 20;
+
 impl WalConfig {
-    /// A configuration with 64 MiB segments and 16 MiB records.
+    /// A configuration with 64 MiB segments, 16 MiB records and 1 MiB of
+    /// preallocation.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
             segment_bytes_max: 64 << 20,
             record_bytes_max: 16 << 20,
+            preallocate_bytes: PREALLOCATE_BYTES,
         }
     }
 }
@@ -69,7 +87,10 @@ pub struct Wal {
     /// Every segment, oldest first; the last is the one appended to.
     segments: Vec<Segment>,
     active: File,
+    /// Bytes of records in the active segment (where the next append goes).
     active_bytes: u64,
+    /// Length of the active segment file (records and zeros after them).
+    allocated_bytes: u64,
     last_index: u64,
     last_hard_state: Option<Vec<u8>>,
     buffer: Vec<u8>,
@@ -82,9 +103,10 @@ impl Wal {
         let mut segments = list_segments(&config.dir)?;
         let mut recovered = Recovered::default();
         let count = segments.len();
+        let mut newest_records_bytes = 0;
         for (i, segment) in segments.iter().enumerate() {
             let is_newest = i + 1 == count;
-            read_segment(segment, &config, is_newest, &mut recovered)?;
+            newest_records_bytes = read_segment(segment, &config, is_newest, &mut recovered)?;
         }
         let last_index = recovered
             .entries
@@ -95,18 +117,20 @@ impl Wal {
         if segments.is_empty() {
             let segment = create_segment(&config.dir, last_index + 1)?;
             segments.push(segment);
+            newest_records_bytes = 0;
         }
         let newest = segments.last().map(|s| s.path.clone()).unwrap_or_default();
         let active = OpenOptions::new()
-            .append(true)
+            .write(true)
             .open(&newest)
             .map_err(StorageError::io(&newest))?;
-        let active_bytes = active.metadata().map_err(StorageError::io(&newest))?.len();
+        let allocated_bytes = active.metadata().map_err(StorageError::io(&newest))?.len();
         let wal = Wal {
             config,
             segments,
             active,
-            active_bytes,
+            active_bytes: newest_records_bytes,
+            allocated_bytes,
             last_index,
             last_hard_state: recovered.hard_state.clone(),
             buffer: Vec::new(),
@@ -145,11 +169,34 @@ impl Wal {
             }
         }
         let path = self.active_path();
+        self.preallocate(self.buffer.len() as u64)?;
         self.active
-            .write_all(&self.buffer)
+            .write_all_at(&self.buffer, self.active_bytes)
             .map_err(StorageError::io(path))?;
         self.active_bytes += self.buffer.len() as u64;
+        self.allocated_bytes = self.allocated_bytes.max(self.active_bytes);
         metrics::counter!("corral_wal_written_bytes_total").increment(self.buffer.len() as u64);
+        Ok(())
+    }
+
+    /// Writes zeros ahead of the appends so that the next `more` bytes fit in
+    /// the file; the next [`Wal::sync`] makes the new length durable once.
+    fn preallocate(&mut self, more: u64) -> Result<(), StorageError> {
+        let needed = self.active_bytes + more;
+        let step = self.config.preallocate_bytes;
+        if step == 0 || needed <= self.allocated_bytes {
+            return Ok(());
+        }
+        let target = needed.max(self.allocated_bytes + step);
+        let zeros = vec![0u8; (target - self.allocated_bytes).min(ZERO_CHUNK_BYTES) as usize];
+        let path = self.active_path();
+        while self.allocated_bytes < target {
+            let n = (target - self.allocated_bytes).min(zeros.len() as u64) as usize;
+            self.active
+                .write_all_at(&zeros[..n], self.allocated_bytes)
+                .map_err(StorageError::io(&path))?;
+            self.allocated_bytes += n as u64;
+        }
         Ok(())
     }
 
@@ -214,13 +261,21 @@ impl Wal {
     }
 
     fn rotate(&mut self) -> Result<(), StorageError> {
+        if self.allocated_bytes > self.active_bytes {
+            // Sealed: trim the zeros after its records.
+            let path = self.active_path();
+            self.active
+                .set_len(self.active_bytes)
+                .map_err(StorageError::io(path))?;
+        }
         self.sync()?;
         let segment = create_segment(&self.config.dir, self.last_index + 1)?;
         self.active = OpenOptions::new()
-            .append(true)
+            .write(true)
             .open(&segment.path)
             .map_err(StorageError::io(&segment.path))?;
         self.active_bytes = 0;
+        self.allocated_bytes = 0;
         self.segments.push(segment);
         if let Some(state) = self.last_hard_state.clone() {
             self.append(&[WalRecord::HardState(state)])?;
@@ -228,6 +283,9 @@ impl Wal {
         Ok(())
     }
 }
+
+/// Largest run of zeros written at once while preallocating.
+const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 
 fn segment_name(first_index: u64) -> String {
     format!("{first_index:020}{SEGMENT_SUFFIX}")
@@ -271,12 +329,13 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 }
 
 /// Reads one segment into `recovered`; cuts a torn tail off the newest one.
+/// Returns the bytes of records it holds (where padding or the cut begins).
 fn read_segment(
     segment: &Segment,
     config: &WalConfig,
     is_newest: bool,
     recovered: &mut Recovered,
-) -> Result<(), StorageError> {
+) -> Result<u64, StorageError> {
     let path = &segment.path;
     let mut bytes = Vec::new();
     File::open(path)
@@ -284,13 +343,21 @@ fn read_segment(
         .map_err(StorageError::io(path))?;
     let mut offset = 0usize;
     while offset < bytes.len() {
-        match decode_frame(&bytes[offset..], config.record_bytes_max) {
+        // A record's length is never 0: a zero length field starts the
+        // preallocated space after the last record, if only zeros follow.
+        if all_zero(&bytes[offset..(offset + 4).min(bytes.len())]) && all_zero(&bytes[offset..]) {
+            return Ok(offset as u64);
+        }
+        let failure = match decode_frame(&bytes[offset..], config.record_bytes_max) {
             Ok((record, len)) => {
                 apply_record(record, recovered, path, offset)?;
                 offset += len;
+                continue;
             }
-            Err(FrameError::Incomplete) if is_newest => {
-                let torn = (bytes.len() - offset) as u64;
+            Err(failure) => failure,
+        };
+        match torn_record_end(&bytes, offset, &failure, config.record_bytes_max) {
+            Some(end) if is_newest => {
                 let file = OpenOptions::new()
                     .write(true)
                     .open(path)
@@ -298,20 +365,57 @@ fn read_segment(
                 file.set_len(offset as u64)
                     .map_err(StorageError::io(path))?;
                 file.sync_all().map_err(StorageError::io(path))?;
-                recovered.torn_tail_bytes = torn;
-                return Ok(());
+                recovered.torn_tail_bytes = (end - offset) as u64;
+                return Ok(offset as u64);
             }
-            Err(FrameError::Incomplete) => {
+            Some(_) => {
                 return Err(corrupt(
                     path,
                     offset,
                     "record cut short in a sealed segment",
                 ));
             }
-            Err(FrameError::Invalid(reason)) => return Err(corrupt(path, offset, &reason)),
+            None => {
+                let reason = match failure {
+                    FrameError::Invalid(reason) => reason,
+                    FrameError::Incomplete => "record cut short".to_string(),
+                };
+                return Err(corrupt(path, offset, &reason));
+            }
         }
     }
-    Ok(())
+    Ok(offset as u64)
+}
+
+/// If the record at `offset` that failed with `failure` is the last thing
+/// written (a write cut short by a crash), the end of what it spans: the file
+/// ends inside it, or nothing but zeros (preallocated space the write never
+/// reached) follows the span its header declares. `None` if data follows it.
+fn torn_record_end(
+    bytes: &[u8],
+    offset: usize,
+    failure: &FrameError,
+    record_bytes_max: u32,
+) -> Option<usize> {
+    if matches!(failure, FrameError::Incomplete) {
+        return Some(bytes.len());
+    }
+    let header = bytes.get(offset..offset + HEADER_BYTES)?;
+    let word = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let declared = if crc32c::crc32c(&header[0..4]) == word(4) && word(0) <= record_bytes_max {
+        word(0) as usize
+    } else {
+        0
+    };
+    let end = (offset + HEADER_BYTES + declared).min(bytes.len());
+    all_zero(&bytes[end..]).then_some(end)
+}
+
+/// Whether every byte is zero.
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
 }
 
 fn apply_record(
