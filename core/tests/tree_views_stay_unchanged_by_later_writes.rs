@@ -121,7 +121,7 @@ fn views_are_frozen_while_apply_changes_every_kind_of_node() {
     probes.push("/later/x".into());
 
     let mut views = Vec::new();
-    let mut take = |f: &Fixture, views: &mut Vec<(DataTree, (Vec<u8>, String))>| {
+    let take = |f: &Fixture, views: &mut Vec<(DataTree, (Vec<u8>, String))>| {
         let view = f.tree.view();
         let before = seen(&view, f.session, &probes);
         views.push((view, before));
