@@ -47,8 +47,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Workload {
-    /// setData of `--value-bytes` on one znode per proposer, `--inflight`
-    /// requests in flight per proposer.
+    /// setData of `--value-bytes` on one znode per proposer (getData with
+    /// `--reads`), `--inflight` requests in flight per proposer.
     Writes(WriteArgs),
     /// The same workload against running ZooKeeper and corral clusters, side
     /// by side, with the targets of issue 7 (bench/zk-compare.sh runs it).
@@ -68,6 +68,10 @@ struct WriteArgs {
     /// Bytes of each value written.
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
+    /// getData of each proposer's znode instead of setData: the read path,
+    /// no log entries.
+    #[arg(long)]
+    reads: bool,
     /// Requests each proposer keeps in flight, pipelined on its session.
     #[arg(long, default_value_t = 1)]
     inflight: usize,
@@ -168,6 +172,7 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
                 client.clone(),
                 format!("/bench/p{p}"),
                 value.clone(),
+                args.reads,
                 measure_from,
                 end,
             ));
@@ -187,14 +192,16 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     // Again after the load, on the same filesystem: a shared disk drifts.
     let fsync_after = fdatasync_latency_us(cluster.root(), args.fsync_samples)?;
     latencies_us.sort_unstable();
-    let writes = latencies_us.len();
-    let rate = writes as f64 / args.seconds as f64;
+    let ops = latencies_us.len();
+    let rate = ops as f64 / args.seconds as f64;
     let p = |q: f64| percentile(&latencies_us, q);
+    let op = if args.reads { "read" } else { "write" };
     println!(
-        "corral-bench writes: {} nodes, {} proposers ({} in flight each, via {:?}), {} B values, {} s, fsync on",
+        "corral-bench writes: {} nodes, {} proposers ({} in flight each, via {:?}), {} B values, {} s, {op}s, fsync on",
         args.nodes, args.proposers, args.inflight, args.via, args.value_bytes, args.seconds
     );
-    println!("  writes/s      {rate:.0}  ({writes} acknowledged, {errors} failed)");
+    let rate_label = format!("{op}s/s");
+    println!("  {rate_label:<14}{rate:.0}  ({ops} acknowledged, {errors} failed)");
     println!(
         "  latency us    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         p(0.50),
@@ -215,19 +222,19 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     both.sort_unstable();
     let bound_us = 2 * percentile(&both, 0.50) + 500;
     println!(
-        "  2 x fdatasync p50 (both probes) + 0.5 ms = {bound_us} us; median write {} us",
+        "  2 x fdatasync p50 (both probes) + 0.5 ms = {bound_us} us; median {op} {} us",
         p(0.50)
     );
     let per_write = |x: f64| x / (acknowledged_total.max(1) as f64);
     println!(
-        "  per write (all {acknowledged_total} acknowledged, warm-up included): bench CPU {:.1} us",
+        "  per {op} (all {acknowledged_total} acknowledged, warm-up included): bench CPU {:.1} us",
         per_write(bench_cpu_ns as f64 / 1e3)
     );
     for (b, a) in before.iter().zip(&after) {
         let syncs = a.fsyncs - b.fsyncs;
         let sync_s = a.fsync_seconds - b.fsync_seconds;
         println!(
-            "  node {}{}: CPU {:.1} us/write, {:.3} WAL fdatasyncs/write, {syncs:.0} fdatasyncs of mean {:.0} us",
+            "  node {}{}: CPU {:.1} us/{op}, {:.3} WAL fdatasyncs/{op}, {syncs:.0} fdatasyncs of mean {:.0} us",
             a.id,
             if a.id == leader { " (leader)" } else { "" },
             per_write(a.cpu_ns.saturating_sub(b.cpu_ns) as f64 / 1e3),
@@ -284,12 +291,14 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Writes until `end`; returns the latencies (in µs) of writes started after
-/// `measure_from`, the count of failed writes, and of every acknowledged one.
+/// Writes `value` to `path` (reads it, with `reads`) until `end`; returns the
+/// latencies (in µs) of requests started after `measure_from`, the count of
+/// failed ones, and of every acknowledged one.
 async fn proposer(
     client: Client,
     path: String,
     value: Vec<u8>,
+    reads: bool,
     measure_from: Instant,
     end: Instant,
 ) -> (Vec<u32>, u64, u64) {
@@ -301,7 +310,11 @@ async fn proposer(
         if sent >= end {
             break;
         }
-        let result = client.set_data(&path, &value, None).await;
+        let result = if reads {
+            client.get_data(&path).await.map(|_| ())
+        } else {
+            client.set_data(&path, &value, None).await.map(|_| ())
+        };
         acknowledged += u64::from(result.is_ok());
         if sent >= measure_from {
             match result {

@@ -162,6 +162,7 @@ impl Loaded {
                 client,
                 format!("/bench/p{p}"),
                 value.clone(),
+                false,
                 measure_from,
                 end,
             ));
