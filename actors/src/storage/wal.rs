@@ -24,9 +24,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::storage_error::StorageError;
-use super::wal_record::{
-    FrameError, HEADER_BYTES, WalEntry, WalRecord, decode_frame, encode_frame,
-};
+use super::wal_record::{FrameError, WalEntry, WalRecord, decode_frame, encode_frame};
 
 const SEGMENT_SUFFIX: &str = ".wal";
 
@@ -356,7 +354,7 @@ fn read_segment(
             }
             Err(failure) => failure,
         };
-        match torn_record_end(&bytes, offset, &failure, config.record_bytes_max) {
+        match torn_record_end(&bytes, offset, &failure) {
             Some(end) if is_newest => {
                 let file = OpenOptions::new()
                     .write(true)
@@ -377,7 +375,7 @@ fn read_segment(
             }
             None => {
                 let reason = match failure {
-                    FrameError::Invalid(reason) => reason,
+                    FrameError::Invalid { reason, .. } => reason,
                     FrameError::Incomplete => "record cut short".to_string(),
                 };
                 return Err(corrupt(path, offset, &reason));
@@ -391,25 +389,11 @@ fn read_segment(
 /// written (a write cut short by a crash), the end of what it spans: the file
 /// ends inside it, or nothing but zeros (preallocated space the write never
 /// reached) follows the span its header declares. `None` if data follows it.
-fn torn_record_end(
-    bytes: &[u8],
-    offset: usize,
-    failure: &FrameError,
-    record_bytes_max: u32,
-) -> Option<usize> {
-    if matches!(failure, FrameError::Incomplete) {
-        return Some(bytes.len());
-    }
-    let header = bytes.get(offset..offset + HEADER_BYTES)?;
-    let word = |at: usize| {
-        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+fn torn_record_end(bytes: &[u8], offset: usize, failure: &FrameError) -> Option<usize> {
+    let end = match failure {
+        FrameError::Incomplete => return Some(bytes.len()),
+        FrameError::Invalid { frame_bytes, .. } => (offset + frame_bytes).min(bytes.len()),
     };
-    let declared = if crc32c::crc32c(&header[0..4]) == word(4) && word(0) <= record_bytes_max {
-        word(0) as usize
-    } else {
-        0
-    };
-    let end = (offset + HEADER_BYTES + declared).min(bytes.len());
     all_zero(&bytes[end..]).then_some(end)
 }
 

@@ -46,7 +46,13 @@ pub(crate) enum FrameError {
     /// The bytes end inside the frame: a write cut short by a crash.
     Incomplete,
     /// A complete frame failed a check.
-    Invalid(String),
+    Invalid {
+        /// Which check, and the values it saw.
+        reason: String,
+        /// Bytes the frame spans as far as its header tells: the header alone
+        /// when the header itself is bad.
+        frame_bytes: usize,
+    },
 }
 
 /// Appends the frame of `record` to `out`, returning the frame's length.
@@ -82,14 +88,16 @@ pub(crate) fn decode_frame(
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let (len, len_crc, crc) = (word(0), word(4), word(8));
     if crc32c::crc32c(&bytes[0..4]) != len_crc {
-        return Err(FrameError::Invalid(format!(
-            "length field {len} fails its CRC"
-        )));
+        return Err(FrameError::Invalid {
+            reason: format!("length field {len} fails its CRC"),
+            frame_bytes: HEADER_BYTES,
+        });
     }
     if len > record_bytes_max {
-        return Err(FrameError::Invalid(format!(
-            "record length {len} exceeds the limit of {record_bytes_max}"
-        )));
+        return Err(FrameError::Invalid {
+            reason: format!("record length {len} exceeds the limit of {record_bytes_max}"),
+            frame_bytes: HEADER_BYTES,
+        });
     }
     let end = HEADER_BYTES + len as usize;
     if end > bytes.len() {
@@ -98,12 +106,15 @@ pub(crate) fn decode_frame(
     let payload = &bytes[HEADER_BYTES..end];
     let actual = crc32c::crc32c(payload);
     if actual != crc {
-        return Err(FrameError::Invalid(format!(
-            "CRC mismatch: stored {crc:#010x}, computed {actual:#010x}"
-        )));
+        return Err(FrameError::Invalid {
+            reason: format!("CRC mismatch: stored {crc:#010x}, computed {actual:#010x}"),
+            frame_bytes: end,
+        });
     }
-    let record = postcard::from_bytes(payload)
-        .map_err(|e| FrameError::Invalid(format!("undecodable record: {e}")))?;
+    let record = postcard::from_bytes(payload).map_err(|e| FrameError::Invalid {
+        reason: format!("undecodable record: {e}"),
+        frame_bytes: end,
+    })?;
     Ok((record, end))
 }
 
@@ -160,7 +171,7 @@ mod tests {
         encode_frame(&entry(5), &mut buf);
         assert!(matches!(
             decode_frame(&buf, 16),
-            Err(FrameError::Invalid(_))
+            Err(FrameError::Invalid { .. })
         ));
     }
 }
