@@ -144,17 +144,7 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         Via::Leader => vec![leader],
     };
 
-    let setup = cluster.client(leader).await?;
-    setup.create("/bench", b"", CreateMode::Persistent).await?;
-    let mut clients = Vec::with_capacity(args.proposers);
-    for p in 0..args.proposers {
-        let node = targets[p % targets.len()];
-        let client = cluster.client(node).await?;
-        client
-            .create(&format!("/bench/p{p}"), b"", CreateMode::Persistent)
-            .await?;
-        clients.push(client);
-    }
+    let clients = connect_proposers(&cluster, leader, &targets, args.proposers).await?;
 
     let value = vec![b'v'; args.value_bytes];
     // Counts from here to the end of the load, warm-up included: per-write
@@ -277,6 +267,27 @@ impl NodeCounts {
         }
         Ok(counts)
     }
+}
+
+/// Creates `/bench` through `leader`, then one session per proposer, spread
+/// over `targets`, each with its own znode `/bench/p{p}`.
+async fn connect_proposers(
+    cluster: &Cluster,
+    leader: u64,
+    targets: &[u64],
+    proposers: usize,
+) -> anyhow::Result<Vec<Client>> {
+    let setup = cluster.client(leader).await?;
+    setup.create("/bench", b"", CreateMode::Persistent).await?;
+    let mut clients = Vec::with_capacity(proposers);
+    for p in 0..proposers {
+        let client = cluster.client(targets[p % targets.len()]).await?;
+        client
+            .create(&format!("/bench/p{p}"), b"", CreateMode::Persistent)
+            .await?;
+        clients.push(client);
+    }
+    Ok(clients)
 }
 
 /// CPU time used so far by every live thread of process `pid` (0 if unknown).

@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use corral_client::{Client, CreateMode};
+use corral_client::Client;
 use corral_tests::cluster::{Cluster, ClusterOptions};
 
 /// Arguments of `metrics-cost`.
@@ -133,16 +133,7 @@ impl Loaded {
         let ids = cluster.ids();
         cluster.wait_serving(&ids, Duration::from_secs(60)).await?;
         let leader = cluster.wait_leader(&ids, Duration::from_secs(30)).await?;
-        let setup = cluster.client(leader).await?;
-        setup.create("/bench", b"", CreateMode::Persistent).await?;
-        let mut clients = Vec::with_capacity(args.proposers);
-        for p in 0..args.proposers {
-            let client = cluster.client(ids[p % ids.len()]).await?;
-            client
-                .create(&format!("/bench/p{p}"), b"", CreateMode::Persistent)
-                .await?;
-            clients.push(client);
-        }
+        let clients = super::connect_proposers(&cluster, leader, &ids, args.proposers).await?;
         Ok(Loaded { cluster, clients })
     }
 
