@@ -5,9 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use corral_certs::{CertPaths, CertStore};
 use corral_core::tree::{Request, Response, SessionId, ZkError};
-use corral_transport::LinkConfig;
 use tokio::task::JoinHandle;
 
 use crate::config::ClientConfig;
@@ -67,15 +65,8 @@ impl Client {
     /// session is left on this side.
     pub async fn connect(config: ClientConfig) -> Result<Client> {
         config.validate()?;
-        let store = CertStore::load(CertPaths {
-            ca: config.ca.clone(),
-            cert: config.cert.clone(),
-            key: config.key.clone(),
-        })?;
-        let link_config = LinkConfig {
-            frame_bytes_max: config.frame_bytes_max,
-            ..LinkConfig::default()
-        };
+        let store = config.cert_store()?;
+        let link_config = config.link_config();
         let count = config.endpoints.len();
         let endpoints = config.endpoints.join(",");
         let connect_timeout = config.connect_timeout;

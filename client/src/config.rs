@@ -2,7 +2,11 @@
 //! trust, which certificate to present, and the session's limits.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use corral_certs::{CertPaths, CertStore};
+use corral_transport::LinkConfig;
 
 use crate::error::{Error, Result};
 
@@ -45,6 +49,23 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Loads the CA, certificate and key this configuration names.
+    pub(crate) fn cert_store(&self) -> Result<Arc<CertStore>> {
+        Ok(CertStore::load(CertPaths {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        })?)
+    }
+
+    /// The settings of this client's QUIC links.
+    pub(crate) fn link_config(&self) -> LinkConfig {
+        LinkConfig {
+            frame_bytes_max: self.frame_bytes_max,
+            ..LinkConfig::default()
+        }
+    }
+
     /// A configuration with default limits: 10 s session timeout, 5 s connect
     /// timeout, 1,000 requests in flight, 1,024 buffered items per persistent
     /// watch, reconnect pauses of at most 1 s.

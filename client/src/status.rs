@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use corral_certs::{CertPaths, CertStore};
+use corral_certs::CertStore;
 use corral_transport::wire::{ClientMessage, NodeStatus, ServerMessage};
 use corral_transport::{CloseCode, Endpoint, LinkConfig};
 
@@ -16,15 +16,10 @@ use crate::error::{Error, Result};
 /// Cancel safety: cancel-safe.
 pub async fn node_status(config: &ClientConfig, endpoint: &str) -> Result<NodeStatus> {
     let (host, _) = split_host_port(endpoint)?;
-    let store = CertStore::load(CertPaths {
-        ca: config.ca.clone(),
-        cert: config.cert.clone(),
-        key: config.key.clone(),
-    })?;
+    let store = config.cert_store()?;
     let link_config = LinkConfig {
-        frame_bytes_max: config.frame_bytes_max,
         cert_reload_poll_ms: 0,
-        ..LinkConfig::default()
+        ..config.link_config()
     };
     let ask = async {
         let mut failure = Error::Config(format!("endpoint {endpoint}: no address"));
