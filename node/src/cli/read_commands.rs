@@ -75,11 +75,19 @@ struct PathsJson<'a> {
 
 /// `{"path", "stat"}`: what `stat`, `set` and `setacl` print in JSON.
 #[derive(Serialize)]
-pub(crate) struct StatOfJson<'a> {
+struct StatOfJson<'a> {
     /// The znode.
-    pub(crate) path: &'a str,
+    path: &'a str,
     /// Its stat.
-    pub(crate) stat: StatJson,
+    stat: StatJson,
+}
+
+/// Prints the stat of the znode at `path` as [`StatOfJson`].
+pub(crate) fn print_stat_json(path: &str, stat: &Stat) -> CliResult {
+    print_json(&StatOfJson {
+        path,
+        stat: StatJson::from(stat),
+    })
 }
 
 #[derive(Serialize)]
@@ -165,10 +173,7 @@ pub(crate) async fn stat(client: &Client, args: &PathArgs) -> CliResult {
         return Err(ZkError::new(ErrorCode::NoNode, args.path.clone()).into());
     };
     if args.session.json {
-        print_json(&StatOfJson {
-            path: &args.path,
-            stat: StatJson::from(&stat),
-        })
+        print_stat_json(&args.path, &stat)
     } else {
         write_stdout(stat_text(&stat).as_bytes())
     }

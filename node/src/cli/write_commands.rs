@@ -9,7 +9,7 @@ use super::connection_args::SessionArgs;
 use super::data_text::read_data;
 use super::failure::{CliResult, session_ended};
 use super::output::{print_json, print_line};
-use super::read_commands::{PathArgs, StatOfJson};
+use super::read_commands::{PathArgs, print_stat_json};
 use super::stat_text::StatJson;
 use super::stop_signals::StopSignals;
 use super::subtree::delete_subtree;
@@ -165,10 +165,7 @@ pub(crate) async fn set(client: &Client, args: &SetArgs) -> CliResult {
     let data = read_data(Some(&args.data))?;
     let stat = client.set_data(&args.path, &data, args.version).await?;
     if args.session.json {
-        print_json(&StatOfJson {
-            path: &args.path,
-            stat: StatJson::from(&stat),
-        })?;
+        print_stat_json(&args.path, &stat)?;
     }
     Ok(())
 }
@@ -187,10 +184,7 @@ pub(crate) async fn setacl(client: &Client, args: &SetaclArgs) -> CliResult {
     let acl = parse_acl(&args.acl)?;
     let stat = client.set_acl(&args.path, acl, args.version).await?;
     if args.session.json {
-        print_json(&StatOfJson {
-            path: &args.path,
-            stat: StatJson::from(&stat),
-        })?;
+        print_stat_json(&args.path, &stat)?;
     }
     Ok(())
 }
