@@ -101,19 +101,16 @@ async fn events_until_pong(w: &mut FrameWriter, r: &mut FrameReader) -> Vec<Serv
 async fn ten_thousand_watchers_are_each_told_once() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(420), async {
-        let root = temp_root("herd");
-        let pki = root.join("pki");
-        make_pki(&pki, &[1, 2, 3]);
-        let mut specs = cluster_specs(&root, 3, 0);
-        for spec in &mut specs {
+        let TestCluster {
+            root,
+            pki,
+            specs,
+            nodes,
+            leader,
+        } = start_cluster("herd", 3, |spec| {
             spec.session_timeout_ms_max = 600_000;
-        }
-        let mut nodes = Vec::new();
-        for spec in specs.clone() {
-            nodes.push(start_node(&pki, spec).await);
-        }
-        let refs: Vec<_> = nodes.iter().collect();
-        let leader = wait_leader(&refs).await;
+        })
+        .await;
         let follower = if leader == 1 { 2 } else { 1 };
         let mut writer =
             Client::connect_with_timeout(&pki, specs[leader as usize - 1].listen, 120_000).await;

@@ -16,19 +16,17 @@ use support::*;
 async fn sessions_live_by_heartbeats_and_expire_without_them() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let root = temp_root("sessions");
-        let pki = root.join("pki");
-        make_pki(&pki, &[1, 2, 3]);
-        let mut specs = cluster_specs(&root, 3, 0);
-        for spec in &mut specs {
+        let TestCluster {
+            root: _,
+            pki,
+            specs,
+            mut nodes,
+            leader,
+        } = start_cluster("sessions", 3, |spec| {
             spec.session_timeout_ms_min = 1_000;
-        }
-        let mut nodes = Vec::new();
-        for spec in specs.clone() {
-            nodes.push(start_node(&pki, spec).await);
-        }
+        })
+        .await;
         let refs: Vec<_> = nodes.iter().collect();
-        let leader = wait_leader(&refs).await;
         let follower = if leader == 1 { 2 } else { 1 };
         let leader_addr = specs[leader as usize - 1].listen;
         let follower_addr = specs[follower as usize - 1].listen;

@@ -38,20 +38,17 @@ fn set(path: &str, data: &[u8]) -> Request {
 async fn watches_fire_in_order_and_resume_on_another_node() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(150), async {
-        let root = temp_root("watches");
-        let pki = root.join("pki");
-        make_pki(&pki, &[1, 2, 3]);
-        let mut specs = cluster_specs(&root, 3, 0);
-        for spec in &mut specs {
+        let TestCluster {
+            root,
+            pki,
+            specs,
+            nodes,
+            leader,
+        } = start_cluster("watches", 3, |spec| {
             spec.watch_history_changes = 200;
             spec.watches_per_session_max = 50;
-        }
-        let mut nodes = Vec::new();
-        for spec in specs.clone() {
-            nodes.push(start_node(&pki, spec).await);
-        }
-        let refs: Vec<_> = nodes.iter().collect();
-        let leader = wait_leader(&refs).await;
+        })
+        .await;
         let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
         let addr = |id: u64| specs[id as usize - 1].listen;
 

@@ -98,6 +98,43 @@ pub async fn start_node(pki: &Path, spec: NodeSpec) -> RunningNode {
     panic!("node {id} could not bind its port")
 }
 
+/// A started in-process cluster of voters, with a leader.
+pub struct TestCluster {
+    /// The temp directory of the nodes' data and the PKI.
+    pub root: PathBuf,
+    /// The PKI directory.
+    pub pki: PathBuf,
+    /// Each node's spec, node `id` at `id - 1`.
+    pub specs: Vec<NodeSpec>,
+    /// The running nodes, node `id` at `id - 1`.
+    pub nodes: Vec<RunningNode>,
+    /// The id of the leader they agreed on.
+    pub leader: u64,
+}
+
+/// Starts `n` voters under a fresh temp root tagged `tag`, each spec changed
+/// by `tweak` first, and waits until they agree on a leader.
+pub async fn start_cluster(tag: &str, n: usize, tweak: impl Fn(&mut NodeSpec)) -> TestCluster {
+    let root = temp_root(tag);
+    let pki = root.join("pki");
+    let ids: Vec<u64> = (1..=n as u64).collect();
+    make_pki(&pki, &ids);
+    let mut specs = cluster_specs(&root, n, 0);
+    specs.iter_mut().for_each(&tweak);
+    let mut nodes = Vec::new();
+    for spec in specs.clone() {
+        nodes.push(start_node(&pki, spec).await);
+    }
+    let leader = wait_leader(&nodes.iter().collect::<Vec<_>>()).await;
+    TestCluster {
+        root,
+        pki,
+        specs,
+        nodes,
+        leader,
+    }
+}
+
 /// Waits until one node leads and every node knows it; returns the leader's id.
 pub async fn wait_leader(nodes: &[&RunningNode]) -> u64 {
     tokio::time::timeout(STEP, async {
