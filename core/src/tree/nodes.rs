@@ -117,8 +117,8 @@ impl Nodes {
         self.ephemerals
     }
 
-    /// Adds the node at `node.path`, which must be absent (callers take a node
-    /// out before storing its changed copy, so the counts stay exact).
+    /// Adds the node at `node.path`, which must be absent (a changed node goes
+    /// through [`Nodes::update`] or [`Nodes::replace_data`], so the counts stay exact).
     pub(crate) fn insert(&mut self, node: Znode) {
         let data_bytes = node.data.len() as u64;
         let ephemeral = is_ephemeral(&node);
