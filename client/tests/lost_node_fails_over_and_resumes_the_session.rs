@@ -13,10 +13,10 @@ mod support;
 use std::time::Duration;
 
 use corral_client::{
-    Client, Error, EventType, Request, Response, SessionState, Stat, WatchItem, WatchedEvent,
+    Error, EventType, Request, Response, SessionState, Stat, WatchItem, WatchedEvent,
 };
 use corral_transport::wire::{ClientMessage, ServerMessage, WatchesToRestore};
-use support::{FakeServer, SECRET, SESSION_ID, STEP, accept_on_any, client_config, make_pki};
+use support::{Connected, SECRET, SESSION_ID, STEP, connect_client};
 
 fn event(event_type: EventType, path: &str, zxid: i64) -> WatchedEvent {
     WatchedEvent {
@@ -36,17 +36,13 @@ fn data() -> Response {
 #[tokio::test]
 async fn lost_node_fails_in_flight_requests_and_resumes_with_watches_elsewhere() {
     tokio::time::timeout(STEP * 3, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut servers = vec![
-            FakeServer::start(pki.path(), 1),
-            FakeServer::start(pki.path(), 2),
-        ];
-        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-        let config = client_config(pki.path(), &addrs, Duration::from_secs(6));
-        let connect = tokio::spawn(Client::connect(config));
-        let (first, mut old) = accept_on_any(&mut servers, 10).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            mut servers,
+            first,
+            session: mut old,
+            client,
+        } = connect_client(2, Duration::from_secs(6), 10, |c| c).await;
         assert_eq!(client.session_id(), SESSION_ID);
         let mut states = client.state_changes();
         assert_eq!(states.next().await, Some(SessionState::Connected));
@@ -176,18 +172,13 @@ async fn lost_node_fails_in_flight_requests_and_resumes_with_watches_elsewhere()
 #[tokio::test]
 async fn node_refusing_the_resume_is_skipped_and_waiting_calls_go_to_the_next() {
     tokio::time::timeout(STEP * 3, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut servers = vec![
-            FakeServer::start(pki.path(), 1),
-            FakeServer::start(pki.path(), 2),
-            FakeServer::start(pki.path(), 3),
-        ];
-        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-        let config = client_config(pki.path(), &addrs, Duration::from_secs(6));
-        let connect = tokio::spawn(Client::connect(config));
-        let (first, old) = accept_on_any(&mut servers, 30).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            mut servers,
+            first,
+            session: old,
+            client,
+        } = connect_client(3, Duration::from_secs(6), 30, |c| c).await;
         let mut states = client.state_changes();
         assert_eq!(states.next().await, Some(SessionState::Connected));
         old.close();
@@ -229,14 +220,13 @@ async fn node_refusing_the_resume_is_skipped_and_waiting_calls_go_to_the_next() 
 #[tokio::test]
 async fn closed_session_ends_its_watchers_and_refuses_calls() {
     tokio::time::timeout(STEP * 2, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut server = FakeServer::start(pki.path(), 1);
-        let config = client_config(pki.path(), &[server.addr], Duration::from_secs(6));
-        let connect = tokio::spawn(Client::connect(config));
-        let mut session = server.next_session().await;
-        session.accept(1).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            servers: _servers,
+            mut session,
+            client,
+            ..
+        } = connect_client(1, Duration::from_secs(6), 1, |c| c).await;
         let (r, _) = tokio::join!(
             client.watch("/p", false),
             session.answer(2, Ok(Response::AddWatch))
@@ -261,17 +251,13 @@ async fn closed_session_ends_its_watchers_and_refuses_calls() {
 #[tokio::test]
 async fn set_watches_stays_relative_to_the_last_event_across_two_losses() {
     tokio::time::timeout(STEP * 3, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut servers = vec![
-            FakeServer::start(pki.path(), 1),
-            FakeServer::start(pki.path(), 2),
-        ];
-        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-        let config = client_config(pki.path(), &addrs, Duration::from_secs(6));
-        let connect = tokio::spawn(Client::connect(config));
-        let (first, mut old) = accept_on_any(&mut servers, 5).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            mut servers,
+            first,
+            session: mut old,
+            client,
+        } = connect_client(2, Duration::from_secs(6), 5, |c| c).await;
         let mut states = client.state_changes();
         assert_eq!(states.next().await, Some(SessionState::Connected));
         let (r, _) = tokio::join!(
@@ -319,17 +305,13 @@ async fn set_watches_stays_relative_to_the_last_event_across_two_losses() {
 #[tokio::test]
 async fn silent_node_is_left_for_another_within_the_session_timeout() {
     tokio::time::timeout(STEP * 3, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut servers = vec![
-            FakeServer::start(pki.path(), 1),
-            FakeServer::start(pki.path(), 2),
-        ];
-        let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-        let config = client_config(pki.path(), &addrs, Duration::from_secs(3));
-        let connect = tokio::spawn(Client::connect(config));
-        let (first, old) = accept_on_any(&mut servers, 5).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            mut servers,
+            first,
+            session: old,
+            client,
+        } = connect_client(2, Duration::from_secs(3), 5, |c| c).await;
         let mut states = client.state_changes();
         assert_eq!(states.next().await, Some(SessionState::Connected));
         old.answer_pings

@@ -13,18 +13,17 @@ use corral_client::{
     Request, Response, Stat, WatcherType, ZkError,
 };
 use corral_transport::wire::{ClientMessage, ServerMessage};
-use support::{FakeServer, FakeSession, STEP, client_config, make_pki};
+use support::{Connected, FakeServer, FakeSession, STEP, connect_client};
 
 async fn connected() -> (tempfile::TempDir, FakeServer, FakeSession, Client) {
-    let pki = tempfile::tempdir().unwrap();
-    make_pki(pki.path());
-    let mut server = FakeServer::start(pki.path(), 1);
-    let config = client_config(pki.path(), &[server.addr], Duration::from_secs(6));
-    let connect = tokio::spawn(Client::connect(config));
-    let mut session = server.next_session().await;
-    session.accept(1).await;
-    let client = connect.await.unwrap().unwrap();
-    (pki, server, session, client)
+    let Connected {
+        pki,
+        mut servers,
+        session,
+        client,
+        ..
+    } = connect_client(1, Duration::from_secs(6), 1, |c| c).await;
+    (pki, servers.remove(0), session, client)
 }
 
 #[tokio::test]

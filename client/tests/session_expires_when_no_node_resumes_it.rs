@@ -11,21 +11,21 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use corral_client::{Client, Error, ErrorCode, Response, SessionState, Stat, ZkError};
-use support::{FakeServer, STEP, client_config, make_pki};
+use corral_client::{Error, ErrorCode, Response, SessionState, Stat, ZkError};
+use support::{Connected, STEP, connect_client};
 
 #[tokio::test]
 async fn silent_node_and_no_resume_within_the_timeout_expire_the_session() {
     tokio::time::timeout(STEP * 2, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut server = FakeServer::start(pki.path(), 1);
         let timeout = Duration::from_millis(900);
-        let config = client_config(pki.path(), &[server.addr], timeout);
-        let connect = tokio::spawn(Client::connect(config));
-        let mut session = server.next_session().await;
-        session.accept(5).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            mut servers,
+            mut session,
+            client,
+            ..
+        } = connect_client(1, timeout, 5, |c| c).await;
+        let server = &mut servers[0];
         let mut states = client.state_changes();
         assert_eq!(states.next().await, Some(SessionState::Connected));
         let data = Response::GetData {
@@ -71,15 +71,15 @@ async fn silent_node_and_no_resume_within_the_timeout_expire_the_session() {
 #[tokio::test]
 async fn resume_refused_as_expired_ends_the_session_at_once() {
     tokio::time::timeout(STEP * 2, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut server = FakeServer::start(pki.path(), 1);
         // Far longer than the test's bound: only the refusal can expire it.
-        let config = client_config(pki.path(), &[server.addr], Duration::from_secs(60));
-        let connect = tokio::spawn(Client::connect(config));
-        let mut session = server.next_session().await;
-        session.accept(5).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            mut servers,
+            session,
+            client,
+            ..
+        } = connect_client(1, Duration::from_secs(60), 5, |c| c).await;
+        let server = &mut servers[0];
         let mut states = client.state_changes();
         assert_eq!(states.next().await, Some(SessionState::Connected));
         session.close();

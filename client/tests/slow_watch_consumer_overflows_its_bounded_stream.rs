@@ -7,21 +7,19 @@ mod support;
 
 use std::time::Duration;
 
-use corral_client::{Client, Error, EventType, Response, Stat, WatchItem, WatchedEvent};
-use support::{FakeServer, STEP, client_config, make_pki};
+use corral_client::{Error, EventType, Response, Stat, WatchItem, WatchedEvent};
+use support::{Connected, STEP, connect_client};
 
 #[tokio::test]
 async fn full_stream_ends_with_overflow_and_the_session_carries_on() {
     tokio::time::timeout(STEP * 2, async {
-        let pki = tempfile::tempdir().unwrap();
-        make_pki(pki.path());
-        let mut server = FakeServer::start(pki.path(), 1);
-        let config = client_config(pki.path(), &[server.addr], Duration::from_secs(6))
-            .with_watch_buffer_max(4);
-        let connect = tokio::spawn(Client::connect(config));
-        let mut session = server.next_session().await;
-        session.accept(1).await;
-        let client = connect.await.unwrap().unwrap();
+        let Connected {
+            pki: _pki,
+            servers: _servers,
+            mut session,
+            client,
+            ..
+        } = connect_client(1, Duration::from_secs(6), 1, |c| c.with_watch_buffer_max(4)).await;
         let (r, _) = tokio::join!(
             client.watch("/slow", false),
             session.answer(2, Ok(Response::AddWatch))

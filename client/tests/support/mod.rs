@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use corral_certs::{CertPaths, CertStore, IssueOptions, init_ca, issue_client, issue_node};
-use corral_client::{ClientConfig, Request, Response, WatchedEvent, ZkError};
+use corral_client::{Client, ClientConfig, Request, Response, WatchedEvent, ZkError};
 use corral_transport::wire::{
     CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, ServerMessage,
 };
@@ -237,4 +237,46 @@ pub async fn accept_on_any(servers: &mut [FakeServer], last_zxid: i64) -> (usize
     };
     session.accept(last_zxid).await;
     (index, session)
+}
+
+/// A client connected to one of the fake servers it was given.
+pub struct Connected {
+    /// The PKI directory (removed when dropped).
+    pub pki: tempfile::TempDir,
+    /// Every fake server, in endpoint order.
+    pub servers: Vec<FakeServer>,
+    /// Index of the server that accepted the session.
+    pub first: usize,
+    /// The accepted session, server side.
+    pub session: FakeSession,
+    /// The connected client.
+    pub client: Client,
+}
+
+/// Starts `count` fake servers, connects a client to them (session timeout
+/// `timeout`, its configuration passed through `tweak`) and accepts its
+/// session at `last_zxid` on whichever server it picked.
+pub async fn connect_client(
+    count: u64,
+    timeout: Duration,
+    last_zxid: i64,
+    tweak: impl FnOnce(ClientConfig) -> ClientConfig,
+) -> Connected {
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let mut servers: Vec<FakeServer> = (1..=count)
+        .map(|id| FakeServer::start(pki.path(), id))
+        .collect();
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let config = tweak(client_config(pki.path(), &addrs, timeout));
+    let connect = tokio::spawn(Client::connect(config));
+    let (first, session) = accept_on_any(&mut servers, last_zxid).await;
+    let client = connect.await.unwrap().unwrap();
+    Connected {
+        pki,
+        servers,
+        first,
+        session,
+        client,
+    }
 }
