@@ -154,3 +154,54 @@ fn a_new_commit_index_alone_costs_no_write() {
     let persist = n.ready().persist.expect("the next entry");
     assert_eq!(persist.hard_state.map(|hs| hs.commit), Some(2));
 }
+
+/// Appends that arrive while a write is out are made durable by the next one;
+/// their acknowledgements then fold into a single message with the highest
+/// match, not one message per append.
+#[test]
+fn appends_made_durable_by_one_write_are_acknowledged_once() {
+    let mut n = follower(2);
+    let entry = |index: u64| Entry {
+        index,
+        term: 3,
+        kind: EntryKind::Normal(Bytes::from_static(b"x")),
+    };
+    let append = |prev_index: u64, prev_term: u64, index: u64| Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: Body::Append {
+            prev_index,
+            prev_term,
+            entries: vec![entry(index)],
+            commit: 1,
+        },
+    };
+    n.step(append(1, 1, 2)).unwrap();
+    let first = n.ready().persist.expect("entry 2 to persist");
+    // Three more appends while the first write is out: they go in the next.
+    for index in 3..=5 {
+        n.step(append(index - 1, 3, index)).unwrap();
+        assert!(n.ready().persist.is_none(), "one write out at a time");
+    }
+    n.persisted(first.token);
+    let ready = n.ready();
+    assert_eq!(
+        ready.messages.iter().map(|m| &m.body).collect::<Vec<_>>(),
+        vec![&Body::AppendResponse(AppendResult::Success {
+            match_index: 2
+        })],
+        "only the first append is durable"
+    );
+    let second = ready.persist.expect("entries 3..=5 in one write");
+    assert_eq!(second.entries.len(), 3);
+    n.persisted(second.token);
+    let acks: Vec<Body> = n.ready().messages.into_iter().map(|m| m.body).collect();
+    assert_eq!(
+        acks,
+        vec![Body::AppendResponse(AppendResult::Success {
+            match_index: 5
+        })],
+        "three appends, one write, one acknowledgement"
+    );
+}

@@ -59,7 +59,11 @@ pub(crate) fn spec_of(config: &NodeConfig) -> NodeSpec {
 pub(crate) fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = NodeConfig::load(path)?;
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.runtime.worker_threads > 0 {
+        builder.worker_threads(config.runtime.worker_threads.into());
+    }
+    let runtime = builder
         .enable_all()
         .thread_name("corral")
         .build()

@@ -42,6 +42,14 @@ pub struct LinkConfig {
     pub frame_bytes_max: u32,
     /// How often certificate files are checked for change; 0 turns it off.
     pub cert_reload_poll_ms: u32,
+    /// Packets carrying data the remote may receive before it must acknowledge
+    /// (QUIC ACK frequency); 0 asks for an acknowledgement of every one. Our
+    /// replies and appends carry acknowledgements anyway: a higher threshold
+    /// saves the ack-only packets (each a syscall and a wake-up on both ends).
+    pub ack_eliciting_threshold: u32,
+    /// Longest the remote may hold an acknowledgement back, in milliseconds;
+    /// loss recovery waits this much longer.
+    pub ack_delay_max_ms: u32,
 }
 
 impl Default for LinkConfig {
@@ -66,6 +74,8 @@ impl Default for LinkConfig {
             mtu_bytes_max: 1452,
             frame_bytes_max: 16 << 20,
             cert_reload_poll_ms: 5_000,
+            ack_eliciting_threshold: 16,
+            ack_delay_max_ms: 5,
         }
     }
 }
@@ -96,6 +106,9 @@ impl LinkConfig {
         if self.handshake_timeout_ms == 0 {
             return bad("handshake_timeout_ms must be above 0");
         }
+        if self.ack_delay_max_ms == 0 || self.ack_delay_max_ms >= 1 << 14 {
+            return bad("ack_delay_max_ms must be within 1..16384 (QUIC's bound)");
+        }
         Ok(())
     }
 
@@ -108,8 +121,12 @@ impl LinkConfig {
             })?;
         let mut mtu = quinn::MtuDiscoveryConfig::default();
         mtu.upper_bound(self.mtu_bytes_max);
+        let mut acks = quinn::AckFrequencyConfig::default();
+        acks.ack_eliciting_threshold(VarInt::from_u32(self.ack_eliciting_threshold))
+            .max_ack_delay(Some(Duration::from_millis(self.ack_delay_max_ms.into())));
         let mut transport = quinn::TransportConfig::default();
         transport
+            .ack_frequency_config(Some(acks))
             .max_concurrent_bidi_streams(VarInt::from_u32(self.streams_bidi_max))
             .max_concurrent_uni_streams(VarInt::from_u32(self.streams_uni_max))
             .stream_receive_window(VarInt::from_u32(self.stream_receive_window_bytes))

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::message::{Body, Entry, HardState, Message, Snapshot};
+use super::message::{AppendResult, Body, Entry, HardState, Message, Snapshot};
 use super::read_index::ReadState;
 use super::{Node, NodeId, Role};
 
@@ -106,6 +106,29 @@ pub(crate) struct Outbox {
     held: VecDeque<(u64, Message)>,
 }
 
+impl Outbox {
+    /// Queues a message to send now. A success acknowledgement folds into an
+    /// earlier one to the same node of the same term that is still waiting:
+    /// the leader counts only the highest match, so one message says it all
+    /// (a follower whose fsync covered several appends answers once).
+    fn push_ready(&mut self, msg: Message) {
+        if let Body::AppendResponse(AppendResult::Success { match_index }) = msg.body {
+            let last_to_same = self.ready.iter_mut().rev().find(|m| m.to == msg.to);
+            if let Some(earlier) = last_to_same {
+                if earlier.term == msg.term {
+                    if let Body::AppendResponse(AppendResult::Success { match_index: m }) =
+                        &mut earlier.body
+                    {
+                        *m = (*m).max(match_index);
+                        return;
+                    }
+                }
+            }
+        }
+        self.ready.push(msg);
+    }
+}
+
 impl Node {
     /// Records that durable state (term, vote, entries, snapshot) changed.
     pub(crate) fn mark_durable_change(&mut self) {
@@ -126,7 +149,7 @@ impl Node {
         } else if msg.to == self.cfg.id {
             self.deliver_to_self(msg);
         } else {
-            self.outbox.ready.push(msg);
+            self.outbox.push_ready(msg);
         }
     }
 
@@ -254,7 +277,7 @@ impl Node {
                 if msg.to == self.cfg.id {
                     self.deliver_to_self(msg);
                 } else {
-                    self.outbox.ready.push(msg);
+                    self.outbox.push_ready(msg);
                 }
             }
         }
