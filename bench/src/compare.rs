@@ -70,6 +70,19 @@ pub(crate) struct CompareArgs {
     /// Seconds measured per phase.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Loops opening and closing sessions in the new-sessions phase (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    session_clients: usize,
+    /// corral's new sessions share one endpoint and TLS session cache, so
+    /// they resume TLS; by default each makes a full mutual-TLS handshake.
+    #[arg(long)]
+    session_resumption: bool,
+    /// Sessions watching one znode in the fan-out phase (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    watchers: usize,
+    /// Changes of the watched znode in the fan-out phase.
+    #[arg(long, default_value_t = 5)]
+    watch_rounds: usize,
     /// Seconds of load before each phase's measured window.
     #[arg(long, default_value_t = 1)]
     warmup_seconds: u64,
@@ -95,6 +108,10 @@ pub(crate) enum Op {
     Write,
     /// getData.
     Read,
+    /// Open a session (then close it).
+    NewSession,
+    /// A watch event delivered to one of many watchers.
+    WatchEvent,
 }
 
 /// One measured phase: an operation, how many clients, how many in flight each.
@@ -214,6 +231,72 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             run.results.push((phase, result));
         }
     }
+    if args.session_clients > 0 {
+        let phase = Phase {
+            op: Op::NewSession,
+            clients: args.session_clients,
+            depth: 1,
+        };
+        for ((_, pids, _, _), (run, address)) in
+            systems.iter().zip(runs.iter_mut().zip(addresses(&args)))
+        {
+            let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
+            let address = if args.session_resumption {
+                address.sharing()?
+            } else {
+                address
+            };
+            let result = crate::compare_sessions::run_session_phase(
+                &address,
+                phase.clients,
+                window,
+                pids,
+                args.clock_ticks,
+            )
+            .await?;
+            eprintln!(
+                "{} {phase:?}: {:.0} sessions/s, {} errors",
+                run.kind.name(),
+                result.ops as f64 / result.seconds,
+                result.errors
+            );
+            run.results.push((phase, result));
+        }
+    }
+    if args.watchers > 0 {
+        let phase = Phase {
+            op: Op::WatchEvent,
+            clients: args.watchers,
+            depth: 1,
+        };
+        let path = format!("{ROOT}/fanout");
+        for ((_, pids, sessions, _), (run, address)) in
+            systems.iter().zip(runs.iter_mut().zip(addresses(&args)))
+        {
+            let writer = sessions.first().context("no session")?;
+            // Thousands of sessions in one process share one socket.
+            let address = address.sharing()?;
+            let result = crate::compare_fanout::run_fanout(crate::compare_fanout::Fanout {
+                address: &address,
+                writer,
+                path: &path,
+                watchers: args.watchers,
+                rounds: args.watch_rounds,
+                pids,
+                clock_ticks: args.clock_ticks,
+            })
+            .await
+            .with_context(|| format!("{}: the watch fan-out phase", run.kind.name()))?;
+            eprintln!(
+                "{} {phase:?}: {} events, p99 {} us, {} errors",
+                run.kind.name(),
+                result.ops,
+                crate::percentile::percentile(&result.latencies_us, 0.99),
+                result.errors
+            );
+            run.results.push((phase, result));
+        }
+    }
     let fsync_after_us = fdatasync_latency_us(&args.fsync_dir, args.fsync_samples)
         .with_context(|| format!("fdatasync probe in {}", args.fsync_dir.display()))?;
     let report = Report {
@@ -239,6 +322,7 @@ fn addresses(args: &CompareArgs) -> [SystemAddress; 2] {
             kind: SystemKind::ZooKeeper,
             endpoints: args.zk_endpoints.clone(),
             tls: None,
+            shared: None,
         },
         SystemAddress {
             kind: SystemKind::Corral,
@@ -248,6 +332,7 @@ fn addresses(args: &CompareArgs) -> [SystemAddress; 2] {
                 args.corral_cert.clone(),
                 args.corral_key.clone(),
             )),
+            shared: None,
         },
     ]
 }
@@ -277,13 +362,16 @@ async fn prepare(sessions: &[Session], args: &CompareArgs) -> anyhow::Result<Arc
 
 /// When a phase measures: after a warm-up, for a number of seconds.
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    from: Instant,
-    until: Instant,
+pub(crate) struct Window {
+    /// Start of the measured window.
+    pub(crate) from: Instant,
+    /// Its end.
+    pub(crate) until: Instant,
 }
 
 impl Window {
-    fn after(warmup: Duration, seconds: u64) -> Window {
+    /// A window of `seconds` that opens after `warmup`.
+    pub(crate) fn after(warmup: Duration, seconds: u64) -> Window {
         let from = Instant::now() + warmup;
         Window {
             from,
@@ -371,6 +459,9 @@ async fn request_loop(
                 .await
                 .map(|r| r.map(|()| value.len())),
             Op::Read => tokio::time::timeout(REQUEST_TIMEOUT, session.read(path)).await,
+            Op::NewSession | Op::WatchEvent => Ok(Err(anyhow::anyhow!(
+                "{op:?} is not a request: it has a phase of its own"
+            ))),
         };
         let done = Instant::now();
         if done < window.from || done > window.until {

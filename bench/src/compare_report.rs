@@ -117,6 +117,9 @@ impl Report {
                 .map(|r| f64::from(percentile(&r.latencies_us, 0.50)))
         };
         let read_cpu = |run: &SystemRun| run.find(Op::Read, c, 1).map(server_us_per_op);
+        let sessions = of_op(corral, Op::NewSession)
+            .zip(of_op(zk, Op::NewSession))
+            .map(|((n, a, _), (_, b, _))| (n, a / b));
         let rows = [
             (
                 format!("writes/s, {c} clients, 1 in flight"),
@@ -148,6 +151,14 @@ impl Report {
                 throughput(Op::Read, c, d),
                 Goal::AtLeast(5.0),
             ),
+            (
+                format!(
+                    "new sessions/s, {} clients",
+                    sessions.map_or_else(|| "?".to_owned(), |(n, _)| n.to_string())
+                ),
+                sessions.map(|(_, ratio)| ratio),
+                Goal::AtLeast(0.75),
+            ),
         ];
         for (what, ratio, goal) in rows {
             let (shown, verdict) = match ratio.filter(|r| r.is_finite()) {
@@ -158,6 +169,28 @@ impl Report {
                 None => ("n/a".to_owned(), "FAIL (not measured)"),
             };
             println!("  {what:<46} {shown:>8}  target {goal:<7} {verdict}");
+        }
+        // The fan-out target is absolute: corral's p99, whatever ZooKeeper's.
+        match of_op(corral, Op::WatchEvent) {
+            Some((watchers, _, r)) if r.ops > 0 => {
+                let p99_ms = f64::from(percentile(&r.latencies_us, 0.99)) / 1000.0;
+                let expected = r.ops + r.errors;
+                let verdict = if p99_ms <= 100.0 && r.errors == 0 {
+                    "PASS"
+                } else {
+                    "FAIL"
+                };
+                println!(
+                    "  {:<46} {:>6.1}ms  target <= 100 ms {verdict} ({} of {expected} events delivered)",
+                    format!("watch event to {watchers} watchers, p99"),
+                    p99_ms,
+                    r.ops,
+                );
+            }
+            _ => println!(
+                "  {:<46} {:>8}  target <= 100 ms FAIL (not measured)",
+                "watch event fan-out, p99", "n/a"
+            ),
         }
     }
 }
@@ -188,17 +221,30 @@ impl std::fmt::Display for Goal {
     }
 }
 
+/// The first phase of `op` in `run`: its clients, ops/s and result.
+fn of_op(run: &SystemRun, op: Op) -> Option<(usize, f64, &PhaseResult)> {
+    run.results
+        .iter()
+        .find(|(p, _)| p.op == op)
+        .map(|(p, r)| (p.clients, ops_per_second(r), r))
+}
+
 fn print_row(phase: &Phase, kind: SystemKind, result: &PhaseResult) {
-    let op = match phase.op {
-        Op::Write => "write",
-        Op::Read => "read",
+    let plural = if phase.clients == 1 { "" } else { "s" };
+    let name = match phase.op {
+        Op::Write | Op::Read => format!(
+            "{} {} client{plural} x{} in flight",
+            if phase.op == Op::Write {
+                "write"
+            } else {
+                "read"
+            },
+            phase.clients,
+            phase.depth
+        ),
+        Op::NewSession => format!("new session {} client{plural}", phase.clients),
+        Op::WatchEvent => format!("watch event {} watchers", phase.clients),
     };
-    let name = format!(
-        "{op} {} client{} x{} in flight",
-        phase.clients,
-        if phase.clients == 1 { "" } else { "s" },
-        phase.depth
-    );
     println!(
         "{name:<30} {:<10} {:>9.0} {:>8} {:>8} {:>13.1} {:>12.1} {:>7}",
         kind.name(),

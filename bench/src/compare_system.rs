@@ -49,6 +49,33 @@ pub(crate) struct SystemAddress {
     pub(crate) endpoints: Vec<String>,
     /// corral's CA, client certificate and key (unused for ZooKeeper).
     pub(crate) tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// corral: the endpoint and TLS session cache the sessions share; `None`
+    /// gives each session its own (a full mutual-TLS handshake each).
+    pub(crate) shared: Option<corral_client::Connector>,
+}
+
+impl SystemAddress {
+    /// This address with one corral [`Connector`](corral_client::Connector)
+    /// for all its sessions (ZooKeeper's is unchanged).
+    pub(crate) fn sharing(&self) -> anyhow::Result<SystemAddress> {
+        let mut shared = self.clone();
+        if self.kind == SystemKind::Corral {
+            let config = self.corral_config(self.endpoints.clone())?;
+            shared.shared = Some(corral_client::Connector::new(&config)?);
+        }
+        Ok(shared)
+    }
+
+    fn corral_config(&self, endpoints: Vec<String>) -> anyhow::Result<ClientConfig> {
+        let (ca, cert, key) = self
+            .tls
+            .clone()
+            .context("corral needs a CA, a certificate and a key")?;
+        let mut config =
+            ClientConfig::new(endpoints, ca, cert, key).with_session_timeout(SESSION_TIMEOUT);
+        config.connect_timeout = CONNECT_TIMEOUT;
+        Ok(config)
+    }
 }
 
 /// One session with either system; clones share the session.
@@ -72,16 +99,12 @@ impl Session {
         match address.kind {
             SystemKind::ZooKeeper => connect_zookeeper(&endpoint).await,
             SystemKind::Corral => {
-                let (ca, cert, key) = address
-                    .tls
-                    .clone()
-                    .context("corral needs a CA, a certificate and a key")?;
-                let mut config = ClientConfig::new(vec![endpoint.clone()], ca, cert, key)
-                    .with_session_timeout(SESSION_TIMEOUT);
-                config.connect_timeout = CONNECT_TIMEOUT;
-                let client = corral_client::Client::connect(config)
-                    .await
-                    .with_context(|| format!("cannot open a corral session on {endpoint}"))?;
+                let config = address.corral_config(vec![endpoint.clone()])?;
+                let client = match &address.shared {
+                    Some(connector) => corral_client::Client::connect_with(config, connector).await,
+                    None => corral_client::Client::connect(config).await,
+                }
+                .with_context(|| format!("cannot open a corral session on {endpoint}"))?;
                 Ok(Session::Corral(client))
             }
         }
@@ -125,6 +148,29 @@ impl Session {
         Ok(())
     }
 
+    /// Ends the session. corral's close is committed before this returns;
+    /// ZooKeeper's client sends its close once the last clone is dropped.
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
+        match self {
+            #[cfg(feature = "zookeeper")]
+            Session::ZooKeeper(client) => drop(client),
+            Session::Corral(client) => client.close().await?,
+        }
+        Ok(())
+    }
+
+    /// A persistent watch on `path` (ZooKeeper 3.6's addWatch; corral's
+    /// watch, not recursive).
+    pub(crate) async fn watch(&self, path: &str) -> anyhow::Result<Watcher> {
+        Ok(match self {
+            #[cfg(feature = "zookeeper")]
+            Session::ZooKeeper(client) => {
+                Watcher::ZooKeeper(client.watch(path, zk::AddWatchMode::Persistent).await?)
+            }
+            Session::Corral(client) => Watcher::Corral(client.watch(path, false).await?),
+        })
+    }
+
     /// getData of `path`; returns the length of the data read.
     pub(crate) async fn read(&self, path: &str) -> anyhow::Result<usize> {
         let data = match self {
@@ -133,6 +179,37 @@ impl Session {
             Session::Corral(client) => client.get_data(path).await?.0,
         };
         Ok(data.len())
+    }
+}
+
+/// A persistent watch of either system.
+pub(crate) enum Watcher {
+    /// ZooKeeper's.
+    #[cfg(feature = "zookeeper")]
+    ZooKeeper(zk::PersistentWatcher),
+    /// corral's.
+    Corral(corral_client::PersistentWatch),
+}
+
+impl Watcher {
+    /// Waits for the next change of the watched znode.
+    pub(crate) async fn next_change(&mut self) -> anyhow::Result<()> {
+        match self {
+            #[cfg(feature = "zookeeper")]
+            Watcher::ZooKeeper(watcher) => {
+                let event = watcher.changed().await;
+                if event.event_type == zk::EventType::Session {
+                    anyhow::bail!("zookeeper: the watch's session changed state: {event:?}");
+                }
+                Ok(())
+            }
+            Watcher::Corral(watch) => match watch.next().await {
+                Some(Ok(corral_client::WatchItem::Event(_))) => Ok(()),
+                Some(Ok(other)) => anyhow::bail!("corral: not a change: {other:?}"),
+                Some(Err(e)) => Err(e.into()),
+                None => anyhow::bail!("corral: the watch ended"),
+            },
+        }
     }
 }
 

@@ -27,7 +27,9 @@ use crate::fdatasync::fdatasync_latency_us;
 use crate::percentile::percentile;
 
 mod compare;
+mod compare_fanout;
 mod compare_report;
+mod compare_sessions;
 mod compare_system;
 mod fdatasync;
 mod percentile;

@@ -10,8 +10,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::ClientConfig;
 use crate::connection::{Call, PendingWatch, ReplyResult, Submitted};
+use crate::connector::Connector;
 use crate::error::{Error, Result};
-use crate::session::{Dialer, Session, supervise};
+use crate::session::{Session, supervise};
 use crate::state::{SessionState, StateChanges};
 use crate::watch::StreamEnd;
 
@@ -64,13 +65,20 @@ impl Client {
     /// Must be called inside a tokio runtime. Cancel safety: cancel-safe; no
     /// session is left on this side.
     pub async fn connect(config: ClientConfig) -> Result<Client> {
+        let connector = Connector::private(&config)?;
+        Self::connect_with(config, &connector).await
+    }
+
+    /// As [`Client::connect`], through `connector`'s shared endpoint and TLS
+    /// session cache (see [`Connector`]).
+    ///
+    /// Cancel safety: cancel-safe; no session is left on this side.
+    pub async fn connect_with(config: ClientConfig, connector: &Connector) -> Result<Client> {
         config.validate()?;
-        let store = config.cert_store()?;
-        let link_config = config.link_config();
         let count = config.endpoints.len();
         let endpoints = config.endpoints.join(",");
         let connect_timeout = config.connect_timeout;
-        let session = Arc::new(Session::new(config, Dialer::new(store, link_config)));
+        let session = Arc::new(Session::new(config, connector.dialer.clone()));
         let start = random_index(count);
         let mut attempts = Vec::new();
         for k in 0..count {

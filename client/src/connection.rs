@@ -30,10 +30,11 @@ use corral_core::tree::{ErrorCode, Request, Response, ZkError};
 use corral_transport::wire::{
     CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, ServerMessage,
 };
-use corral_transport::{CloseCode, Endpoint, FrameReader, FrameSender, FrameWriter, Link};
+use corral_transport::{CloseCode, FrameReader, FrameSender, FrameWriter, Link};
 use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::dialer::{Dialer, LinkRef};
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::state::SessionState;
@@ -159,7 +160,7 @@ impl Shared {
 
 /// A session established on one server.
 pub(crate) struct Connection {
-    link: Link,
+    link: LinkRef,
     queue: FrameSender<ClientMessage>,
     shared: Arc<Shared>,
     response: ConnectResponse,
@@ -188,7 +189,7 @@ impl Connection {
     /// Cancel safety: cancel-safe; a dropped call leaves no connection behind
     /// on this side (the server may have created a session, which then expires).
     pub(crate) async fn open(
-        endpoint: &Endpoint,
+        dialer: &Dialer,
         params: OpenParams,
         session: Arc<Session>,
     ) -> Result<Self> {
@@ -199,8 +200,8 @@ impl Connection {
             requests_inflight_max,
             restore_watches,
         } = params;
-        let link = endpoint.connect_client(server, &host).await?;
-        let (mut writer, mut reader) = link.open_bi().await?;
+        let link = dialer.link_to(server, &host).await?;
+        let (mut writer, mut reader) = link.link().open_bi().await?;
         let timeout_ms = request.timeout_ms;
         let response = handshake(&mut writer, &mut reader, request, server).await?;
         let shared = Arc::new(Shared {
@@ -247,7 +248,7 @@ impl Connection {
         let pinger = tokio::spawn(ping_loop(
             queue.clone(),
             shared.clone(),
-            link.clone(),
+            link.link().clone(),
             ping_interval(negotiated_ms),
         ));
         Ok(Self {
@@ -316,13 +317,14 @@ impl Connection {
         let _ = lost.wait_for(|lost| *lost).await;
     }
 
-    /// Fails what is in flight, stops the tasks and closes the link.
+    /// Fails what is in flight, stops the tasks and lets go of the link
+    /// (closed unless other sessions share it; their streams go on).
     pub(crate) fn shutdown(&self, reason: &str) {
         self.shared.lose(reason.to_owned());
         for task in &self.tasks {
             task.abort();
         }
-        self.link.close(CloseCode::Normal, reason);
+        self.link.release(reason);
     }
 }
 

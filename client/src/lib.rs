@@ -136,6 +136,8 @@
 mod client;
 mod config;
 mod connection;
+mod connector;
+mod dialer;
 mod error;
 mod operations;
 mod session;
@@ -146,6 +148,7 @@ mod watch_registry;
 
 pub use client::Client;
 pub use config::{ClientConfig, ENV_CA, ENV_CERT, ENV_ENDPOINTS, ENV_KEY, parse_endpoints};
+pub use connector::Connector;
 pub use error::{Error, Result};
 pub use state::{STATE_CHANGES_BUFFER, SessionState, StateChanges};
 pub use status::node_status;

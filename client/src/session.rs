@@ -19,14 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use corral_certs::CertStore;
 use corral_core::tree::{ErrorCode, SessionId, SessionSecret};
 use corral_transport::wire::{CLIENT_PROTOCOL_VERSION, ConnectRequest, WatchesToRestore};
-use corral_transport::{Endpoint, LinkConfig};
 use tokio::sync::Semaphore;
 
 use crate::config::{ClientConfig, split_host_port};
 use crate::connection::{Connection, OpenParams};
+use crate::dialer::Dialer;
 use crate::error::{Error, Result};
 use crate::state::{SessionState, StateCell};
 use crate::watch::StreamEnd;
@@ -46,46 +45,10 @@ pub(crate) struct SessionIds {
     endpoint_index: usize,
 }
 
-/// One QUIC endpoint per address family, kept for the session's life so
-/// reconnects resume TLS sessions.
-pub(crate) struct Dialer {
-    store: Arc<CertStore>,
-    link_config: LinkConfig,
-    v4: Mutex<Option<Endpoint>>,
-    v6: Mutex<Option<Endpoint>>,
-}
-
-impl Dialer {
-    pub(crate) fn new(store: Arc<CertStore>, link_config: LinkConfig) -> Self {
-        Self {
-            store,
-            link_config,
-            v4: Mutex::new(None),
-            v6: Mutex::new(None),
-        }
-    }
-
-    /// The endpoint that dials `server` (bound on first use).
-    pub(crate) fn endpoint_for(&self, server: SocketAddr) -> Result<Endpoint> {
-        let (slot, bind): (&Mutex<Option<Endpoint>>, SocketAddr) = if server.is_ipv4() {
-            (&self.v4, ([0, 0, 0, 0], 0).into())
-        } else {
-            (&self.v6, (std::net::Ipv6Addr::UNSPECIFIED, 0).into())
-        };
-        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(endpoint) = slot.as_ref() {
-            return Ok(endpoint.clone());
-        }
-        let endpoint = Endpoint::client(bind, self.store.clone(), self.link_config.clone())?;
-        *slot = Some(endpoint.clone());
-        Ok(endpoint)
-    }
-}
-
 /// Everything one session shares between clones, connections and supervisor.
 pub(crate) struct Session {
     pub(crate) config: ClientConfig,
-    dialer: Dialer,
+    dialer: Arc<Dialer>,
     pub(crate) state: StateCell,
     ids: Mutex<SessionIds>,
     /// Highest zxid seen anywhere (Connected, Reply, Pong, Event): a resumed
@@ -112,7 +75,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(config: ClientConfig, dialer: Dialer) -> Self {
+    pub(crate) fn new(config: ClientConfig, dialer: Arc<Dialer>) -> Self {
         let permits = Arc::new(Semaphore::new(config.requests_inflight_max));
         let timeout_ms = i64::try_from(config.session_timeout.as_millis()).unwrap_or(i64::MAX);
         Self {
@@ -248,7 +211,6 @@ impl Session {
             if left.is_zero() {
                 break;
             }
-            let endpoint = self.dialer.endpoint_for(server)?;
             let params = OpenParams {
                 host: host.to_owned(),
                 server,
@@ -256,7 +218,7 @@ impl Session {
                 requests_inflight_max: self.config.requests_inflight_max,
                 restore_watches: resume,
             };
-            let open = Connection::open(&endpoint, params, self.clone());
+            let open = Connection::open(&self.dialer, params, self.clone());
             match tokio::time::timeout(left.min(self.config.connect_timeout), open).await {
                 Ok(Ok(connection)) => return Ok(self.install(connection, index)),
                 Ok(Err(e)) if is_expired_refusal(&e) => return Err(e),

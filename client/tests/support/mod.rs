@@ -80,10 +80,14 @@ impl FakeServer {
                     let Ok(link) = incoming.establish().await else {
                         return;
                     };
-                    let Ok((writer, reader)) = link.accept_bi().await else {
-                        return;
-                    };
-                    let _ = tx.send(FakeSession::start(link, writer, reader)).await;
+                    // Every session stream of the link (a Connector's
+                    // sessions share one).
+                    while let Ok((writer, reader)) = link.accept_bi().await {
+                        let session = FakeSession::start(link.clone(), writer, reader);
+                        if tx.send(session).await.is_err() {
+                            return;
+                        }
+                    }
                 });
             }
         });
