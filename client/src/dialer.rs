@@ -15,6 +15,9 @@ use crate::error::Result;
 /// a node's limit on streams a client may open (256 by default).
 pub(crate) const SESSIONS_PER_LINK_MAX: usize = 128;
 
+/// The shared links to one server, dialled one at a time.
+type LinksToServer = Arc<tokio::sync::Mutex<Vec<Weak<SharedLink>>>>;
+
 /// One QUIC endpoint per address family, kept for the sessions' life so
 /// reconnects resume TLS sessions; and, when sharing, the links in use.
 pub(crate) struct Dialer {
@@ -23,7 +26,7 @@ pub(crate) struct Dialer {
     v4: Mutex<Option<Endpoint>>,
     v6: Mutex<Option<Endpoint>>,
     /// Per server, the shared links (`None`: every connection dials its own).
-    shared: Option<Mutex<HashMap<SocketAddr, Arc<tokio::sync::Mutex<Vec<Weak<SharedLink>>>>>>>,
+    shared: Option<Mutex<HashMap<SocketAddr, LinksToServer>>>,
 }
 
 impl Dialer {
