@@ -54,7 +54,7 @@ enum Workload {
     Writes(WriteArgs),
     /// The same workload against running ZooKeeper and corral clusters, side
     /// by side, with the targets of issue 7 (bench/zk-compare.sh runs it).
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
     /// The write benchmark with metrics on and off, alternately, in one run.
     MetricsCost(metrics_cost::MetricsCostArgs),
 }
@@ -107,7 +107,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     match cli.workload {
         Workload::Writes(args) => runtime.block_on(writes(args)),
-        Workload::Compare(args) => runtime.block_on(compare::run(args)),
+        Workload::Compare(args) => runtime.block_on(compare::run(*args)),
         Workload::MetricsCost(args) => runtime.block_on(metrics_cost::metrics_cost(args)),
     }
 }
