@@ -47,7 +47,14 @@ pub(crate) struct Fanout<'a> {
 /// Runs the phase.
 pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
     f.writer.ensure(f.path, b"0").await?;
+    let setup = Instant::now();
     let sessions = open_watchers(f.address, f.path, f.watchers).await?;
+    eprintln!(
+        "{}: {} watchers ready in {:.1} s",
+        f.address.kind.name(),
+        sessions.len(),
+        setup.elapsed().as_secs_f64()
+    );
     let heard = Arc::new(AtomicUsize::new(0));
     let wake = Arc::new(Notify::new());
     let mut listeners = tokio::task::JoinSet::new();

@@ -49,13 +49,18 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Loads the CA, certificate and key this configuration names.
-    pub(crate) fn cert_store(&self) -> Result<Arc<CertStore>> {
-        Ok(CertStore::load(CertPaths {
+    /// The CA, certificate and key files this configuration names.
+    pub(crate) fn cert_paths(&self) -> CertPaths {
+        CertPaths {
             ca: self.ca.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
-        })?)
+        }
+    }
+
+    /// Loads the CA, certificate and key this configuration names.
+    pub(crate) fn cert_store(&self) -> Result<Arc<CertStore>> {
+        Ok(CertStore::load(self.cert_paths())?)
     }
 
     /// The settings of this client's QUIC links.

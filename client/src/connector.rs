@@ -8,18 +8,20 @@ use crate::dialer::Dialer;
 use crate::error::Result;
 
 /// What sessions opened with [`Client::connect_with`](crate::Client::connect_with)
-/// share: the client certificate, one UDP socket per address family, the TLS
-/// session cache, and the links. Sessions to the same node ride one QUIC link
-/// (up to 128 per link, each on a stream of its own), so a new session costs
-/// a stream, not a handshake, and events for many sessions share datagrams.
-/// A link the node drops, or that goes silent, takes its sessions with it:
-/// each resumes on its own, as after any connection loss.
+/// share: the links. Sessions to the same node ride one QUIC link (up to 128
+/// per link, each on a stream of its own), so a new session costs a stream,
+/// not a handshake, and events for many sessions share datagrams. A link the
+/// node drops, or that goes silent, takes its sessions with it: each resumes
+/// on its own, as after any connection loss.
 ///
 /// [`Client::connect`](crate::Client::connect) makes a private one per
-/// session. Share one when a process holds many sessions (a socket, receive
-/// buffers and a handshake each otherwise). Cloning is cheap; a link closes
-/// when its last session is gone, the socket when the last clone and the
-/// last session are.
+/// session: its own link. Either way, every session of the process with the
+/// same certificate files and limits dials from one UDP socket with one TLS
+/// session cache, so a new link to a node the process has reached before
+/// resumes TLS rather than repeating the full mutual-TLS handshake.
+/// Share a connector when a process holds many sessions. Cloning is cheap; a
+/// link closes when its last session is gone, the socket when the last
+/// session of the process using it is.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), corral_client::Error> {
@@ -53,7 +55,12 @@ impl Connector {
 
     fn build(config: &ClientConfig, share_links: bool) -> Result<Connector> {
         config.validate()?;
-        let dialer = Dialer::new(config.cert_store()?, config.link_config(), share_links);
+        let dialer = Dialer::new(
+            config.cert_store()?,
+            config.cert_paths(),
+            config.link_config(),
+            share_links,
+        );
         Ok(Connector {
             dialer: Arc::new(dialer),
         })

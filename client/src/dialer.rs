@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use corral_certs::CertStore;
+use corral_certs::{CertPaths, CertStore};
 use corral_transport::{CloseCode, Endpoint, Link, LinkConfig};
 
 use crate::error::Result;
@@ -18,22 +18,47 @@ pub(crate) const SESSIONS_PER_LINK_MAX: usize = 128;
 /// The shared links to one server, dialled one at a time.
 type LinksToServer = Arc<tokio::sync::Mutex<Vec<Weak<SharedLink>>>>;
 
+/// The client endpoints of this process: dialers with the same certificate
+/// files and link settings, in the same async runtime (an endpoint's driver
+/// runs on the runtime that bound it), share one (a socket, its receive
+/// buffers, the TLS session cache), whichever connector made them, so a
+/// process's next session to a node resumes TLS instead of a full
+/// handshake. Held weakly: an endpoint closes when its last dialer is gone.
+static ENDPOINTS: Mutex<Vec<(EndpointKey, Weak<Endpoint>)>> = Mutex::new(Vec::new());
+
+/// What makes two dialers' endpoints interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EndpointKey {
+    paths: CertPaths,
+    link_config: LinkConfig,
+    ipv6: bool,
+    runtime: Option<tokio::runtime::Id>,
+}
+
 /// One QUIC endpoint per address family, kept for the sessions' life so
 /// reconnects resume TLS sessions; and, when sharing, the links in use.
 pub(crate) struct Dialer {
     store: Arc<CertStore>,
+    paths: CertPaths,
     link_config: LinkConfig,
-    v4: Mutex<Option<Endpoint>>,
-    v6: Mutex<Option<Endpoint>>,
+    v4: Mutex<Option<Arc<Endpoint>>>,
+    v6: Mutex<Option<Arc<Endpoint>>>,
     /// Per server, the shared links (`None`: every connection dials its own).
     shared: Option<Mutex<HashMap<SocketAddr, LinksToServer>>>,
 }
 
 impl Dialer {
-    /// A dialer; with `share_links`, connections to one node share links.
-    pub(crate) fn new(store: Arc<CertStore>, link_config: LinkConfig, share_links: bool) -> Self {
+    /// A dialer presenting the certificate of `paths` (loaded in `store`);
+    /// with `share_links`, connections to one node share links.
+    pub(crate) fn new(
+        store: Arc<CertStore>,
+        paths: CertPaths,
+        link_config: LinkConfig,
+        share_links: bool,
+    ) -> Self {
         Self {
             store,
+            paths,
             link_config,
             v4: Mutex::new(None),
             v6: Mutex::new(None),
@@ -41,9 +66,10 @@ impl Dialer {
         }
     }
 
-    /// The endpoint that dials `server` (bound on first use).
-    fn endpoint_for(&self, server: SocketAddr) -> Result<Endpoint> {
-        let (slot, bind): (&Mutex<Option<Endpoint>>, SocketAddr) = if server.is_ipv4() {
+    /// The endpoint that dials `server`: this process's endpoint for our
+    /// certificate and settings, bound on first use.
+    fn endpoint_for(&self, server: SocketAddr) -> Result<Arc<Endpoint>> {
+        let (slot, bind): (&Mutex<Option<Arc<Endpoint>>>, SocketAddr) = if server.is_ipv4() {
             (&self.v4, ([0, 0, 0, 0], 0).into())
         } else {
             (&self.v6, (std::net::Ipv6Addr::UNSPECIFIED, 0).into())
@@ -52,7 +78,30 @@ impl Dialer {
         if let Some(endpoint) = slot.as_ref() {
             return Ok(endpoint.clone());
         }
-        let endpoint = Endpoint::client(bind, self.store.clone(), self.link_config.clone())?;
+        let key = EndpointKey {
+            paths: self.paths.clone(),
+            link_config: self.link_config.clone(),
+            ipv6: server.is_ipv6(),
+            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
+        };
+        let mut shared = ENDPOINTS.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.retain(|(_, weak)| weak.strong_count() > 0);
+        let found = shared
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, weak)| weak.upgrade());
+        let endpoint = match found {
+            Some(endpoint) => endpoint,
+            None => {
+                let endpoint = Arc::new(Endpoint::client(
+                    bind,
+                    self.store.clone(),
+                    self.link_config.clone(),
+                )?);
+                shared.push((key, Arc::downgrade(&endpoint)));
+                endpoint
+            }
+        };
         *slot = Some(endpoint.clone());
         Ok(endpoint)
     }

@@ -1,7 +1,9 @@
 //! Proves `Connector`: sessions opened through one connector reach a node on
-//! one shared link (one socket, one handshake), each on a stream of its own
-//! and answered on it; one of them closing leaves the link and the others
-//! working; while `Client::connect` gives every session a link of its own.
+//! one shared link (one handshake), each on a stream of its own and answered
+//! on it; one of them closing leaves the link and the others working; while
+//! `Client::connect` gives a session a link of its own, though from the same
+//! socket (a process's client endpoint is shared by every session with the
+//! same certificate).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -31,14 +33,25 @@ async fn sessions_through_one_connector_share_its_socket() {
     }
     let link_id = shared[0].1.link.connection().stable_id();
     for (_, fake) in &shared {
-        assert_eq!(fake.link.connection().stable_id(), link_id, "one link for all");
+        assert_eq!(
+            fake.link.connection().stable_id(),
+            link_id,
+            "one link for all"
+        );
     }
 
     // One session closes: its stream ends, the link stays for the others.
     let (closed, mut closed_fake) = shared.remove(0);
     let close = tokio::spawn(closed.close());
-    assert_eq!(closed_fake.answer(2, Ok(Response::Close)).await, Request::Close);
-    tokio::time::timeout(STEP, close).await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        closed_fake.answer(2, Ok(Response::Close)).await,
+        Request::Close
+    );
+    tokio::time::timeout(STEP, close)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     for (i, (client, fake)) in shared.iter_mut().enumerate() {
         let call = tokio::spawn({
             let client = client.clone();
@@ -50,15 +63,49 @@ async fn sessions_through_one_connector_share_its_socket() {
     }
     assert!(shared[0].1.link.connection().close_reason().is_none());
 
-    // Without a shared connector, each session dials a link of its own.
+    // Without a shared connector, a session dials a link of its own, from
+    // the process's one socket for this certificate.
     let connect = tokio::spawn(Client::connect(config.clone()));
     let mut own = server.next_session().await;
     own.accept(0).await;
     let _own_client = connect.await.unwrap().unwrap();
-    assert_ne!(own.link.connection().stable_id(), link_id, "a link of its own");
     assert_ne!(
+        own.link.connection().stable_id(),
+        link_id,
+        "a link of its own"
+    );
+    assert_eq!(
         own.link.remote_address(),
         shared[0].1.link.remote_address(),
-        "and a socket of its own"
+        "the same socket"
     );
+}
+
+/// The process's shared endpoint is per async runtime: a session made after
+/// another runtime (whose endpoint it would have shared) shut down still
+/// connects, from a socket of its own runtime.
+#[test]
+fn a_runtime_gone_takes_only_its_own_endpoint() {
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut server = server_runtime.block_on(async { FakeServer::start(pki.path(), 1) });
+    let config = client_config(pki.path(), &[server.addr], Duration::from_secs(10));
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        // A runtime of its own, shut down before the next one starts; its
+        // client is kept (leaked), so its endpoint stays alive, driverless:
+        // the next runtime's session must not dial from it.
+        let client_runtime = tokio::runtime::Runtime::new().unwrap();
+        let connect = client_runtime.spawn(Client::connect(config.clone()));
+        let (client, fake) = server_runtime.block_on(async {
+            let mut fake = server.next_session().await;
+            fake.accept(0).await;
+            (connect.await.unwrap().unwrap(), fake)
+        });
+        sockets.push(fake.link.remote_address());
+        drop(client_runtime);
+        std::mem::forget(client);
+    }
+    assert_ne!(sockets[0], sockets[1], "one endpoint per runtime");
 }
