@@ -73,10 +73,11 @@ pub(crate) struct CompareArgs {
     /// Loops opening and closing sessions in the new-sessions phase (0 skips it).
     #[arg(long, default_value_t = 64)]
     session_clients: usize,
-    /// corral's new sessions share one endpoint and TLS session cache, so
-    /// they resume TLS; by default each makes a full mutual-TLS handshake.
+    /// corral's new sessions share links through one `Connector` (a stream
+    /// each, no handshake); by default each opens a link of its own (a TLS
+    /// handshake that resumes the process's earlier one with that node).
     #[arg(long)]
-    session_resumption: bool,
+    shared_links: bool,
     /// Sessions watching one znode in the fan-out phase (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     watchers: usize,
@@ -241,7 +242,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             systems.iter().zip(runs.iter_mut().zip(addresses(&args)))
         {
             let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
-            let address = if args.session_resumption {
+            let address = if args.shared_links {
                 address.sharing()?
             } else {
                 address

@@ -4,7 +4,10 @@
 //! last change (or a round timed out).
 //!
 //! An operation is one event delivered; its latency runs from just before the
-//! writer's setData is sent to the watcher's receipt of the event.
+//! writer's setData is sent to the watcher's receipt of the event. A few
+//! listener tasks each poll a share of the watch streams (only those with
+//! something new), so the load generator spends its CPU on the clients, not
+//! on waking one task per watcher.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +22,8 @@ use crate::process_cpu::cpu_time_us;
 
 /// Sessions opened at once while setting up the watchers.
 const OPEN_CONCURRENCY: usize = 64;
+/// Tasks listening to the watchers' streams.
+const LISTENERS: usize = 16;
 /// Sessions closed at once afterwards.
 const CLOSE_CONCURRENCY: usize = 256;
 /// Longest wait for every watcher to hear one change.
@@ -59,9 +64,13 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
     let wake = Arc::new(Notify::new());
     let mut listeners = tokio::task::JoinSet::new();
     let mut kept = Vec::with_capacity(sessions.len());
-    for (session, watcher) in sessions {
+    let mut shares: Vec<Vec<Watcher>> = (0..LISTENERS).map(|_| Vec::new()).collect();
+    for (i, (session, watcher)) in sessions.into_iter().enumerate() {
         kept.push(session);
-        listeners.spawn(listen(watcher, f.rounds, heard.clone(), wake.clone()));
+        shares[i % LISTENERS].push(watcher);
+    }
+    for share in shares {
+        listeners.spawn(listen(share, f.rounds, heard.clone(), wake.clone()));
     }
     let me = std::process::id();
     let server_before = cpu_time_us(f.pids, f.clock_ticks)?;
@@ -95,13 +104,14 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
         ..PhaseResult::default()
     };
     while let Some(joined) = listeners.join_next().await {
-        let arrivals = joined?;
-        result.errors += (f.rounds - arrivals.len()) as u64;
-        for (arrived, start) in arrivals.iter().zip(&starts) {
-            let us = arrived.saturating_duration_since(*start).as_micros();
-            result
-                .latencies_us
-                .push(u32::try_from(us).unwrap_or(u32::MAX));
+        for arrivals in joined? {
+            result.errors += (f.rounds - arrivals.len()) as u64;
+            for (arrived, start) in arrivals.iter().zip(&starts) {
+                let us = arrived.saturating_duration_since(*start).as_micros();
+                result
+                    .latencies_us
+                    .push(u32::try_from(us).unwrap_or(u32::MAX));
+            }
         }
     }
     result.latencies_us.sort_unstable();
@@ -140,20 +150,36 @@ async fn open_watchers(
     Ok(opened)
 }
 
-/// Waits for `rounds` changes; returns when each arrived (fewer if one failed
-/// or a round timed out).
+/// Waits for `rounds` changes on each of `watchers`; returns, per watcher,
+/// when each arrived (fewer if its stream failed, or nothing arrived on any
+/// of them for a round's timeout).
 async fn listen(
-    mut watcher: Watcher,
+    watchers: Vec<Watcher>,
     rounds: usize,
     heard: Arc<AtomicUsize>,
     wake: Arc<Notify>,
-) -> Vec<Instant> {
-    let mut arrivals = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        match tokio::time::timeout(ROUND_TIMEOUT, watcher.next_change()).await {
-            Ok(Ok(())) => arrivals.push(Instant::now()),
-            Ok(Err(_)) | Err(_) => break,
-        }
+) -> Vec<Vec<Instant>> {
+    use futures_util::StreamExt as _;
+    let mut arrivals: Vec<Vec<Instant>> = watchers
+        .iter()
+        .map(|_| Vec::with_capacity(rounds))
+        .collect();
+    let streams = watchers.into_iter().enumerate().map(|(i, watcher)| {
+        let changes = futures_util::stream::unfold(watcher, |mut w| async move {
+            let change = w.next_change().await;
+            Some((change, w))
+        });
+        // Each watcher's stream ends after its rounds or its first failure.
+        Box::pin(
+            changes
+                .take(rounds)
+                .take_while(|c| std::future::ready(c.is_ok()))
+                .map(move |_| i),
+        )
+    });
+    let mut all = futures_util::stream::select_all(streams);
+    while let Ok(Some(i)) = tokio::time::timeout(ROUND_TIMEOUT, all.next()).await {
+        arrivals[i].push(Instant::now());
         heard.fetch_add(1, Ordering::AcqRel);
         wake.notify_one();
     }

@@ -47,6 +47,15 @@
 //! with [`Error::SessionExpired`] and every watcher ends with it.
 //! [`Client::state_changes`] streams the states.
 //!
+//! # Many sessions in one process
+//!
+//! Sessions of one process (and async runtime) with the same certificate
+//! dial from one UDP socket with one TLS session cache: after the first
+//! handshake with a node, new links to it resume TLS. Sessions opened with
+//! [`Client::connect_with`] through one [`Connector`] also share links, up
+//! to 128 sessions on one QUIC link, each on its own stream: a new session
+//! then costs no handshake, and events for many sessions share datagrams.
+//!
 //! # Watches
 //!
 //! - One-shot: [`Client::get_data_watch`], [`Client::exists_watch`] and
