@@ -83,6 +83,11 @@ struct WriteArgs {
     /// Which nodes the sessions connect to.
     #[arg(long, value_enum, default_value_t = Via::All)]
     via: Via,
+    /// The proposers' sessions share links through one `Connector` (each
+    /// session a stream of its own on its node's link, so requests of many
+    /// sessions share datagrams); by default each session has its own link.
+    #[arg(long)]
+    shared_links: bool,
     /// fdatasync calls timed for the disk baseline.
     #[arg(long, default_value_t = 500)]
     fsync_samples: usize,
@@ -146,7 +151,14 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         Via::Leader => vec![leader],
     };
 
-    let clients = connect_proposers(&cluster, leader, &targets, args.proposers).await?;
+    let clients = connect_proposers(
+        &cluster,
+        leader,
+        &targets,
+        args.proposers,
+        args.shared_links,
+    )
+    .await?;
 
     let value = vec![b'v'; args.value_bytes];
     // Counts from here to the end of the load, warm-up included: per-write
@@ -188,8 +200,13 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     let rate = ops as f64 / args.seconds as f64;
     let p = |q: f64| percentile(&latencies_us, q);
     let op = if args.reads { "read" } else { "write" };
+    let links = if args.shared_links {
+        "links shared"
+    } else {
+        "a link each"
+    };
     println!(
-        "corral-bench writes: {} nodes, {} proposers ({} in flight each, via {:?}), {} B values, {} s, {op}s, fsync on",
+        "corral-bench writes: {} nodes, {} proposers ({} in flight each, via {:?}, {links}), {} B values, {} s, {op}s, fsync on",
         args.nodes, args.proposers, args.inflight, args.via, args.value_bytes, args.seconds
     );
     let rate_label = format!("{op}s/s");
@@ -273,17 +290,34 @@ impl NodeCounts {
 
 /// Creates `/bench` through `leader`, then one session per proposer, spread
 /// over `targets`, each with its own znode `/bench/p{p}`.
+/// One session per proposer, proposer p on `targets[p mod n]`; with
+/// `shared_links`, all through one `Connector` (sessions to a node share its
+/// link), else a link each.
 async fn connect_proposers(
     cluster: &Cluster,
     leader: u64,
     targets: &[u64],
     proposers: usize,
+    shared_links: bool,
 ) -> anyhow::Result<Vec<Client>> {
     let setup = cluster.client(leader).await?;
     setup.create("/bench", b"", CreateMode::Persistent).await?;
+    let connector = if shared_links {
+        Some(corral_client::Connector::new(
+            &cluster.client_config(targets),
+        )?)
+    } else {
+        None
+    };
     let mut clients = Vec::with_capacity(proposers);
     for p in 0..proposers {
-        let client = cluster.client(targets[p % targets.len()]).await?;
+        let target = targets[p % targets.len()];
+        let client = match &connector {
+            Some(connector) => {
+                Client::connect_with(cluster.client_config(&[target]), connector).await?
+            }
+            None => cluster.client(target).await?,
+        };
         client
             .create(&format!("/bench/p{p}"), b"", CreateMode::Persistent)
             .await?;

@@ -133,7 +133,8 @@ impl Loaded {
         let ids = cluster.ids();
         cluster.wait_serving(&ids, Duration::from_secs(60)).await?;
         let leader = cluster.wait_leader(&ids, Duration::from_secs(30)).await?;
-        let clients = super::connect_proposers(&cluster, leader, &ids, args.proposers).await?;
+        let clients =
+            super::connect_proposers(&cluster, leader, &ids, args.proposers, false).await?;
         Ok(Loaded { cluster, clients })
     }
 
