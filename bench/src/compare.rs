@@ -410,6 +410,18 @@ async fn run_phase(
             ));
         }
     }
+    measure(loops, window, pids, clock_ticks).await
+}
+
+/// Reads the CPU time of `pids` (and of this process) at both ends of
+/// `window`, then collects what `loops` measured: each returns the
+/// latencies (µs) of its operations inside the window and its failures there.
+pub(crate) async fn measure(
+    mut loops: tokio::task::JoinSet<(Vec<u32>, u64)>,
+    window: Window,
+    pids: &[u32],
+    clock_ticks: u64,
+) -> anyhow::Result<PhaseResult> {
     let me = std::process::id();
     tokio::time::sleep_until(window.from.into()).await;
     let server_before = cpu_time_us(pids, clock_ticks)?;
@@ -424,7 +436,7 @@ async fn run_phase(
         ..PhaseResult::default()
     };
     while let Some(joined) = loops.join_next().await {
-        let (latencies, errors) = joined.context("a request loop panicked")?;
+        let (latencies, errors) = joined.context("a measuring loop panicked")?;
         result.latencies_us.extend(latencies);
         result.errors += errors;
     }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::compare::{PhaseResult, Window};
 use crate::compare_system::{Session, SystemAddress};
-use crate::process_cpu::cpu_time_us;
 
 /// Pause after a failed open, so a refusing system is not spun on.
 const RETRY_PAUSE: Duration = Duration::from_millis(10);
@@ -28,27 +27,7 @@ pub(crate) async fn run_session_phase(
     for index in 0..clients {
         loops.spawn(open_loop(address.clone(), index, clients, window));
     }
-    let me = std::process::id();
-    tokio::time::sleep_until(window.from.into()).await;
-    let server_before = cpu_time_us(pids, clock_ticks)?;
-    let bench_before = cpu_time_us(&[me], clock_ticks)?;
-    tokio::time::sleep_until(window.until.into()).await;
-    let server_after = cpu_time_us(pids, clock_ticks)?;
-    let bench_after = cpu_time_us(&[me], clock_ticks)?;
-    let mut result = PhaseResult {
-        seconds: (window.until - window.from).as_secs_f64(),
-        server_cpu_us: server_after.saturating_sub(server_before),
-        bench_cpu_us: bench_after.saturating_sub(bench_before),
-        ..PhaseResult::default()
-    };
-    while let Some(joined) = loops.join_next().await {
-        let (latencies, errors) = joined?;
-        result.latencies_us.extend(latencies);
-        result.errors += errors;
-    }
-    result.latencies_us.sort_unstable();
-    result.ops = result.latencies_us.len() as u64;
-    Ok(result)
+    crate::compare::measure(loops, window, pids, clock_ticks).await
 }
 
 /// Opens and closes sessions until the window ends; returns the open
