@@ -343,7 +343,7 @@ async fn dial(fx: &Fixture, resumed: bool) {
     } else {
         let mut tls = fx
             .dialer
-            .client_tls(ALPN_PEER, ExpectServer::Node(1))
+            .client_tls(fx.server_addr, ALPN_PEER, ExpectServer::Node(1))
             .unwrap();
         tls.resumption = rustls::client::Resumption::disabled();
         fx.dialer

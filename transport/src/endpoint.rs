@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_certs::{CertStore, ClientPolicy, ExpectServer, Identity, ServerPolicy};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use rustls::client::{ClientSessionStore, Resumption};
+use rustls::client::Resumption;
 use tokio::task::JoinHandle;
 
 use crate::config::{LinkConfig, bind_udp};
@@ -34,7 +34,7 @@ pub struct Endpoint {
     store: Arc<CertStore>,
     config: Arc<LinkConfig>,
     transport: Arc<quinn::TransportConfig>,
-    sessions: Arc<dyn ClientSessionStore>,
+    sessions: Arc<ClientSessions>,
     policies: Arc<Mutex<HashMap<ExpectServer, Arc<ServerPolicy>>>>,
     _reload: Arc<AbortOnDrop>,
 }
@@ -81,7 +81,7 @@ impl Endpoint {
         config: LinkConfig,
         transport: Arc<quinn::TransportConfig>,
     ) -> Self {
-        let sessions: Arc<dyn ClientSessionStore> = Arc::new(ClientSessions::new(store.clone()));
+        let sessions = Arc::new(ClientSessions::new(store.clone()));
         let reload = (config.cert_reload_poll_ms > 0).then(|| {
             let store = store.clone();
             let period = std::time::Duration::from_millis(config.cert_reload_poll_ms.into());
@@ -137,7 +137,7 @@ impl Endpoint {
         addr: SocketAddr,
         node_id: corral_certs::NodeId,
     ) -> Result<Link> {
-        let tls = self.client_tls(ALPN_PEER, ExpectServer::Node(node_id))?;
+        let tls = self.client_tls(addr, ALPN_PEER, ExpectServer::Node(node_id))?;
         // The name keys the TLS resumption cache by node, never reusing one
         // node's session for another at the same address.
         let server_name = format!("node-{node_id}.peer.corral");
@@ -150,15 +150,21 @@ impl Endpoint {
     ///
     /// Cancel safety: cancel-safe, as [`Endpoint::connect_peer`].
     pub async fn connect_client(&self, addr: SocketAddr, server_name: &str) -> Result<Link> {
-        let tls = self.client_tls(ALPN_CLIENT, ExpectServer::AnyNode)?;
+        let tls = self.client_tls(addr, ALPN_CLIENT, ExpectServer::AnyNode)?;
         self.connect_with(addr, server_name, tls, ExpectServer::AnyNode)
             .await
     }
 
-    /// The rustls config a dial uses: our certificate, the CA, `expect`, one ALPN.
+    /// The rustls config a dial to `addr` uses: our certificate, the CA,
+    /// `expect`, one ALPN, and the TLS tickets kept for that node.
     ///
     /// Public so tools and tests can alter it before [`Endpoint::connect_with`].
-    pub fn client_tls(&self, alpn: &[u8], expect: ExpectServer) -> Result<rustls::ClientConfig> {
+    pub fn client_tls(
+        &self,
+        addr: SocketAddr,
+        alpn: &[u8],
+        expect: ExpectServer,
+    ) -> Result<rustls::ClientConfig> {
         let mut tls = rustls::ClientConfig::builder_with_provider(self.store.provider().clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TransportError::Config {
@@ -170,7 +176,7 @@ impl Endpoint {
         tls.alpn_protocols = vec![alpn.to_vec()];
         // Resumption yes (cheap reconnects), 0-RTT never: early data could replay
         // a state-changing request.
-        tls.resumption = Resumption::store(self.sessions.clone());
+        tls.resumption = Resumption::store(self.sessions.at(addr));
         tls.enable_early_data = false;
         Ok(tls)
     }

@@ -105,7 +105,7 @@ async fn no_client_certificate_is_refused_on_both_sides() {
     within(async {
         let dialer = dialer(node_store(&pki().main, 2));
         let (dialled, accepted) = both_sides(|addr| async move {
-            let mut tls = dialer.client_tls(ALPN_PEER, ExpectServer::Node(1))?;
+            let mut tls = dialer.client_tls(addr, ALPN_PEER, ExpectServer::Node(1))?;
             tls.client_auth_cert_resolver = Arc::new(NoCertificate);
             dialer
                 .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
@@ -205,7 +205,7 @@ async fn an_unknown_alpn_is_refused_on_both_sides() {
     within(async {
         let dialer = dialer(node_store(&pki().main, 2));
         let (dialled, accepted) = both_sides(|addr| async move {
-            let tls = dialer.client_tls(b"h3", ExpectServer::Node(1))?;
+            let tls = dialer.client_tls(addr, b"h3", ExpectServer::Node(1))?;
             dialer
                 .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
                 .await
@@ -305,7 +305,7 @@ async fn a_dialer_offering_no_alpn_is_refused_on_both_sides() {
     within(async {
         let dialer = dialer(node_store(&pki().main, 2));
         let (dialled, accepted) = both_sides(|addr| async move {
-            let mut tls = dialer.client_tls(ALPN_PEER, ExpectServer::Node(1))?;
+            let mut tls = dialer.client_tls(addr, ALPN_PEER, ExpectServer::Node(1))?;
             tls.alpn_protocols.clear();
             dialer
                 .connect_with(addr, "node-1.peer.corral", tls, ExpectServer::Node(1))
