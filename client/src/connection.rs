@@ -146,9 +146,12 @@ impl Shared {
     }
 
     fn heard(&self) {
-        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.heard_ms.store(ms, Ordering::Release);
-        self.session.heard();
+        // One clock read for both: it happens for every message received.
+        let now = Instant::now();
+        let ms = now.saturating_duration_since(self.opened).as_millis();
+        self.heard_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
+        self.session.heard_at(now);
     }
 
     /// Time since the server last sent anything.

@@ -133,10 +133,11 @@ impl Session {
         self.last_zxid.fetch_max(zxid, Ordering::AcqRel);
     }
 
-    /// Records that a server sent something now.
-    pub(crate) fn heard(&self) {
-        let ms = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.heard_ms.fetch_max(ms, Ordering::AcqRel);
+    /// Records that a server sent something at `now`.
+    pub(crate) fn heard_at(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.created).as_millis();
+        self.heard_ms
+            .fetch_max(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::AcqRel);
     }
 
     /// Time left before the session timeout since anything was last heard.
