@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use corral_client::{Client, Connector, Request, Response};
+use corral_client::{Client, Connector, Request, Response, SessionState};
 use support::*;
 
 const SESSIONS: usize = 4;
@@ -108,4 +108,73 @@ fn a_runtime_gone_takes_only_its_own_endpoint() {
         std::mem::forget(client);
     }
     assert_ne!(sockets[0], sockets[1], "one endpoint per runtime");
+}
+
+/// A shared link the node drops takes every session on it along: each is
+/// disconnected and resumes on its own (here on the same node, which the
+/// connector reaches over one new link), keeping its session id.
+#[tokio::test]
+async fn a_dropped_shared_link_resumes_every_session_on_it() {
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let mut server = FakeServer::start(pki.path(), 1);
+    let config = client_config(pki.path(), &[server.addr], Duration::from_secs(10));
+    let connector = Connector::new(&config).unwrap();
+    let mut clients = Vec::new();
+    let mut fakes = Vec::new();
+    for _ in 0..2 {
+        let (config, connector) = (config.clone(), connector.clone());
+        let connect = tokio::spawn(async move { Client::connect_with(config, &connector).await });
+        let mut fake = server.next_session().await;
+        fake.accept(5).await;
+        clients.push(connect.await.unwrap().unwrap());
+        fakes.push(fake);
+    }
+    let old_link = fakes[0].link.connection().stable_id();
+    assert_eq!(fakes[1].link.connection().stable_id(), old_link);
+
+    fakes[0].close();
+    let mut resumed = Vec::new();
+    for _ in 0..2 {
+        let mut fake = server.next_session().await;
+        let request = fake.accept(5).await;
+        assert_eq!(
+            request.session_id, SESSION_ID,
+            "a resume, not a new session"
+        );
+        assert_eq!(request.last_zxid_seen, 5);
+        resumed.push(fake);
+    }
+    let new_link = resumed[0].link.connection().stable_id();
+    assert_ne!(new_link, old_link, "a new link");
+    assert_eq!(
+        resumed[1].link.connection().stable_id(),
+        new_link,
+        "shared again"
+    );
+
+    // Both answer on the new link, each on its own stream.
+    for client in &clients {
+        tokio::time::timeout(STEP, async {
+            while client.state() != SessionState::Connected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+    }
+    let calls: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            let client = client.clone();
+            tokio::spawn(async move { client.exists("/y").await })
+        })
+        .collect();
+    for fake in &mut resumed {
+        fake.answer(6, Ok(Response::Exists { stat: None })).await;
+    }
+    for call in calls {
+        let answer = tokio::time::timeout(STEP, call).await.unwrap().unwrap();
+        assert_eq!(answer.unwrap(), None);
+    }
 }
