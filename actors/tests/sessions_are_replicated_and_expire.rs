@@ -17,7 +17,7 @@ async fn sessions_live_by_heartbeats_and_expire_without_them() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
         let TestCluster {
-            root: _,
+            root: _root,
             pki,
             specs,
             mut nodes,

@@ -303,7 +303,7 @@ async fn watches_fire_in_order_and_resume_on_another_node() {
         for node in nodes {
             node.shutdown(Duration::from_secs(2)).await;
         }
-        let _ = std::fs::remove_dir_all(&root);
+        drop(root);
     })
     .await
     .expect("test timed out");

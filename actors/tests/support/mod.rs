@@ -100,8 +100,6 @@ pub async fn start_node(pki: &Path, spec: NodeSpec) -> RunningNode {
 
 /// A started in-process cluster of voters, with a leader.
 pub struct TestCluster {
-    /// The temp directory of the nodes' data and the PKI.
-    pub root: PathBuf,
     /// The PKI directory.
     pub pki: PathBuf,
     /// Each node's spec, node `id` at `id - 1`.
@@ -110,6 +108,9 @@ pub struct TestCluster {
     pub nodes: Vec<RunningNode>,
     /// The id of the leader they agreed on.
     pub leader: u64,
+    /// The temp directory of the nodes' data and the PKI; last, so it is
+    /// removed after the nodes are dropped.
+    pub root: TempRoot,
 }
 
 /// Starts `n` voters under a fresh temp root tagged `tag`, each spec changed
@@ -127,11 +128,11 @@ pub async fn start_cluster(tag: &str, n: usize, tweak: impl Fn(&mut NodeSpec)) -
     }
     let leader = wait_leader(&nodes.iter().collect::<Vec<_>>()).await;
     TestCluster {
-        root,
         pki,
         specs,
         nodes,
         leader,
+        root,
     }
 }
 
@@ -393,9 +394,26 @@ impl Client {
     }
 }
 
-pub fn temp_root(tag: &str) -> PathBuf {
+/// A test's scratch directory; removed, with everything in it, when dropped.
+pub struct TempRoot(PathBuf);
+
+impl std::ops::Deref for TempRoot {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_root(tag: &str) -> TempRoot {
     let dir = std::env::temp_dir().join(format!("corral-actors-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempRoot(dir)
 }
