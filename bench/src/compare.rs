@@ -186,10 +186,11 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
         };
         let sessions = open_sessions(&address, args.clients).await?;
         let paths = prepare(&sessions, &args).await?;
-        systems.push((address.kind, pids, sessions, paths));
+        systems.push((address, pids, sessions, paths));
     }
     let value = Arc::new(vec![b'v'; args.value_bytes]);
-    for (kind, _, sessions, paths) in &systems {
+    for (address, _, sessions, paths) in &systems {
+        let kind = address.kind;
         for op in [Op::Write, Op::Read] {
             let warmup = Phase {
                 op,
@@ -208,7 +209,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
     }
     let mut runs: Vec<SystemRun> = systems
         .iter()
-        .map(|(kind, ..)| SystemRun::new(*kind))
+        .map(|(address, ..)| SystemRun::new(address.kind))
         .collect();
     for phase in phases {
         for ((_, pids, sessions, paths), run) in systems.iter().zip(runs.iter_mut()) {
@@ -238,14 +239,12 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             clients: args.session_clients,
             depth: 1,
         };
-        for ((_, pids, _, _), (run, address)) in
-            systems.iter().zip(runs.iter_mut().zip(addresses(&args)))
-        {
+        for ((address, pids, _, _), run) in systems.iter().zip(runs.iter_mut()) {
             let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
             let address = if args.shared_links {
                 address.sharing()?
             } else {
-                address
+                address.clone()
             };
             let result = crate::compare_sessions::run_session_phase(
                 &address,
@@ -271,9 +270,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             depth: 1,
         };
         let path = format!("{ROOT}/fanout");
-        for ((_, pids, sessions, _), (run, address)) in
-            systems.iter().zip(runs.iter_mut().zip(addresses(&args)))
-        {
+        for ((address, pids, sessions, _), run) in systems.iter().zip(runs.iter_mut()) {
             let writer = sessions.first().context("no session")?;
             // Thousands of sessions in one process share one socket.
             let address = address.sharing()?;

@@ -288,9 +288,8 @@ impl NodeCounts {
     }
 }
 
-/// Creates `/bench` through `leader`, then one session per proposer, spread
-/// over `targets`, each with its own znode `/bench/p{p}`.
-/// One session per proposer, proposer p on `targets[p mod n]`; with
+/// Creates `/bench` through `leader`, then one session per proposer, proposer
+/// p on `targets[p mod n]` with its own znode `/bench/p{p}`; with
 /// `shared_links`, all through one `Connector` (sessions to a node share its
 /// link), else a link each.
 async fn connect_proposers(

@@ -128,13 +128,13 @@ impl Dialer {
         // share it rather than each dialling.
         let mut links = slot.lock().await;
         links.retain(|weak| weak.upgrade().is_some_and(|l| l.is_open()));
-        for weak in links.iter() {
-            if let Some(link) = weak.upgrade() {
-                // Our upgrade is one of the counted references.
-                if Arc::strong_count(&link) <= SESSIONS_PER_LINK_MAX {
-                    return Ok(LinkRef::Shared(link));
-                }
-            }
+        // Our upgrade is one of the counted references.
+        let roomy = links
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|link| Arc::strong_count(link) <= SESSIONS_PER_LINK_MAX);
+        if let Some(link) = roomy {
+            return Ok(LinkRef::Shared(link));
         }
         let link = self
             .endpoint_for(server)?

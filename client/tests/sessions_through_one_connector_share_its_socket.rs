@@ -15,22 +15,48 @@ use support::*;
 
 const SESSIONS: usize = 4;
 
+/// One fake node, and a connector for it.
+struct Fixture {
+    _pki: tempfile::TempDir,
+    server: FakeServer,
+    config: corral_client::ClientConfig,
+    connector: Connector,
+}
+
+impl Fixture {
+    fn start() -> Fixture {
+        let pki = tempfile::tempdir().unwrap();
+        make_pki(pki.path());
+        let server = FakeServer::start(pki.path(), 1);
+        let config = client_config(pki.path(), &[server.addr], Duration::from_secs(10));
+        let connector = Connector::new(&config).unwrap();
+        Fixture {
+            _pki: pki,
+            server,
+            config,
+            connector,
+        }
+    }
+
+    /// `count` sessions through the connector, each accepted at `last_zxid`.
+    async fn connect(&mut self, count: usize, last_zxid: i64) -> Vec<(Client, FakeSession)> {
+        let mut sessions = Vec::new();
+        for _ in 0..count {
+            let (config, connector) = (self.config.clone(), self.connector.clone());
+            let connect =
+                tokio::spawn(async move { Client::connect_with(config, &connector).await });
+            let mut fake = self.server.next_session().await;
+            fake.accept(last_zxid).await;
+            sessions.push((connect.await.unwrap().unwrap(), fake));
+        }
+        sessions
+    }
+}
+
 #[tokio::test]
 async fn sessions_through_one_connector_share_its_socket() {
-    let pki = tempfile::tempdir().unwrap();
-    make_pki(pki.path());
-    let mut server = FakeServer::start(pki.path(), 1);
-    let config = client_config(pki.path(), &[server.addr], Duration::from_secs(10));
-    let connector = Connector::new(&config).unwrap();
-
-    let mut shared = Vec::new();
-    for _ in 0..SESSIONS {
-        let (config, connector) = (config.clone(), connector.clone());
-        let connect = tokio::spawn(async move { Client::connect_with(config, &connector).await });
-        let mut fake = server.next_session().await;
-        fake.accept(0).await;
-        shared.push((connect.await.unwrap().unwrap(), fake));
-    }
+    let mut fx = Fixture::start();
+    let mut shared = fx.connect(SESSIONS, 0).await;
     let link_id = shared[0].1.link.connection().stable_id();
     for (_, fake) in &shared {
         assert_eq!(
@@ -65,8 +91,8 @@ async fn sessions_through_one_connector_share_its_socket() {
 
     // Without a shared connector, a session dials a link of its own, from
     // the process's one socket for this certificate.
-    let connect = tokio::spawn(Client::connect(config.clone()));
-    let mut own = server.next_session().await;
+    let connect = tokio::spawn(Client::connect(fx.config.clone()));
+    let mut own = fx.server.next_session().await;
     own.accept(0).await;
     let _own_client = connect.await.unwrap().unwrap();
     assert_ne!(
@@ -115,28 +141,15 @@ fn a_runtime_gone_takes_only_its_own_endpoint() {
 /// connector reaches over one new link), keeping its session id.
 #[tokio::test]
 async fn a_dropped_shared_link_resumes_every_session_on_it() {
-    let pki = tempfile::tempdir().unwrap();
-    make_pki(pki.path());
-    let mut server = FakeServer::start(pki.path(), 1);
-    let config = client_config(pki.path(), &[server.addr], Duration::from_secs(10));
-    let connector = Connector::new(&config).unwrap();
-    let mut clients = Vec::new();
-    let mut fakes = Vec::new();
-    for _ in 0..2 {
-        let (config, connector) = (config.clone(), connector.clone());
-        let connect = tokio::spawn(async move { Client::connect_with(config, &connector).await });
-        let mut fake = server.next_session().await;
-        fake.accept(5).await;
-        clients.push(connect.await.unwrap().unwrap());
-        fakes.push(fake);
-    }
+    let mut fx = Fixture::start();
+    let (clients, fakes): (Vec<_>, Vec<_>) = fx.connect(2, 5).await.into_iter().unzip();
     let old_link = fakes[0].link.connection().stable_id();
     assert_eq!(fakes[1].link.connection().stable_id(), old_link);
 
     fakes[0].close();
     let mut resumed = Vec::new();
     for _ in 0..2 {
-        let mut fake = server.next_session().await;
+        let mut fake = fx.server.next_session().await;
         let request = fake.accept(5).await;
         assert_eq!(
             request.session_id, SESSION_ID,

@@ -87,10 +87,7 @@ impl StoresServerSessions for ServerSessions {
 /// the nodes of a cluster often share one name (an IP or a DNS name for all),
 /// and a ticket one node issued is of no use to another.
 #[derive(Debug)]
-pub(crate) struct ClientSessions {
-    store: Arc<CertStore>,
-    current: Mutex<(u64, HashMap<NodeKey, NodeTickets>)>,
-}
+pub(crate) struct ClientSessions(Generational<Mutex<HashMap<NodeKey, NodeTickets>>>);
 
 /// The node a ticket is for.
 type NodeKey = (SocketAddr, ServerName<'static>);
@@ -104,11 +101,9 @@ struct NodeTickets {
 
 impl ClientSessions {
     pub(crate) fn new(store: Arc<CertStore>) -> Self {
-        let generation = store.generation();
-        Self {
-            store,
-            current: Mutex::new((generation, HashMap::new())),
-        }
+        Self(Generational::new(store, || {
+            Arc::new(Mutex::new(HashMap::new()))
+        }))
     }
 
     /// The store a dial to `addr` resumes from and saves to.
@@ -122,16 +117,13 @@ impl ClientSessions {
     /// Runs `f` on `key`'s entry (made if missing), after forgetting every
     /// ticket from before a certificate reload.
     fn with_node<R>(&self, key: NodeKey, f: impl FnOnce(&mut NodeTickets) -> R) -> R {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let generation = self.store.generation();
-        if current.0 != generation {
-            *current = (generation, HashMap::new());
-        }
-        if current.1.len() >= SESSIONS_MAX && !current.1.contains_key(&key) {
+        let cache = self.0.cache();
+        let mut nodes = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if nodes.len() >= SESSIONS_MAX && !nodes.contains_key(&key) {
             // More nodes than any cluster has: start over rather than grow.
-            current.1.clear();
+            nodes.clear();
         }
-        f(current.1.entry(key).or_default())
+        f(nodes.entry(key).or_default())
     }
 }
 

@@ -113,16 +113,12 @@ impl Outbox {
     /// (a follower whose fsync covered several appends answers once).
     fn push_ready(&mut self, msg: Message) {
         if let Body::AppendResponse(AppendResult::Success { match_index }) = msg.body {
-            let last_to_same = self.ready.iter_mut().rev().find(|m| m.to == msg.to);
-            if let Some(earlier) = last_to_same {
-                if earlier.term == msg.term {
-                    if let Body::AppendResponse(AppendResult::Success { match_index: m }) =
-                        &mut earlier.body
-                    {
-                        *m = (*m).max(match_index);
-                        return;
-                    }
-                }
+            let earlier = self.ready.iter_mut().rev().find(|m| m.to == msg.to);
+            if let Some(Body::AppendResponse(AppendResult::Success { match_index: m })) =
+                earlier.filter(|e| e.term == msg.term).map(|e| &mut e.body)
+            {
+                *m = (*m).max(match_index);
+                return;
             }
         }
         self.ready.push(msg);
