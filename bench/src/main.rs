@@ -106,7 +106,10 @@ enum Via {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the load generator leaves the other cores to the servers,
+    // and its wake-ups queue in order, so the requests that sessions sharing
+    // a link send together leave together.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;

@@ -64,7 +64,9 @@ pub(crate) struct RuntimeConfig {
     /// Threads running the node's actors and links; 0 (the default) means one
     /// per CPU core. Replicas that share a machine (`corral dev`) do better
     /// with their share of the cores: every hand-off between two threads is a
-    /// wake-up that costs a write tens of microseconds.
+    /// wake-up that costs a write tens of microseconds. With 1 the node runs
+    /// on one thread whose wake-ups queue in order, so the replies of one
+    /// commit leave together.
     pub(crate) worker_threads: u16,
 }
 

@@ -59,16 +59,29 @@ pub(crate) fn spec_of(config: &NodeConfig) -> NodeSpec {
 pub(crate) fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = NodeConfig::load(path)?;
     init_logging();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.runtime.worker_threads > 0 {
-        builder.worker_threads(config.runtime.worker_threads.into());
-    }
-    let runtime = builder
+    let runtime = runtime_builder(config.runtime.worker_threads)
         .enable_all()
         .thread_name("corral")
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))
+}
+
+/// The runtime for `worker_threads` threads: one thread is a current-thread
+/// runtime, whose wake-ups queue in order. A multi-thread runtime runs a task
+/// woken by the running one next, so every session's reply would wake its
+/// link's driver on its own and leave in its own datagram; queued in order,
+/// the replies of one commit share the driver's next pass and its datagrams.
+fn runtime_builder(worker_threads: u16) -> tokio::runtime::Builder {
+    match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n.into());
+            builder
+        }
+    }
 }
 
 fn init_logging() {
