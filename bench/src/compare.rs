@@ -78,6 +78,12 @@ pub(crate) struct CompareArgs {
     /// handshake that resumes the process's earlier one with that node).
     #[arg(long)]
     shared_links: bool,
+    /// corral's load sessions (the read and write phases) share one link per
+    /// node through one `Connector`, so requests of different sessions share
+    /// datagrams; by default each session has a link of its own, like each
+    /// ZooKeeper session its own TCP connection.
+    #[arg(long)]
+    shared_load_links: bool,
     /// Sessions watching one znode in the fan-out phase (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     watchers: usize,
@@ -184,7 +190,11 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             SystemKind::ZooKeeper => args.zk_pids.clone(),
             SystemKind::Corral => args.corral_pids.clone(),
         };
-        let sessions = open_sessions(&address, args.clients).await?;
+        let sessions = if args.shared_load_links {
+            open_sessions(&address.sharing()?, args.clients).await?
+        } else {
+            open_sessions(&address, args.clients).await?
+        };
         let paths = prepare(&sessions, &args).await?;
         systems.push((address, pids, sessions, paths));
     }
@@ -304,6 +314,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
         znodes: args.znodes,
         seconds: args.seconds,
         nodes: (args.zk_endpoints.len(), args.corral_endpoints.len()),
+        shared_load_links: args.shared_load_links,
         fsync_us,
         fsync_after_us,
         load_before,

@@ -46,6 +46,8 @@ pub(crate) struct Report {
     pub(crate) seconds: u64,
     /// Nodes of ZooKeeper and of corral.
     pub(crate) nodes: (usize, usize),
+    /// Whether corral's load sessions shared one link per node.
+    pub(crate) shared_load_links: bool,
     /// fdatasync latencies (µs, sorted) measured before the phases.
     pub(crate) fsync_us: Vec<u32>,
     /// fdatasync latencies (µs, sorted) measured after the phases.
@@ -64,6 +66,15 @@ impl Report {
         println!(
             "corral vs ZooKeeper: {} + {} nodes on loopback, fsync on, {} B values over {} znodes, {} s measured per phase",
             self.nodes.0, self.nodes.1, self.value_bytes, self.znodes, self.seconds
+        );
+        println!(
+            "corral's {} sessions: {}",
+            self.clients,
+            if self.shared_load_links {
+                "one link per node shared by all (--shared-load-links)"
+            } else {
+                "a link each"
+            }
         );
         for (when, samples) in [("before", &self.fsync_us), ("after", &self.fsync_after_us)] {
             println!(
