@@ -237,3 +237,39 @@ fn an_unreadable_znode_fires_no_event_on_restore() {
         .unwrap();
     assert!(restored.notifications.is_empty());
 }
+
+#[test]
+fn an_entry_whose_changes_are_only_partly_held_is_never_replayed_in_part() {
+    let mut h = H::new();
+    let s = h.session(vec![]);
+    h.put("/r", b"");
+    let before_create = h.zxid;
+    // One entry, two changes: NodeCreated /r/x and NodeChildrenChanged /r.
+    h.mk("/r/x", Persistent).unwrap();
+    let created = h.zxid;
+    h.set("/r/x", b"1", -1).unwrap();
+    // Two changes held: the second of the create and the set.
+    h.t.set_history_limit(2);
+    assert_eq!(h.t.history_len(), 2);
+
+    let restore = |h: &mut H, seen: i64| {
+        h.t.restore_watches(
+            s,
+            &WatchesToRestore {
+                relative_zxid: seen,
+                persistent_recursive: vec!["/r".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    // Seen before the create: half of it is gone, so the gap needs a resync.
+    let gap = restore(&mut h, before_create);
+    assert!(gap.notifications.is_empty(), "{:?}", ev(&gap));
+    assert_eq!(gap.resync.len(), 1);
+    assert_eq!(gap.resync[0].oldest_zxid, created + 1);
+    // Seen the create: only the set is replayed, not the create's remnant.
+    let replay = restore(&mut h, created);
+    assert!(replay.resync.is_empty(), "{:?}", replay.resync);
+    assert_eq!(ev(&replay), vec![(NodeDataChanged, "/r/x".to_string())]);
+}
