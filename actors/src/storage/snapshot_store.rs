@@ -27,6 +27,7 @@ pub struct SnapshotMeta {
     /// Term of that entry.
     pub term: u64,
     /// The consensus core's metadata at that index (membership), encoded.
+    #[serde(with = "serde_bytes")]
     pub consensus: Vec<u8>,
 }
 

@@ -20,6 +20,7 @@ pub struct WalEntry {
     /// Term (the epoch) the entry was created in.
     pub term: u64,
     /// The encoded entry, opaque to the WAL.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 

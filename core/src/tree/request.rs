@@ -18,6 +18,7 @@ pub struct CreateRequest {
     /// Path (for sequential modes, the prefix the suffix is appended to).
     pub path: String,
     /// Initial data.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     /// ACL of the new node.
     pub acl: Vec<Acl>,
@@ -44,6 +45,7 @@ pub enum MultiOp {
         /// Path.
         path: String,
         /// New data.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         /// Expected version, -1 for any.
         version: i32,
@@ -103,6 +105,7 @@ pub enum Request {
         /// Path.
         path: String,
         /// New data.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         /// Expected version, -1 for any.
         version: i32,
@@ -168,6 +171,7 @@ pub enum Request {
         /// Scheme; only `digest` is accepted.
         scheme: String,
         /// The credentials, `user:password` for digest.
+        #[serde(with = "serde_bytes")]
         auth: Vec<u8>,
     },
     /// End the session, deleting its ephemerals.

@@ -42,6 +42,7 @@ pub enum ReadOpResult {
     /// Data and stat.
     GetData {
         /// Data.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         /// Stat.
         stat: Stat,
@@ -70,6 +71,7 @@ pub enum Response {
     /// Data and stat.
     GetData {
         /// Data.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         /// Stat.
         stat: Stat,

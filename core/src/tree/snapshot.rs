@@ -45,6 +45,7 @@ pub enum SnapshotError {
 #[derive(Serialize, Deserialize)]
 struct NodeRecord {
     path: String,
+    #[serde(with = "serde_bytes")]
     data: Vec<u8>,
     acl: u32,
     stat: Stat,
