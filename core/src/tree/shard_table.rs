@@ -22,31 +22,32 @@ struct Slot {
 
 /// A set of nodes keyed by path, looked up with a caller-computed path hash.
 ///
-/// 16 bytes, so that the tables of 32,768 shards above it stay in cache.
-#[derive(Clone, Debug)]
+/// 16 bytes, so that the tables of 32,768 shards above it stay in cache. An
+/// empty table holds no allocation, so copying a group of shards after a
+/// clone (the first write to it after a read view was taken) touches no
+/// reference count for its empty shards, most of them in a sparse tree.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct ShardTable {
-    /// Empty, or a power-of-two number of slots, never more than 3/4 full, then
-    /// one header slot without a node whose `hash` counts the nodes.
-    slots: Arc<[Slot]>,
-}
-
-impl Default for ShardTable {
-    fn default() -> ShardTable {
-        ShardTable {
-            slots: Arc::from(Vec::new()),
-        }
-    }
+    /// None when empty; otherwise a power-of-two number of slots, never more
+    /// than 3/4 full, then one header slot without a node whose `hash` counts
+    /// the nodes.
+    slots: Option<Arc<[Slot]>>,
 }
 
 impl ShardTable {
     /// Number of slots for nodes (a power of two, or 0).
     fn capacity(&self) -> usize {
-        self.slots.len().saturating_sub(1)
+        self.slots().len().saturating_sub(1)
+    }
+
+    /// The slots (none when empty).
+    fn slots(&self) -> &[Slot] {
+        self.slots.as_deref().unwrap_or(&[])
     }
 
     /// Number of nodes.
     pub(crate) fn len(&self) -> usize {
-        self.slots.last().map_or(0, |header| header.hash as usize)
+        self.slots().last().map_or(0, |header| header.hash as usize)
     }
 
     /// Index of the slot holding `path`, if present.
@@ -56,9 +57,10 @@ impl ShardTable {
             return None;
         }
         let mask = capacity - 1;
+        let slots = self.slots();
         let mut i = hash as usize & mask;
         loop {
-            let slot = &self.slots[i];
+            let slot = &slots[i];
             match &slot.node {
                 None => return None,
                 Some(n) if slot.hash == hash && n.0.path.as_str() == path => return Some(i),
@@ -70,7 +72,7 @@ impl ShardTable {
     /// The node at `path`, whose hash is `hash`.
     pub(crate) fn get(&self, hash: u64, path: &str) -> Option<&Znode> {
         self.find(hash, path)
-            .and_then(|i| self.slots[i].node.as_ref())
+            .and_then(|i| self.slots()[i].node.as_ref())
             .map(|n| &*n.0)
     }
 
@@ -123,17 +125,23 @@ impl ShardTable {
             k = (k + 1) & mask;
         }
         slots[mask + 1].hash -= 1;
+        if slots[mask + 1].hash == 0 {
+            self.slots = None;
+        }
         taken
     }
 
     /// Every node, in slot order (the header slot holds none).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &NodeRef> {
-        self.slots.iter().filter_map(|s| s.node.as_ref())
+        self.slots().iter().filter_map(|s| s.node.as_ref())
     }
 
-    /// The slots, copied first if a clone shares them.
+    /// The slots, copied first if a clone shares them (none when empty).
     fn slots_mut(&mut self) -> &mut [Slot] {
-        Arc::make_mut(&mut self.slots)
+        match &mut self.slots {
+            Some(slots) => Arc::make_mut(slots),
+            None => &mut [],
+        }
     }
 
     /// Rehashes every node into `size` slots (and the header).
@@ -141,14 +149,14 @@ impl ShardTable {
         let mut slots = vec![Slot::default(); size + 1];
         slots[size].hash = self.len() as u64;
         let mask = size - 1;
-        for s in self.slots.iter().filter(|s| s.node.is_some()) {
+        for s in self.slots().iter().filter(|s| s.node.is_some()) {
             let mut i = s.hash as usize & mask;
             while slots[i].node.is_some() {
                 i = (i + 1) & mask;
             }
             slots[i] = s.clone();
         }
-        self.slots = Arc::from(slots);
+        self.slots = Some(Arc::from(slots));
     }
 }
 
@@ -190,6 +198,24 @@ mod tests {
             assert_eq!(t.iter().count(), model.len());
             assert_eq!(t.len(), model.len());
         }
+    }
+
+    #[test]
+    fn an_emptied_table_lets_go_of_its_slots_and_fills_again() {
+        let mut t = ShardTable::default();
+        assert!(t.slots.is_none());
+        t.insert(1, node("/a"));
+        t.insert(2, node("/b"));
+        let view = t.clone();
+        assert!(t.remove(1, "/a").is_some());
+        assert!(t.remove(2, "/b").is_some());
+        assert!(t.slots.is_none());
+        assert_eq!((t.len(), t.iter().count()), (0, 0));
+        assert!(t.get(1, "/a").is_none() && t.remove(2, "/b").is_none());
+        assert_eq!(view.len(), 2);
+        assert!(t.insert(3, node("/c")));
+        assert!(t.get(3, "/c").is_some());
+        assert_eq!(t.len(), 1);
     }
 
     #[test]
