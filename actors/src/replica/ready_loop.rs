@@ -40,6 +40,7 @@ impl ReplicaState {
                 }
                 restored = true;
             }
+            results.reserve(ready.committed_entries.len());
             for entry in &ready.committed_entries {
                 let result = self.apply(entry);
                 results.push((entry.index, entry.term, result));

@@ -113,10 +113,12 @@ impl ReplicaState {
         match outcome {
             ForwardOutcome::Proposed { zxid, term } => {
                 if zxid <= self.node.applied_index() {
+                    // Applied in index order, so `recent` is sorted by index.
+                    let at = self.recent.partition_point(|(i, _, _)| *i < zxid);
                     let found = self
                         .recent
-                        .iter()
-                        .find(|(i, _, _)| *i == zxid)
+                        .get(at)
+                        .filter(|(i, _, _)| *i == zxid)
                         .map(|(_, t, r)| (*t, r.clone()));
                     let result = match found {
                         Some((t, r)) if t == term => r,
