@@ -190,11 +190,8 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             SystemKind::ZooKeeper => args.zk_pids.clone(),
             SystemKind::Corral => args.corral_pids.clone(),
         };
-        let sessions = if args.shared_load_links {
-            open_sessions(&address.sharing()?, args.clients).await?
-        } else {
-            open_sessions(&address, args.clients).await?
-        };
+        let sessions =
+            open_sessions(&address.sharing_if(args.shared_load_links)?, args.clients).await?;
         let paths = prepare(&sessions, &args).await?;
         systems.push((address, pids, sessions, paths));
     }
@@ -251,11 +248,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
         };
         for ((address, pids, _, _), run) in systems.iter().zip(runs.iter_mut()) {
             let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
-            let address = if args.shared_links {
-                address.sharing()?
-            } else {
-                address.clone()
-            };
+            let address = address.sharing_if(args.shared_links)?;
             let result = crate::compare_sessions::run_session_phase(
                 &address,
                 phase.clients,

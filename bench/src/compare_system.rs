@@ -66,6 +66,15 @@ impl SystemAddress {
         Ok(shared)
     }
 
+    /// This address sharing one connector when `share` is set, else as is.
+    pub(crate) fn sharing_if(&self, share: bool) -> anyhow::Result<SystemAddress> {
+        if share {
+            self.sharing()
+        } else {
+            Ok(self.clone())
+        }
+    }
+
     fn corral_config(&self, endpoints: Vec<String>) -> anyhow::Result<ClientConfig> {
         let (ca, cert, key) = self
             .tls

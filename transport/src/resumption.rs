@@ -125,6 +125,17 @@ impl ClientSessions {
         }
         f(nodes.entry(key).or_default())
     }
+
+    /// Runs `f` on `key`'s entry if there is one: a lookup adds nothing.
+    fn with_known_node<R>(
+        &self,
+        key: &NodeKey,
+        f: impl FnOnce(&mut NodeTickets) -> Option<R>,
+    ) -> Option<R> {
+        let cache = self.0.cache();
+        let mut nodes = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        nodes.get_mut(key).and_then(f)
+    }
 }
 
 /// [`ClientSessions`] as seen by one dial, to one address.
@@ -149,7 +160,7 @@ impl ClientSessionStore for AtAddress {
 
     fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
         let key = self.key(server_name);
-        self.sessions.with_node(key, |node| node.kx_hint)
+        self.sessions.with_known_node(&key, |node| node.kx_hint)
     }
 
     // TLS 1.2 is never negotiated (both sides speak only TLS 1.3).
@@ -181,6 +192,7 @@ impl ClientSessionStore for AtAddress {
     ) -> Option<Tls13ClientSessionValue> {
         // The newest first: the least likely to have left the node's cache.
         let key = self.key(server_name);
-        self.sessions.with_node(key, |node| node.tickets.pop_back())
+        self.sessions
+            .with_known_node(&key, |node| node.tickets.pop_back())
     }
 }
