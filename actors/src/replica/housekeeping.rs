@@ -68,21 +68,19 @@ impl ReplicaState {
             // Entries truncated by a leader change are refilled by the next
             // leader's entries; this only catches a log that stays idle.
             let zxid = self.tree.data().last_zxid();
-            for waiters in self.waiters.values_mut() {
-                let (late, keep): (Vec<_>, Vec<_>) =
-                    waiters.drain(..).partition(|w| w.deadline_tick <= now);
-                *waiters = keep;
-                for w in late {
-                    let _ = w.reply.send(Submitted {
-                        zxid,
-                        result: Err(zk_error(
-                            ErrorCode::ConnectionLoss,
-                            "the write did not commit in time",
-                        )),
-                    });
-                }
+            let (late, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiters)
+                .into_iter()
+                .partition(|w| w.deadline_tick <= now);
+            self.waiters = keep;
+            for w in late {
+                let _ = w.reply.send(Submitted {
+                    zxid,
+                    result: Err(zk_error(
+                        ErrorCode::ConnectionLoss,
+                        "the write did not commit in time",
+                    )),
+                });
             }
-            self.waiters.retain(|_, w| !w.is_empty());
         }
         while self
             .deferred

@@ -11,11 +11,14 @@
 //!
 //! Inputs only mark the node dirty; a `Flush` message queued behind them runs
 //! the Ready loop once, so every proposal that arrived meanwhile goes out in one
-//! append and one WAL write. Writes wait in `waiters` keyed by (index, term):
+//! append and one WAL write. Writes wait in `waiters` for (index, term):
 //! when that index is applied with that term the write's result is the answer;
-//! with another term the write was lost with a leader change. Waiters are
-//! answered only after the view that contains their entry is published, so a
-//! session's next read sees its own write.
+//! with another term the write was lost with a leader change. A follower's
+//! forwarded write waits in `forwards` until it applies the entry that names
+//! that forward (an [`EntryOrigin`] after the command), as ZooKeeper's
+//! followers match committed requests to their own. Writes are answered only
+//! after the view that contains their entry is published, so a session's next
+//! read sees its own write.
 
 mod housekeeping;
 mod linear_reads;
@@ -66,6 +69,16 @@ pub struct LogCommand {
     pub time_ms: i64,
     /// What to apply.
     pub command: Command,
+}
+
+/// The follower forward a log entry carries, encoded after its [`LogCommand`]
+/// (older nodes read the command and ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryOrigin {
+    /// The follower that forwarded the command.
+    pub node: NodeId,
+    /// Its number for the forward.
+    pub forward_id: u64,
 }
 
 /// Messages of the ReplicaActor.
@@ -194,7 +207,17 @@ pub struct ReplicaArgs {
 #[derive(Debug)]
 pub struct ReplicaActor;
 
+/// An applied entry's outcome, to answer once the view holding it is published.
+struct Applied {
+    index: u64,
+    term: u64,
+    result: Result<Response, ZkError>,
+    /// The reply of this node's forward the entry carried.
+    forward: Option<RpcReplyPort<Submitted>>,
+}
+
 struct Waiter {
+    index: u64,
     term: u64,
     reply: RpcReplyPort<Submitted>,
     deadline_tick: u64,
@@ -206,8 +229,6 @@ struct Deferred {
     deadline_tick: u64,
 }
 
-/// Results of recently applied entries, for forwards answered after apply.
-const RECENT_RESULTS_MAX: usize = 4_096;
 /// Commands waiting for a leader at most.
 const DEFERRED_MAX: usize = 65_536;
 /// Sessions per TouchSessions entry.
@@ -227,11 +248,11 @@ pub struct ReplicaState {
     /// Leader: sessions heard from (locally or via followers) since the last touch.
     heard: BTreeSet<SessionId>,
     flush_scheduled: bool,
-    waiters: BTreeMap<u64, Vec<Waiter>>,
+    /// Writers waiting for their entry, in index order.
+    waiters: VecDeque<Waiter>,
     forwards: BTreeMap<u64, Deferred>,
     next_forward_id: u64,
     deferred: VecDeque<Deferred>,
-    recent: VecDeque<(u64, u64, Result<Response, ZkError>)>,
     ticks: u64,
     last_time_ms: i64,
     seen_role: Role,
@@ -302,11 +323,12 @@ impl Actor for ReplicaActor {
             tick_pending: args.tick_pending,
             heard: BTreeSet::new(),
             flush_scheduled: false,
-            waiters: BTreeMap::new(),
+            waiters: VecDeque::new(),
             forwards: BTreeMap::new(),
-            next_forward_id: 1,
+            // Random, so an entry forwarded before a restart never names a
+            // forward of this run.
+            next_forward_id: rand::random::<u64>() >> 1,
             deferred: VecDeque::new(),
-            recent: VecDeque::new(),
             ticks: 0,
             last_time_ms: 0,
             seen_role: role,
@@ -371,23 +393,32 @@ impl Actor for ReplicaActor {
                 command,
                 gate: _gate,
             } => {
-                let outcome = match state.propose(command) {
-                    Ok((zxid, term)) => ForwardOutcome::Proposed { zxid, term },
-                    Err(ProposeError::NotLeader { leader }) => ForwardOutcome::NotLeader { leader },
-                    Err(ProposeError::Backpressure | ProposeError::Transferring) => {
-                        ForwardOutcome::Busy
-                    }
-                    Err(e) => ForwardOutcome::Refused {
-                        reason: e.to_string(),
-                    },
+                let origin = EntryOrigin {
+                    node: from,
+                    forward_id,
                 };
-                state.send_peer(
-                    from,
-                    PeerMessage::ForwardResult {
-                        forward_id,
-                        outcome,
-                    },
-                );
+                let outcome = match state.propose_ref(&command, Some(origin)) {
+                    // The follower learns the outcome from the entry itself.
+                    Ok(_) => None,
+                    Err(ProposeError::NotLeader { leader }) => {
+                        Some(ForwardOutcome::NotLeader { leader })
+                    }
+                    Err(ProposeError::Backpressure | ProposeError::Transferring) => {
+                        Some(ForwardOutcome::Busy)
+                    }
+                    Err(e) => Some(ForwardOutcome::Refused {
+                        reason: e.to_string(),
+                    }),
+                };
+                if let Some(outcome) = outcome {
+                    state.send_peer(
+                        from,
+                        PeerMessage::ForwardResult {
+                            forward_id,
+                            outcome,
+                        },
+                    );
+                }
                 state.schedule_flush(&myself);
             }
             ReplicaMsg::ForwardResult {

@@ -42,8 +42,17 @@ impl ReplicaState {
             }
             results.reserve(ready.committed_entries.len());
             for entry in &ready.committed_entries {
-                let result = self.apply(entry);
-                results.push((entry.index, entry.term, result));
+                let (result, origin) = self.apply(entry);
+                let forward = origin
+                    .filter(|o| o.node == self.spec.id)
+                    .and_then(|o| self.forwards.remove(&o.forward_id))
+                    .map(|d| d.reply);
+                results.push(Applied {
+                    index: entry.index,
+                    term: entry.term,
+                    result,
+                    forward,
+                });
             }
             self.answer_reads(ready.read_states);
         }
@@ -83,10 +92,11 @@ impl ReplicaState {
                 None => tracing::info!("corral node {id} has no leader in term {term}"),
             }
         }
-        if self.seen_leader != leader && self.seen_leader.is_some() {
-            // Forwards to the old leader may never be answered, and it may have
-            // proposed them: retrying could apply a write twice, so their
-            // outcome is unknown to the client (ZooKeeper's ConnectionLoss).
+        if self.seen_leader.is_some() && (self.seen_leader != leader || self.seen_term != term) {
+            // Forwards to the old leader (or to this leader in its old term)
+            // may be lost, and it may have proposed them: retrying could apply
+            // a write twice, so their outcome is unknown to the client
+            // (ZooKeeper's ConnectionLoss).
             let pending = std::mem::take(&mut self.forwards);
             for (_, d) in pending {
                 self.answer(
@@ -134,19 +144,27 @@ impl ReplicaState {
         Ok(())
     }
 
-    /// Applies one committed entry to the tree.
-    pub(super) fn apply(&mut self, entry: &Entry) -> Result<Response, ZkError> {
+    /// Applies one committed entry to the tree; also returns the follower
+    /// forward the entry carries.
+    pub(super) fn apply(
+        &mut self,
+        entry: &Entry,
+    ) -> (Result<Response, ZkError>, Option<EntryOrigin>) {
         let zxid = i64::try_from(entry.index).unwrap_or(i64::MAX);
-        let (time_ms, command) = match &entry.kind {
-            EntryKind::Normal(bytes) => match postcard::from_bytes::<LogCommand>(bytes) {
-                Ok(c) => (c.time_ms, c.command),
+        let (time_ms, command, origin) = match &entry.kind {
+            EntryKind::Normal(bytes) => match postcard::take_from_bytes::<LogCommand>(bytes) {
+                Ok((c, rest)) => {
+                    // Entries of older leaders end with the command.
+                    let origin = postcard::from_bytes::<EntryOrigin>(rest).ok();
+                    (c.time_ms, c.command, origin)
+                }
                 Err(e) => {
                     tracing::error!(node = self.spec.id, index = entry.index, error = %e, "log entry does not decode; applied as a no-op");
-                    (self.last_time_ms, Command::Noop)
+                    (self.last_time_ms, Command::Noop, None)
                 }
             },
             EntryKind::Noop | EntryKind::ConfChange(_) | EntryKind::Bootstrap(_) => {
-                (self.last_time_ms, Command::Noop)
+                (self.last_time_ms, Command::Noop, None)
             }
         };
         self.last_time_ms = self.last_time_ms.max(time_ms);
@@ -165,7 +183,7 @@ impl ReplicaState {
         for n in applied.notifications {
             self.deliver(n.session, crate::session::SessionEvent::Event(n.event));
         }
-        applied.result
+        (applied.result, origin)
     }
 
     pub(super) fn publish(&mut self) {

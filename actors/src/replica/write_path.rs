@@ -20,12 +20,17 @@ impl ReplicaState {
 
     /// Proposes a command as leader; returns its (index, term).
     pub(super) fn propose(&mut self, command: Command) -> Result<(u64, u64), ProposeError> {
-        self.propose_ref(&command)
+        self.propose_ref(&command, None)
     }
 
-    /// [`Self::propose`] without taking the command: a local write keeps it
-    /// for a retry and need not copy its data.
-    pub(super) fn propose_ref(&mut self, command: &Command) -> Result<(u64, u64), ProposeError> {
+    /// [`Self::propose`] without taking the command (a local write keeps it
+    /// for a retry and need not copy its data), naming the follower forward it
+    /// carries if any.
+    pub(super) fn propose_ref(
+        &mut self,
+        command: &Command,
+        origin: Option<EntryOrigin>,
+    ) -> Result<(u64, u64), ProposeError> {
         if self.node.role() != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.node.leader(),
@@ -35,7 +40,10 @@ impl ReplicaState {
             time_ms: now_ms().max(self.last_time_ms),
             command,
         };
-        let bytes = postcard::to_allocvec(&entry).unwrap_or_default();
+        let mut bytes = postcard::to_allocvec(&entry).unwrap_or_default();
+        if let Some(origin) = origin {
+            bytes = postcard::to_extend(&origin, bytes).unwrap_or_default();
+        }
         let index = self.node.propose(vec![Bytes::from(bytes)])?;
         super::replica_metrics::hot_metrics().proposals.increment(1);
         Ok((index, self.node.term()))
@@ -49,14 +57,13 @@ impl ReplicaState {
             return;
         }
         match self.node.role() {
-            Role::Leader => match self.propose_ref(&d.command) {
-                Ok((index, term)) => {
-                    self.waiters.entry(index).or_default().push(Waiter {
-                        term,
-                        reply: d.reply,
-                        deadline_tick: d.deadline_tick,
-                    });
-                }
+            Role::Leader => match self.propose_ref(&d.command, None) {
+                Ok((index, term)) => self.wait_for(Waiter {
+                    index,
+                    term,
+                    reply: d.reply,
+                    deadline_tick: d.deadline_tick,
+                }),
                 Err(ProposeError::Transferring | ProposeError::NotLeader { .. }) => self.defer(d),
                 Err(ProposeError::Backpressure) => self.answer(
                     d.reply,
@@ -111,28 +118,19 @@ impl ReplicaState {
             return;
         };
         match outcome {
+            // From a leader that does not name forwards in its entries.
             ForwardOutcome::Proposed { zxid, term } => {
                 if zxid <= self.node.applied_index() {
-                    // Applied in index order, so `recent` is sorted by index.
-                    let at = self.recent.partition_point(|(i, _, _)| *i < zxid);
-                    let found = self
-                        .recent
-                        .get(at)
-                        .filter(|(i, _, _)| *i == zxid)
-                        .map(|(_, t, r)| (*t, r.clone()));
-                    let result = match found {
-                        Some((t, r)) if t == term => r,
-                        _ => Err(zk_error(
+                    self.answer(
+                        d.reply,
+                        Err(zk_error(
                             ErrorCode::ConnectionLoss,
-                            "write lost in a leader change",
+                            "write outcome unknown (applied before the leader's answer)",
                         )),
-                    };
-                    let _ = d.reply.send(Submitted {
-                        zxid: i64::try_from(zxid).unwrap_or(i64::MAX),
-                        result,
-                    });
+                    );
                 } else {
-                    self.waiters.entry(zxid).or_default().push(Waiter {
+                    self.wait_for(Waiter {
+                        index: zxid,
                         term,
                         reply: d.reply,
                         deadline_tick: d.deadline_tick,
@@ -160,36 +158,64 @@ impl ReplicaState {
         }
     }
 
-    pub(super) fn answer_waiters(&mut self, results: Vec<(u64, u64, Result<Response, ZkError>)>) {
-        for (index, term, result) in results {
-            if let Some(waiters) = self.waiters.remove(&index) {
-                for w in waiters {
-                    let result = if w.term == term {
-                        result.clone()
-                    } else {
-                        Err(zk_error(
-                            ErrorCode::ConnectionLoss,
-                            "write lost in a leader change",
-                        ))
-                    };
-                    let _ = w.reply.send(Submitted {
-                        zxid: i64::try_from(index).unwrap_or(i64::MAX),
-                        result,
-                    });
-                }
+    /// Queues a writer for the entry at its index, keeping `waiters` in index order.
+    pub(super) fn wait_for(&mut self, waiter: Waiter) {
+        // Proposals come in index order, so this is nearly always the back.
+        let at = self.waiters.partition_point(|w| w.index <= waiter.index);
+        self.waiters.insert(at, waiter);
+    }
+
+    /// Answers the writers of applied entries, with the entry's result or
+    /// ConnectionLoss when another term's entry took their index.
+    pub(super) fn answer_waiters(&mut self, results: Vec<Applied>) {
+        for Applied {
+            index,
+            term,
+            result,
+            forward,
+        } in results
+        {
+            let zxid = i64::try_from(index).unwrap_or(i64::MAX);
+            let mut result = Some(result);
+            while self.waiters.front().is_some_and(|w| w.index <= index) {
+                let Some(w) = self.waiters.pop_front() else {
+                    break;
+                };
+                let answer = if w.index < index {
+                    // Skipped by a snapshot: the writer cannot learn the result.
+                    Err(zk_error(
+                        ErrorCode::ConnectionLoss,
+                        "write outcome unknown (snapshot installed)",
+                    ))
+                } else if w.term != term {
+                    Err(zk_error(
+                        ErrorCode::ConnectionLoss,
+                        "write lost in a leader change",
+                    ))
+                } else if forward.is_none() && self.waiters.front().is_none_or(|n| n.index != index)
+                {
+                    // The entry's last reader takes the result itself.
+                    result.take().unwrap_or_else(|| {
+                        Err(zk_error(ErrorCode::SystemError, "result already taken"))
+                    })
+                } else {
+                    result.clone().unwrap_or_else(|| {
+                        Err(zk_error(ErrorCode::SystemError, "result already taken"))
+                    })
+                };
+                let _ = w.reply.send(Submitted {
+                    zxid,
+                    result: answer,
+                });
             }
-            if self.recent.len() >= RECENT_RESULTS_MAX {
-                self.recent.pop_front();
+            if let (Some(reply), Some(result)) = (forward, result) {
+                let _ = reply.send(Submitted { zxid, result });
             }
-            self.recent.push_back((index, term, result));
         }
         // Entries skipped by a snapshot: their writers cannot learn the result.
         let applied = self.node.applied_index();
-        while let Some(entry) = self.waiters.first_entry() {
-            if *entry.key() > applied {
-                break;
-            }
-            for w in entry.remove() {
+        while self.waiters.front().is_some_and(|w| w.index <= applied) {
+            if let Some(w) = self.waiters.pop_front() {
                 self.answer(
                     w.reply,
                     Err(zk_error(
@@ -231,5 +257,35 @@ mod tests {
         assert_eq!(by_ref, owned);
         let decoded: LogCommand = postcard::from_bytes(&by_ref).unwrap();
         assert_eq!(decoded.time_ms, 42);
+    }
+
+    #[test]
+    fn an_entry_names_its_forward_after_the_command_and_older_readers_ignore_it() {
+        let command = Command::Client {
+            session: 9,
+            request: Request::Delete {
+                path: "/q".into(),
+                version: 3,
+            },
+        };
+        let plain = postcard::to_allocvec(&LogCommandRef {
+            time_ms: 5,
+            command: &command,
+        })
+        .unwrap();
+        let origin = EntryOrigin {
+            node: 2,
+            forward_id: u64::MAX >> 1,
+        };
+        let named = postcard::to_extend(&origin, plain.clone()).unwrap();
+        assert!(named.starts_with(&plain) && named.len() > plain.len());
+        // A node that knows no origins reads the same command.
+        let old: LogCommand = postcard::from_bytes(&named).unwrap();
+        assert_eq!(old.command, command);
+        // A node that does finds it after the command, and none in a plain entry.
+        let (_, rest) = postcard::take_from_bytes::<LogCommand>(&named).unwrap();
+        assert_eq!(postcard::from_bytes::<EntryOrigin>(rest).ok(), Some(origin));
+        let (_, rest) = postcard::take_from_bytes::<LogCommand>(&plain).unwrap();
+        assert!(postcard::from_bytes::<EntryOrigin>(rest).is_err());
     }
 }
