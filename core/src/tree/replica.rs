@@ -15,6 +15,7 @@
 //! the entry, nothing else is consulted, so every replica ends in the same state. Debug
 //! builds check every invariant after every entry.
 
+use super::acl::Id;
 use super::data_tree::{DataTree, err};
 use super::error::{ErrorCode, ZkError};
 use super::event::Notification;
@@ -215,10 +216,24 @@ impl Tree {
         request: &Request,
         changes: &mut Vec<Change>,
     ) -> Result<Response, ZkError> {
+        // Znode writes never touch the session's identities: they borrow them
+        // for the call instead of copying them on every write.
+        let lent = matches!(
+            request,
+            Request::Create(_)
+                | Request::Delete { .. }
+                | Request::SetData { .. }
+                | Request::SetAcl { .. }
+                | Request::Multi(_)
+        );
         let identities = match self.data.sessions.get_mut(&session) {
             Some(s) => {
                 s.last_seen_ms = s.last_seen_ms.max(at.time_ms);
-                s.identities.clone()
+                if lent {
+                    std::mem::take(&mut s.identities)
+                } else {
+                    s.identities.clone()
+                }
             }
             None => {
                 return Err(err(
@@ -227,9 +242,27 @@ impl Tree {
                 ));
             }
         };
+        let result = self.apply_as(at, session, &identities, request, changes);
+        if lent {
+            if let Some(s) = self.data.sessions.get_mut(&session) {
+                s.identities = identities;
+            }
+        }
+        result
+    }
+
+    /// [`Self::apply_client`] for a live session holding `identities`.
+    fn apply_as(
+        &mut self,
+        at: Stamp,
+        session: SessionId,
+        identities: &[Id],
+        request: &Request,
+        changes: &mut Vec<Change>,
+    ) -> Result<Response, ZkError> {
         let caller = Caller {
             session,
-            identities: &identities,
+            identities,
         };
         let data = &mut self.data;
         match request {
