@@ -55,7 +55,11 @@ pub fn encode_entry(entry: &Entry) -> WalRecord {
         term: entry.term,
         // Plain data into a Vec: cannot fail; an empty payload would fail
         // recovery loudly rather than pass.
-        payload: postcard::to_allocvec(&entry.kind).unwrap_or_default(),
+        payload: postcard::to_extend(
+            &entry.kind,
+            Vec::with_capacity(postcard::experimental::serialized_size(&entry.kind).unwrap_or(0)),
+        )
+        .unwrap_or_default(),
     })
 }
 
