@@ -16,15 +16,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::Alpn;
 
-/// Version of the link protocol (hello, framing, wire messages) this build speaks.
+/// Version of the client link protocol (hello, framing, wire messages) this build speaks.
 pub const LINK_PROTOCOL_VERSION: u32 = 1;
+/// Version of the peer link protocol this build speaks. 2: a leader no longer
+/// answers a forward it proposed; the entry names the forward instead.
+pub const PEER_LINK_PROTOCOL_VERSION: u32 = 2;
+
+/// The link protocol version this build speaks on `alpn`.
+pub fn link_protocol_version(alpn: Alpn) -> u32 {
+    match alpn {
+        Alpn::Peer => PEER_LINK_PROTOCOL_VERSION,
+        Alpn::Client => LINK_PROTOCOL_VERSION,
+    }
+}
 /// Largest hello frame accepted: the hello is tiny, and read before any other limit applies.
 pub const HELLO_BYTES_MAX: u32 = 4096;
 
 /// The dialer's first frame on a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkHello {
-    /// The dialer's [`LINK_PROTOCOL_VERSION`].
+    /// The dialer's [`link_protocol_version`] for the link's ALPN.
     pub protocol_version: u32,
     /// The cluster the dialer belongs to or wants: required on peer links,
     /// optional on client links (checked when given).
@@ -34,7 +45,7 @@ pub struct LinkHello {
 /// The acceptor's answer when it takes the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkWelcome {
-    /// The acceptor's [`LINK_PROTOCOL_VERSION`].
+    /// The acceptor's [`link_protocol_version`] for the link's ALPN.
     pub protocol_version: u32,
     /// The acceptor's cluster id.
     pub cluster_id: String,
@@ -43,9 +54,10 @@ pub struct LinkWelcome {
 /// The acceptor's checks of a hello received on `alpn`; `Err` holds the reason
 /// sent back to the dialer.
 pub(crate) fn check_hello(hello: &LinkHello, alpn: Alpn, cluster_id: &str) -> Result<(), String> {
-    if hello.protocol_version != LINK_PROTOCOL_VERSION {
+    let ours = link_protocol_version(alpn);
+    if hello.protocol_version != ours {
         return Err(format!(
-            "link protocol version mismatch: the dialer speaks {}, this node speaks {LINK_PROTOCOL_VERSION}",
+            "link protocol version mismatch: the dialer speaks {}, this node speaks {ours}",
             hello.protocol_version
         ));
     }
@@ -71,17 +83,29 @@ mod tests {
 
     #[test]
     fn version_and_cluster_mismatches_are_refused_with_both_values() {
-        assert_eq!(check_hello(&hello(1, Some("c")), Alpn::Peer, "c"), Ok(()));
+        assert_eq!(check_hello(&hello(2, Some("c")), Alpn::Peer, "c"), Ok(()));
         assert_eq!(check_hello(&hello(1, None), Alpn::Client, "c"), Ok(()));
-        let err = check_hello(&hello(2, Some("c")), Alpn::Peer, "c").unwrap_err();
+        let err = check_hello(&hello(3, Some("c")), Alpn::Client, "c").unwrap_err();
         assert!(
             err.contains("version mismatch")
-                && err.contains("speaks 2")
+                && err.contains("speaks 3")
                 && err.contains("speaks 1"),
             "{err}"
         );
         let err = check_hello(&hello(1, Some("other")), Alpn::Client, "c").unwrap_err();
         assert!(err.contains("\"other\"") && err.contains("\"c\""), "{err}");
-        assert!(check_hello(&hello(1, None), Alpn::Peer, "c").is_err());
+        assert!(check_hello(&hello(2, None), Alpn::Peer, "c").is_err());
+    }
+
+    #[test]
+    fn a_peer_of_the_version_before_origin_named_forwards_is_refused() {
+        // Version 1 leaders answered every forward, and version 1 followers
+        // wait for that answer: the two cannot share a cluster.
+        let err = check_hello(&hello(1, Some("c")), Alpn::Peer, "c").unwrap_err();
+        assert!(
+            err.contains("speaks 1") && err.contains("speaks 2"),
+            "{err}"
+        );
+        assert_eq!(link_protocol_version(Alpn::Client), LINK_PROTOCOL_VERSION);
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the peer protocol this build speaks (the link hello checks it
 /// together with the cluster id; see [`crate::LINK_PROTOCOL_VERSION`]).
-pub const PEER_PROTOCOL_VERSION: u32 = crate::LINK_PROTOCOL_VERSION;
+pub const PEER_PROTOCOL_VERSION: u32 = crate::PEER_LINK_PROTOCOL_VERSION;
 
 /// Replica to replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
