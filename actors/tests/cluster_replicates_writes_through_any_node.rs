@@ -1,14 +1,15 @@
 //! Proves that three (and five) in-process nodes over real QUIC on loopback elect a
 //! leader, that a write sent to any node (leader or follower) commits and is
-//! answered, and that afterwards every replica's tree is identical (the same
-//! snapshot bytes).
+//! answered with its own entry's result (a follower matches the entry that
+//! names its forward), and that afterwards every replica's tree is identical
+//! (the same snapshot bytes).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::Duration;
 
-use corral_core::tree::{Request, Response};
+use corral_core::tree::{CreateMode, ErrorCode, Request, Response};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,6 +57,41 @@ async fn writes_through_any_node_commit_on_all(n: usize) {
                 assert!(matches!(read, Ok(Response::GetData { .. })), "{read:?}");
             }
         }
+        // Each write gets its own entry's answer, wherever it was sent:
+        // sequential names follow each other in the order the writes were
+        // made, a failed condition comes back as its error, and zxids rise.
+        let mut names = Vec::new();
+        for addr in &addrs {
+            let mut client = Client::connect(&pki, *addr).await;
+            for _ in 0..3 {
+                let (zxid, result) = client
+                    .create_mode("/seq-", CreateMode::PersistentSequential)
+                    .await;
+                match result {
+                    Ok(Response::Create { path, .. }) => names.push(path),
+                    other => panic!("sequential create through {addr}: {other:?}"),
+                }
+                assert!(zxid > last_zxid, "zxid {zxid} after {last_zxid}");
+                last_zxid = zxid;
+            }
+            let (_, bad) = client
+                .call(Request::SetData {
+                    path: "/n0-0".into(),
+                    data: b"x".to_vec(),
+                    version: 99,
+                })
+                .await;
+            assert_eq!(
+                bad.map_err(|e| e.code),
+                Err(ErrorCode::BadVersion),
+                "through {addr}"
+            );
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted, "sequential names out of order or repeated");
+        assert_eq!(names.len(), 3 * n);
         wait_applied(&refs, last_zxid as u64).await;
         // Housekeeping entries keep coming: compare at a moment all stand at one index.
         let digests = tokio::time::timeout(STEP, async {
