@@ -15,7 +15,8 @@
 //! the entry, nothing else is consulted, so every replica ends in the same state. Debug
 //! builds check every invariant after every entry.
 
-use super::acl::Id;
+use std::sync::Arc;
+
 use super::data_tree::{DataTree, err};
 use super::error::{ErrorCode, ZkError};
 use super::event::Notification;
@@ -216,24 +217,10 @@ impl Tree {
         request: &Request,
         changes: &mut Vec<Change>,
     ) -> Result<Response, ZkError> {
-        // Znode writes never touch the session's identities: they borrow them
-        // for the call instead of copying them on every write.
-        let lent = matches!(
-            request,
-            Request::Create(_)
-                | Request::Delete { .. }
-                | Request::SetData { .. }
-                | Request::SetAcl { .. }
-                | Request::Multi(_)
-        );
         let identities = match self.data.sessions.get_mut(&session) {
             Some(s) => {
                 s.last_seen_ms = s.last_seen_ms.max(at.time_ms);
-                if lent {
-                    std::mem::take(&mut s.identities)
-                } else {
-                    s.identities.clone()
-                }
+                Arc::clone(&s.identities)
             }
             None => {
                 return Err(err(
@@ -242,27 +229,9 @@ impl Tree {
                 ));
             }
         };
-        let result = self.apply_as(at, session, &identities, request, changes);
-        if lent {
-            if let Some(s) = self.data.sessions.get_mut(&session) {
-                s.identities = identities;
-            }
-        }
-        result
-    }
-
-    /// [`Self::apply_client`] for a live session holding `identities`.
-    fn apply_as(
-        &mut self,
-        at: Stamp,
-        session: SessionId,
-        identities: &[Id],
-        request: &Request,
-        changes: &mut Vec<Change>,
-    ) -> Result<Response, ZkError> {
         let caller = Caller {
             session,
-            identities,
+            identities: &identities,
         };
         let data = &mut self.data;
         match request {

@@ -4,6 +4,8 @@
 //! replica, and below ZooKeeper's extended-ephemeral range. Its secret is chosen by the
 //! leader (core makes no randomness) and lets the client resume on another node.
 
+use std::sync::Arc;
+
 use imbl::OrdSet;
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +26,9 @@ pub struct Session {
     pub timeout_ms: i64,
     /// Secret for resuming elsewhere.
     pub secret: SessionSecret,
-    /// Identities: the x509 name from the client certificate and any digest added later.
-    pub identities: Vec<Id>,
+    /// Identities: the x509 name from the client certificate and any digest added
+    /// later. Shared: every request's ACL checks take a reference, not a copy.
+    pub identities: Arc<[Id]>,
     /// Leader time in ms when the session was created or last touched.
     pub last_seen_ms: i64,
     /// Paths of the ephemerals the session owns, in order.

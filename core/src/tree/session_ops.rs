@@ -41,7 +41,7 @@ impl DataTree {
             id,
             timeout_ms,
             secret,
-            identities: identities.to_vec(),
+            identities: identities.into(),
             last_seen_ms: at.time_ms,
             ephemerals: OrdSet::new(),
         };
@@ -90,7 +90,7 @@ impl DataTree {
             if s.identities.len() >= max {
                 return Err(err(ErrorCode::BadArguments, &subject));
             }
-            s.identities.push(id);
+            s.identities = s.identities.iter().cloned().chain([id]).collect();
         }
         Ok(Response::AddAuth)
     }
