@@ -32,6 +32,7 @@
 //! replica goes through one bounded gate (a semaphore whose permit travels
 //! with the message).
 
+mod exact_encode;
 pub mod link_metrics;
 pub mod metric_catalog;
 pub mod node;

@@ -3,6 +3,7 @@
 //! applied (with its result, or ConnectionLoss when the entry was lost).
 
 use super::*;
+use crate::exact_encode::encode_exact;
 
 /// [`LogCommand`] borrowing its command: the same bytes on the wire.
 #[derive(Serialize)]
@@ -10,9 +11,6 @@ struct LogCommandRef<'a> {
     time_ms: i64,
     command: &'a Command,
 }
-
-/// Bytes of an encoded [`EntryOrigin`] at most (two varints).
-const ORIGIN_BYTES_MAX: usize = 20;
 
 impl ReplicaState {
     pub(super) fn request_timeout_ticks(&self) -> u64 {
@@ -43,13 +41,11 @@ impl ReplicaState {
             time_ms: now_ms().max(self.last_time_ms),
             command,
         };
-        // Sized up front: growing from empty copied a 100-byte value five times.
-        let size = postcard::experimental::serialized_size(&entry).unwrap_or(0)
-            + origin.map_or(0, |_| ORIGIN_BYTES_MAX);
-        let mut bytes = postcard::to_extend(&entry, Vec::with_capacity(size)).unwrap_or_default();
-        if let Some(origin) = origin {
-            bytes = postcard::to_extend(&origin, bytes).unwrap_or_default();
-        }
+        // A tuple encodes as its fields in turn: the origin follows the command.
+        let bytes = match origin {
+            Some(origin) => encode_exact(&(&entry, origin)),
+            None => encode_exact(&entry),
+        };
         let index = self.node.propose(vec![Bytes::from(bytes)])?;
         super::replica_metrics::hot_metrics().proposals.increment(1);
         Ok((index, self.node.term()))
@@ -181,46 +177,41 @@ impl ReplicaState {
             forward,
         } in results
         {
+            self.answer_skipped_waiters(index.saturating_sub(1));
             let zxid = i64::try_from(index).unwrap_or(i64::MAX);
-            let mut result = Some(result);
-            while self.waiters.front().is_some_and(|w| w.index <= index) {
+            // Every reader but the last gets a copy; the last takes the result.
+            let mut last: Option<RpcReplyPort<Submitted>> = forward;
+            while let Some(w) = self.waiters.front().filter(|w| w.index == index) {
+                let same_term = w.term == term;
                 let Some(w) = self.waiters.pop_front() else {
                     break;
                 };
-                let answer = if w.index < index {
-                    // Skipped by a snapshot: the writer cannot learn the result.
-                    Err(zk_error(
-                        ErrorCode::ConnectionLoss,
-                        "write outcome unknown (snapshot installed)",
-                    ))
-                } else if w.term != term {
-                    Err(zk_error(
-                        ErrorCode::ConnectionLoss,
-                        "write lost in a leader change",
-                    ))
-                } else if forward.is_none() && self.waiters.front().is_none_or(|n| n.index != index)
-                {
-                    // The entry's last reader takes the result itself.
-                    result.take().unwrap_or_else(|| {
-                        Err(zk_error(ErrorCode::SystemError, "result already taken"))
-                    })
-                } else {
-                    result.clone().unwrap_or_else(|| {
-                        Err(zk_error(ErrorCode::SystemError, "result already taken"))
-                    })
-                };
-                let _ = w.reply.send(Submitted {
-                    zxid,
-                    result: answer,
-                });
+                if !same_term {
+                    let _ = w.reply.send(Submitted {
+                        zxid,
+                        result: Err(zk_error(
+                            ErrorCode::ConnectionLoss,
+                            "write lost in a leader change",
+                        )),
+                    });
+                } else if let Some(earlier) = last.replace(w.reply) {
+                    let _ = earlier.send(Submitted {
+                        zxid,
+                        result: result.clone(),
+                    });
+                }
             }
-            if let (Some(reply), Some(result)) = (forward, result) {
+            if let Some(reply) = last {
                 let _ = reply.send(Submitted { zxid, result });
             }
         }
-        // Entries skipped by a snapshot: their writers cannot learn the result.
-        let applied = self.node.applied_index();
-        while self.waiters.front().is_some_and(|w| w.index <= applied) {
+        self.answer_skipped_waiters(self.node.applied_index());
+    }
+
+    /// Answers the writers of entries at or below `index` still waiting: a
+    /// snapshot skipped their entries, so they cannot learn the result.
+    fn answer_skipped_waiters(&mut self, index: u64) {
+        while self.waiters.front().is_some_and(|w| w.index <= index) {
             if let Some(w) = self.waiters.pop_front() {
                 self.answer(
                     w.reply,

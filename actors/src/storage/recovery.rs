@@ -55,11 +55,7 @@ pub fn encode_entry(entry: &Entry) -> WalRecord {
         term: entry.term,
         // Plain data into a Vec: cannot fail; an empty payload would fail
         // recovery loudly rather than pass.
-        payload: postcard::to_extend(
-            &entry.kind,
-            Vec::with_capacity(postcard::experimental::serialized_size(&entry.kind).unwrap_or(0)),
-        )
-        .unwrap_or_default(),
+        payload: crate::exact_encode::encode_exact(&entry.kind),
     })
 }
 
