@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::{LinkConfig, bind_udp};
 use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
-use crate::hello::{HELLO_BYTES_MAX, LinkHello, LinkWelcome, check_hello, link_protocol_version};
+use crate::hello::{HELLO_BYTES_MAX, LinkHello, LinkWelcome, check_hello};
 use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
 use crate::resumption::{ClientSessions, ServerSessions};
 
@@ -262,7 +262,7 @@ impl Endpoint {
             Alpn::Client => None,
         };
         let hello = LinkHello {
-            protocol_version: link_protocol_version(alpn),
+            protocol_version: alpn.protocol_version(),
             cluster_id,
         };
         writer.send(&hello).await.map_err(refused)?;
@@ -396,7 +396,7 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
     };
     check_hello(&hello, alpn, &config.cluster_id).map_err(rejected)?;
     let welcome = LinkWelcome {
-        protocol_version: link_protocol_version(alpn),
+        protocol_version: alpn.protocol_version(),
         cluster_id: config.cluster_id.clone(),
     };
     writer.send(&welcome).await?;

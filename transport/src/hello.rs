@@ -16,26 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::Alpn;
 
-/// Version of the client link protocol (hello, framing, wire messages) this build speaks.
+/// Version of the client link protocol (hello, framing, wire messages) this
+/// build speaks; peer links speak [`crate::wire::PEER_PROTOCOL_VERSION`].
 pub const LINK_PROTOCOL_VERSION: u32 = 1;
-/// Version of the peer link protocol this build speaks. 2: a leader no longer
-/// answers a forward it proposed; the entry names the forward instead.
-pub const PEER_LINK_PROTOCOL_VERSION: u32 = 2;
-
-/// The link protocol version this build speaks on `alpn`.
-pub fn link_protocol_version(alpn: Alpn) -> u32 {
-    match alpn {
-        Alpn::Peer => PEER_LINK_PROTOCOL_VERSION,
-        Alpn::Client => LINK_PROTOCOL_VERSION,
-    }
-}
 /// Largest hello frame accepted: the hello is tiny, and read before any other limit applies.
 pub const HELLO_BYTES_MAX: u32 = 4096;
 
 /// The dialer's first frame on a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkHello {
-    /// The dialer's [`link_protocol_version`] for the link's ALPN.
+    /// The dialer's [`Alpn::protocol_version`].
     pub protocol_version: u32,
     /// The cluster the dialer belongs to or wants: required on peer links,
     /// optional on client links (checked when given).
@@ -45,7 +35,7 @@ pub struct LinkHello {
 /// The acceptor's answer when it takes the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkWelcome {
-    /// The acceptor's [`link_protocol_version`] for the link's ALPN.
+    /// The acceptor's [`Alpn::protocol_version`].
     pub protocol_version: u32,
     /// The acceptor's cluster id.
     pub cluster_id: String,
@@ -54,7 +44,7 @@ pub struct LinkWelcome {
 /// The acceptor's checks of a hello received on `alpn`; `Err` holds the reason
 /// sent back to the dialer.
 pub(crate) fn check_hello(hello: &LinkHello, alpn: Alpn, cluster_id: &str) -> Result<(), String> {
-    let ours = link_protocol_version(alpn);
+    let ours = alpn.protocol_version();
     if hello.protocol_version != ours {
         return Err(format!(
             "link protocol version mismatch: the dialer speaks {}, this node speaks {ours}",
@@ -106,6 +96,6 @@ mod tests {
             err.contains("speaks 1") && err.contains("speaks 2"),
             "{err}"
         );
-        assert_eq!(link_protocol_version(Alpn::Client), LINK_PROTOCOL_VERSION);
+        assert_eq!(Alpn::Client.protocol_version(), LINK_PROTOCOL_VERSION);
     }
 }

@@ -43,10 +43,7 @@ pub use config::LinkConfig;
 pub use endpoint::{Endpoint, Incoming};
 pub use error::{Result, TransportError};
 pub use frame::{FrameReader, FrameSender, FrameWriter};
-pub use hello::{
-    HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome, PEER_LINK_PROTOCOL_VERSION,
-    link_protocol_version,
-};
+pub use hello::{HELLO_BYTES_MAX, LINK_PROTOCOL_VERSION, LinkHello, LinkWelcome};
 pub use link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, LinkStats};
 
 pub use corral_certs::{ExpectServer, Identity, NodeId};

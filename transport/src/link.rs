@@ -33,6 +33,15 @@ impl Alpn {
         }
     }
 
+    /// The protocol version this build speaks on such a link (checked by the
+    /// link hello).
+    pub fn protocol_version(self) -> u32 {
+        match self {
+            Alpn::Peer => crate::wire::PEER_PROTOCOL_VERSION,
+            Alpn::Client => crate::LINK_PROTOCOL_VERSION,
+        }
+    }
+
     /// The protocol of an ALPN id; `None` for anything else.
     pub fn from_id(id: &[u8]) -> Option<Self> {
         match id {

@@ -6,8 +6,9 @@ use corral_core::tree::{Command, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// Version of the peer protocol this build speaks (the link hello checks it
-/// together with the cluster id; see [`crate::LINK_PROTOCOL_VERSION`]).
-pub const PEER_PROTOCOL_VERSION: u32 = crate::PEER_LINK_PROTOCOL_VERSION;
+/// together with the cluster id). 2: a leader no longer answers a forward it
+/// proposed; the entry names the forward instead.
+pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// Replica to replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
