@@ -141,7 +141,7 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "corral_storage_fsync_seconds",
         Kind::Histogram,
         "",
-        "WAL fdatasync latency",
+        "time to write a group of WAL records and make it durable (one fdatasync, or direct writes)",
     ),
     (
         "corral_wal_written_bytes_total",

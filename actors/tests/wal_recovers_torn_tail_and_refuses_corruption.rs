@@ -2,7 +2,9 @@
 //! mid-write) is dropped and everything before it survives; a damaged record
 //! anywhere before the tail stops the start with an error naming the file.
 //! Both for segments written by appending to the file's end and for segments
-//! preallocated with zeros, where a torn write leaves zeros after it.
+//! preallocated with zeros, where a torn write leaves zeros after it. The
+//! preallocated segments are written directly (`O_DIRECT`, whole blocks)
+//! where the filesystem allows; the appended ones through the page cache.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
@@ -51,11 +53,13 @@ fn entries_and_hard_state_survive_reopen() {
     assert_eq!(wal.last_index(), 2);
 }
 
-/// A configuration that appends to the end of the file (no preallocation), so
-/// a segment's length is the length of its records.
+/// A configuration that appends to the end of the file (no preallocation,
+/// through the page cache), so a segment's length is the length of its
+/// records.
 fn appending(dir: PathBuf) -> WalConfig {
     let mut config = WalConfig::new(dir);
     config.preallocate_bytes = 0;
+    config.direct_io = false;
     config
 }
 
@@ -255,4 +259,55 @@ fn an_oversize_record_is_refused_and_nothing_is_written() {
     drop(wal);
     let (_, recovered) = Wal::open(config).unwrap();
     assert!(recovered.entries.is_empty());
+}
+
+#[test]
+fn direct_and_buffered_writes_lay_down_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut direct = WalConfig::new(dir.path().join("direct"));
+    direct.preallocate_bytes = 0;
+    let plain = appending(dir.path().join("plain"));
+    // Records that end inside a block, on a block boundary and across one.
+    for config in [&direct, &plain] {
+        let (mut wal, _) = Wal::open(config.clone()).unwrap();
+        for i in 1..=50 {
+            let payload = vec![i as u8; 37 * i as usize];
+            let record = WalRecord::Entry(WalEntry {
+                index: i,
+                term: 1,
+                payload,
+            });
+            wal.append(&[record]).unwrap();
+        }
+        wal.sync().unwrap();
+    }
+    let plain_bytes = fs::read(only_segment(&plain)).unwrap();
+    let direct_bytes = fs::read(only_segment(&direct)).unwrap();
+    assert_eq!(direct_bytes[..plain_bytes.len()], plain_bytes[..]);
+    assert!(direct_bytes[plain_bytes.len()..].iter().all(|&b| b == 0));
+    let (_, recovered) = Wal::open(direct).unwrap();
+    assert_eq!(recovered.entries.len(), 50);
+    assert_eq!(recovered.entries[49].payload, vec![50u8; 37 * 50]);
+}
+
+#[test]
+fn a_segment_written_through_the_page_cache_goes_on_with_direct_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = appending(dir.path().to_path_buf());
+    write_entries(&plain, 1..=3);
+    let before = fs::read(only_segment(&plain)).unwrap();
+    assert_ne!(before.len() % 4096, 0, "the records should end mid-block");
+    let direct = WalConfig::new(dir.path());
+    for next in 4..=6 {
+        let (mut wal, recovered) = Wal::open(direct.clone()).unwrap();
+        assert_eq!(recovered.entries.len() as u64, next - 1);
+        assert_eq!(recovered.torn_tail_bytes, 0);
+        wal.append(&[entry(next, 1)]).unwrap();
+        wal.sync().unwrap();
+    }
+    let (_, recovered) = Wal::open(plain).unwrap();
+    let indexes: Vec<u64> = recovered.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, vec![1, 2, 3, 4, 5, 6]);
+    let after = fs::read(only_segment(&direct)).unwrap();
+    assert_eq!(after[..before.len()], before[..]);
 }

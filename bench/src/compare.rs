@@ -1,6 +1,7 @@
 //! `compare`: the same workload against Apache ZooKeeper and corral, both
 //! already running (bench/zk-compare.sh starts them), phase by phase, each
-//! phase run on ZooKeeper and then on corral so both see the same machine.
+//! phase run on ZooKeeper and then on corral so both see the same machine,
+//! each once the servers of both have fallen quiet after the phase before.
 //!
 //! ```text
 //!  sessions: C per system, session i on node i mod N ─┐
@@ -25,6 +26,7 @@ use crate::compare_report::{Report, SystemRun};
 use crate::compare_system::{Session, SystemAddress, SystemKind};
 use crate::fdatasync::fdatasync_latency_us;
 use crate::process_cpu::cpu_time_us;
+use crate::quiet_servers;
 
 /// The parent of the pre-created znodes.
 const ROOT: &str = "/corral-bench-compare";
@@ -214,12 +216,19 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let all_pids: Vec<u32> = args
+        .zk_pids
+        .iter()
+        .chain(&args.corral_pids)
+        .copied()
+        .collect();
     let mut runs: Vec<SystemRun> = systems
         .iter()
         .map(|(address, ..)| SystemRun::new(address.kind))
         .collect();
     for phase in phases {
         for ((_, pids, sessions, paths), run) in systems.iter().zip(runs.iter_mut()) {
+            settle(&all_pids, args.clock_ticks).await?;
             let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
             let result = run_phase(
                 sessions,
@@ -247,6 +256,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             depth: 1,
         };
         for ((address, pids, _, _), run) in systems.iter().zip(runs.iter_mut()) {
+            settle(&all_pids, args.clock_ticks).await?;
             let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
             let address = address.sharing_if(args.shared_links)?;
             let result = crate::compare_sessions::run_session_phase(
@@ -274,6 +284,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
         };
         let path = format!("{ROOT}/fanout");
         for ((address, pids, sessions, _), run) in systems.iter().zip(runs.iter_mut()) {
+            settle(&all_pids, args.clock_ticks).await?;
             let writer = sessions.first().context("no session")?;
             // Thousands of sessions in one process share one socket.
             let address = address.sharing()?;
@@ -315,6 +326,13 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
         runs,
     };
     report.print();
+    Ok(())
+}
+
+/// Waits for every server of both systems to fall quiet, and says how that went.
+async fn settle(all_pids: &[u32], clock_ticks: u64) -> anyhow::Result<()> {
+    let settled = quiet_servers::until_quiet(all_pids, clock_ticks).await?;
+    eprintln!("{settled}");
     Ok(())
 }
 

@@ -84,6 +84,7 @@ impl Report {
                 samples.len()
             );
         }
+        println!("{}", crate::quiet_servers::rule());
         println!(
             "load average before: {}   after: {}",
             self.load_before, self.load_after

@@ -34,6 +34,7 @@ mod compare_system;
 mod fdatasync;
 mod percentile;
 mod process_cpu;
+mod quiet_servers;
 /// mimalloc, as in the node binary: the load generator shares the machine
 /// with the nodes, so it spends as little CPU on allocation as it can.
 #[global_allocator]

@@ -18,6 +18,7 @@
 
 mod group_commit;
 pub mod recovery;
+mod segment_file;
 mod snapshot_store;
 mod storage_error;
 mod wal;

@@ -91,6 +91,7 @@ pub fn restore(
         segment_bytes_max,
         record_bytes_max,
         preallocate_bytes: super::wal::PREALLOCATE_BYTES,
+        direct_io: true,
     };
     let (mut wal, recovered) = Wal::open(wal_config)?;
     let inconsistent = |reason: String| StorageError::Corrupt {

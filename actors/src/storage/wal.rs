@@ -20,9 +20,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::segment_file::{SegmentFile, align_up};
 use super::storage_error::StorageError;
 use super::wal_record::{FrameError, WalEntry, WalRecord, decode_frame, encode_frame};
 
@@ -40,20 +40,25 @@ pub struct WalConfig {
     /// Bytes of zeros written ahead of the appends at a time; 0 appends to
     /// the end of the file instead.
     pub preallocate_bytes: u64,
+    /// Write the active segment with `O_DIRECT | O_DSYNC` where the
+    /// filesystem allows it (see `segment_file`); false always goes through
+    /// the page cache and `fdatasync`.
+    pub direct_io: bool,
 }
 
 /// Zeros written ahead of the appends at a time, by default.
 pub(super) const PREALLOCATE_BYTES: u64 = 1 << 20;
 
 impl WalConfig {
-    /// A configuration with 64 MiB segments, 16 MiB records and 1 MiB of
-    /// preallocation.
+    /// A configuration with 64 MiB segments, 16 MiB records, 1 MiB of
+    /// preallocation and direct writes.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
             segment_bytes_max: 64 << 20,
             record_bytes_max: 16 << 20,
             preallocate_bytes: PREALLOCATE_BYTES,
+            direct_io: true,
         }
     }
 }
@@ -84,7 +89,7 @@ pub struct Wal {
     config: WalConfig,
     /// Every segment, oldest first; the last is the one appended to.
     segments: Vec<Segment>,
-    active: File,
+    active: SegmentFile,
     /// Bytes of records in the active segment (where the next append goes).
     active_bytes: u64,
     /// Length of the active segment file (records and zeros after them).
@@ -118,11 +123,8 @@ impl Wal {
             newest_records_bytes = 0;
         }
         let newest = segments.last().map(|s| s.path.clone()).unwrap_or_default();
-        let active = OpenOptions::new()
-            .write(true)
-            .open(&newest)
-            .map_err(StorageError::io(&newest))?;
-        let allocated_bytes = active.metadata().map_err(StorageError::io(&newest))?.len();
+        let active = SegmentFile::open(&newest, newest_records_bytes, config.direct_io)?;
+        let allocated_bytes = active.len()?;
         let wal = Wal {
             config,
             segments,
@@ -166,13 +168,16 @@ impl Wal {
                 WalRecord::Reset { index } => self.last_index = *index,
             }
         }
-        let path = self.active_path();
         self.preallocate(self.buffer.len() as u64)?;
-        self.active
-            .write_all_at(&self.buffer, self.active_bytes)
-            .map_err(StorageError::io(path))?;
+        self.active.write_records(&self.buffer)?;
         self.active_bytes += self.buffer.len() as u64;
-        self.allocated_bytes = self.allocated_bytes.max(self.active_bytes);
+        // A direct write pads the last block out with zeros.
+        let written_to = if self.active.is_direct() {
+            align_up(self.active_bytes)
+        } else {
+            self.active_bytes
+        };
+        self.allocated_bytes = self.allocated_bytes.max(written_to);
         metrics::counter!("corral_wal_written_bytes_total").increment(self.buffer.len() as u64);
         Ok(())
     }
@@ -185,23 +190,17 @@ impl Wal {
         if step == 0 || needed <= self.allocated_bytes {
             return Ok(());
         }
-        let target = needed.max(self.allocated_bytes + step);
-        let zeros = vec![0u8; (target - self.allocated_bytes).min(ZERO_CHUNK_BYTES) as usize];
-        let path = self.active_path();
-        while self.allocated_bytes < target {
-            let n = (target - self.allocated_bytes).min(zeros.len() as u64) as usize;
-            self.active
-                .write_all_at(&zeros[..n], self.allocated_bytes)
-                .map_err(StorageError::io(&path))?;
-            self.allocated_bytes += n as u64;
-        }
+        // Whole blocks, which direct writes need and which cost nothing else.
+        let target = align_up(needed.max(self.allocated_bytes + step));
+        self.active.write_zeros(self.allocated_bytes, target)?;
+        self.allocated_bytes = target;
         Ok(())
     }
 
-    /// Makes everything appended so far durable (`fdatasync`).
+    /// Makes everything appended so far durable (`fdatasync`, or nothing
+    /// when every write was direct and durable already).
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        let path = self.active_path();
-        self.active.sync_data().map_err(StorageError::io(path))
+        self.active.sync()
     }
 
     /// Removes the segments whose entries are all at or below `index` (they
@@ -235,13 +234,6 @@ impl Wal {
         self.segments.len()
     }
 
-    fn active_path(&self) -> PathBuf {
-        self.segments
-            .last()
-            .map(|s| s.path.clone())
-            .unwrap_or_default()
-    }
-
     fn restart_at(&mut self, index: u64) -> Result<(), StorageError> {
         self.sync()?;
         let (keep, obsolete): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut self.segments)
@@ -259,21 +251,15 @@ impl Wal {
     }
 
     fn rotate(&mut self) -> Result<(), StorageError> {
+        self.sync()?;
         if self.allocated_bytes > self.active_bytes {
             // Sealed: trim the zeros after its records.
-            let path = self.active_path();
-            self.active
-                .set_len(self.active_bytes)
-                .map_err(StorageError::io(path))?;
+            self.active.truncate(self.active_bytes)?;
         }
-        self.sync()?;
         let segment = create_segment(&self.config.dir, self.last_index + 1)?;
-        self.active = OpenOptions::new()
-            .write(true)
-            .open(&segment.path)
-            .map_err(StorageError::io(&segment.path))?;
+        self.active = SegmentFile::open(&segment.path, 0, self.config.direct_io)?;
         self.active_bytes = 0;
-        self.allocated_bytes = 0;
+        self.allocated_bytes = self.active.len()?;
         self.segments.push(segment);
         if let Some(state) = self.last_hard_state.clone() {
             self.append(&[WalRecord::HardState(state)])?;
@@ -281,9 +267,6 @@ impl Wal {
         Ok(())
     }
 }
-
-/// Largest run of zeros written at once while preallocating.
-const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 
 fn segment_name(first_index: u64) -> String {
     format!("{first_index:020}{SEGMENT_SUFFIX}")
