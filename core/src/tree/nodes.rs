@@ -26,15 +26,17 @@ const GROUPS: usize = 16;
 /// Shards in one group; a power of two.
 const PER_GROUP: usize = 64;
 
-/// One group of shards, copied on write.
-type Group = Arc<Vec<ShardTable>>;
+/// One group of shards, copied on write (an array behind the `Arc`: one
+/// allocation per copy and one pointer to follow per lookup, where a `Vec`
+/// costs two of each).
+type Group = Arc<[ShardTable; PER_GROUP]>;
 /// The groups under one top-level entry, copied on write.
-type Groups = Arc<Vec<Group>>;
+type Groups = Arc<[Group; GROUPS]>;
 
 /// Every znode, by path.
 #[derive(Clone, Debug)]
 pub(crate) struct Nodes {
-    groups: Arc<Vec<Groups>>,
+    groups: Arc<[Groups; TOP]>,
     len: usize,
     /// Sum of every node's data length, kept in step by insert and take (for metrics).
     data_bytes: u64,
@@ -44,10 +46,10 @@ pub(crate) struct Nodes {
 
 impl Default for Nodes {
     fn default() -> Nodes {
-        let group: Group = Arc::new(vec![ShardTable::default(); PER_GROUP]);
-        let groups: Groups = Arc::new(vec![group; GROUPS]);
+        let group: Group = Arc::new(std::array::from_fn(|_| ShardTable::default()));
+        let groups: Groups = Arc::new(std::array::from_fn(|_| Arc::clone(&group)));
         Nodes {
-            groups: Arc::new(vec![groups; TOP]),
+            groups: Arc::new(std::array::from_fn(|_| Arc::clone(&groups))),
             len: 0,
             data_bytes: 0,
             ephemerals: 0,
