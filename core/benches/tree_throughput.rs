@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench -p corral-core --bench tree_throughput`
 //! For profiling the creates alone under `perf`, `TREE_BENCH_ONLY_CREATE=1` stops after
-//! them.
+//! them; `TREE_BENCH_ONLY_SPARSE=1` runs only the sparse-tree writes (the last line).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -84,6 +84,10 @@ impl Bench {
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if std::env::var("TREE_BENCH_ONLY_SPARSE").is_ok() {
+        sparse_writes_between_views();
         return;
     }
     let mut b = Bench {
@@ -187,4 +191,47 @@ fn main() {
     rate("take_read_view", 1_000_000, |_| {
         black_box(b.tree.view());
     });
+    drop(b);
+    sparse_writes_between_views();
+}
+
+/// Writes spread over 256 znodes of an otherwise empty tree, a view taken
+/// every 150 (what a replica does under `corral-bench compare`'s write load):
+/// nearly every write is the first to its part of the map since the view, so
+/// this is the price of copy-on-write in a sparse tree.
+fn sparse_writes_between_views() {
+    const HOT: usize = 256;
+    const BATCH: usize = 150;
+    let mut b = Bench {
+        tree: Tree::new(Limits::default()),
+        session: 0,
+        zxid: 0,
+    };
+    let c = Command::CreateSession {
+        timeout_ms: 60_000,
+        secret: [1; 16],
+        identities: vec![],
+    };
+    let Ok(Response::SessionCreated { session, .. }) = b.apply(c) else {
+        panic!()
+    };
+    b.session = session;
+    b.client(create("/sparse".to_owned())).unwrap();
+    let paths: Vec<String> = (0..HOT).map(|i| format!("/sparse/k{i:04}")).collect();
+    for p in &paths {
+        b.client(create(p.clone())).unwrap();
+    }
+    let mut view = b.tree.view();
+    rate(&format!("set_data_view/{BATCH}, {HOT} znodes"), 1_000_000, |i| {
+        if i % BATCH == 0 {
+            view = b.tree.view();
+        }
+        let request = Request::SetData {
+            path: paths[(i * 7) % HOT].clone(),
+            data: vec![5; 100],
+            version: -1,
+        };
+        b.client(request).unwrap();
+    });
+    drop(view);
 }
