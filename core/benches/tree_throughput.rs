@@ -222,16 +222,20 @@ fn sparse_writes_between_views() {
         b.client(create(p.clone())).unwrap();
     }
     let mut view = b.tree.view();
-    rate(&format!("set_data_view/{BATCH}, {HOT} znodes"), 1_000_000, |i| {
-        if i % BATCH == 0 {
-            view = b.tree.view();
-        }
-        let request = Request::SetData {
-            path: paths[(i * 7) % HOT].clone(),
-            data: vec![5; 100],
-            version: -1,
-        };
-        b.client(request).unwrap();
-    });
+    rate(
+        &format!("sparse{HOT}_set_data_view/{BATCH}"),
+        1_000_000,
+        |i| {
+            if i % BATCH == 0 {
+                view = b.tree.view();
+            }
+            let request = Request::SetData {
+                path: paths[(i * 7) % HOT].clone(),
+                data: vec![5; 100],
+                version: -1,
+            };
+            b.client(request).unwrap();
+        },
+    );
     drop(view);
 }
