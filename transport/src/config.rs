@@ -8,6 +8,9 @@ use quinn::{IdleTimeout, VarInt};
 
 use crate::error::{Result, TransportError};
 
+/// QUIC's smallest allowed datagram payload, which every path must carry.
+pub const QUIC_MIN_DATAGRAM_BYTES: u16 = 1200;
+
 /// Limits and timers of an endpoint and its links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkConfig {
@@ -37,6 +40,9 @@ pub struct LinkConfig {
     pub udp_send_buffer_bytes: u32,
     /// Largest UDP payload path-MTU discovery may probe up to. 1452 fits any
     /// Ethernet path; raise it on networks with jumbo frames (or loopback).
+    /// [`QUIC_MIN_DATAGRAM_BYTES`] turns discovery off: datagrams stay at that
+    /// size both ways, and neither end sends the padded probes that discovery
+    /// costs each new link.
     pub mtu_bytes_max: u16,
     /// Largest frame body accepted or sent, in bytes.
     pub frame_bytes_max: u32,
@@ -121,6 +127,7 @@ impl LinkConfig {
             })?;
         let mut mtu = quinn::MtuDiscoveryConfig::default();
         mtu.upper_bound(self.mtu_bytes_max);
+        let discovery = (self.mtu_bytes_max > QUIC_MIN_DATAGRAM_BYTES).then_some(mtu);
         let mut acks = quinn::AckFrequencyConfig::default();
         acks.ack_eliciting_threshold(VarInt::from_u32(self.ack_eliciting_threshold))
             .max_ack_delay(Some(Duration::from_millis(self.ack_delay_max_ms.into())));
@@ -134,7 +141,7 @@ impl LinkConfig {
             .send_window(self.send_window_bytes)
             .max_idle_timeout(Some(idle))
             .keep_alive_interval(Some(Duration::from_millis(self.keep_alive_ms.into())))
-            .mtu_discovery_config(Some(mtu))
+            .mtu_discovery_config(discovery)
             // No unreliable datagrams: every message is framed on a stream.
             .datagram_receive_buffer_size(None);
         Ok(Arc::new(transport))

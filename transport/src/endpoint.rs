@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_certs::{CertStore, ClientPolicy, ExpectServer, Identity, ServerPolicy};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+
+use crate::config::QUIC_MIN_DATAGRAM_BYTES;
 use rustls::client::Resumption;
 use tokio::task::JoinHandle;
 
@@ -410,9 +412,16 @@ fn bind(
 ) -> Result<quinn::Endpoint> {
     let socket = bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })?;
     let mut endpoint_config = quinn::EndpointConfig::default();
-    // What we accept must be at least what path-MTU discovery may send us.
+    // What we accept must be at least what path-MTU discovery may send us;
+    // without discovery, the remote is told to send nothing larger (and so
+    // sends no probes).
+    let accepted = if config.mtu_bytes_max <= QUIC_MIN_DATAGRAM_BYTES {
+        QUIC_MIN_DATAGRAM_BYTES
+    } else {
+        config.mtu_bytes_max.max(1472)
+    };
     endpoint_config
-        .max_udp_payload_size(config.mtu_bytes_max.max(1472))
+        .max_udp_payload_size(accepted)
         .map_err(|e| TransportError::Config {
             what: format!("mtu_bytes_max: {e}"),
         })?;
