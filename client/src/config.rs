@@ -220,6 +220,11 @@ mod tests {
     fn validate_names_the_bad_setting() {
         let mut config = ClientConfig::new(vec!["a:1".into()], "ca", "c", "k");
         assert!(config.validate().is_ok());
+        config.datagram_bytes_max = 1199;
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("datagram_bytes_max"), "{e}");
+        config.datagram_bytes_max = 1452;
+        assert!(config.validate().is_ok());
         config.requests_inflight_max = 0;
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains("requests_inflight_max"), "{e}");
