@@ -1,12 +1,15 @@
 //! Durable storage of a node: the write-ahead log and snapshot files.
 //!
 //! The WAL is synchronous code on purpose: the StorageActor runs it on a thread
-//! of its own, collects every record that arrived while the previous `fdatasync`
-//! ran, writes them in one go and syncs once (group commit). Nothing is
-//! acknowledged to the consensus core before that sync returns.
+//! of its own, collects every record that arrived while the previous group
+//! was being made durable, writes them in one go and syncs once (group
+//! commit). Nothing is acknowledged to the consensus core before that sync
+//! returns. Where the filesystem allows it the writes are direct and durable
+//! on return (`O_DIRECT | O_DSYNC`, see `segment_file`), and the sync has
+//! nothing left to do.
 //!
 //! ```text
-//!  records ──► Wal::append (one write) ──► Wal::sync (one fdatasync) ──► ack
+//!  records ──► Wal::append (one write) ──► Wal::sync (fdatasync, or none) ──► ack
 //!  start   ──► Wal::open ──► Recovered { hard state, entries } ──► consensus core
 //!  install ──► SnapshotStore::save, then WalRecord::Reset{index} + entries (new segment)
 //! ```

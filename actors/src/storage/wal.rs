@@ -8,9 +8,10 @@
 //!
 //! The active segment is preallocated: zeros are written ahead of the appends
 //! (`preallocate_bytes` at a time), so an append overwrites bytes the file
-//! already has and its `fdatasync` flushes data only, not the file's size
-//! through the filesystem journal (as ZooKeeper pads its logs). A sealed
-//! segment is trimmed to its records.
+//! already has and making it durable (a direct `O_DSYNC` write, or an
+//! `fdatasync`) writes data only, not the file's size through the filesystem
+//! journal (as ZooKeeper pads its logs). A sealed segment is trimmed to its
+//! records.
 //!
 //! Recovery reads every segment in order; zeros after the last record are
 //! padding. A record of the newest segment that is cut short, or fails its
