@@ -66,6 +66,25 @@ struct Bench {
 }
 
 impl Bench {
+    /// An empty tree with one session open.
+    fn with_session() -> Bench {
+        let mut b = Bench {
+            tree: Tree::new(Limits::default()),
+            session: 0,
+            zxid: 0,
+        };
+        let c = Command::CreateSession {
+            timeout_ms: 60_000,
+            secret: [1; 16],
+            identities: vec![],
+        };
+        let Ok(Response::SessionCreated { session, .. }) = b.apply(c) else {
+            panic!()
+        };
+        b.session = session;
+        b
+    }
+
     fn apply(&mut self, command: Command) -> Result<Response, corral_core::tree::ZkError> {
         self.zxid += 1;
         let e = Entry {
@@ -90,20 +109,8 @@ fn main() {
         sparse_writes_between_views();
         return;
     }
-    let mut b = Bench {
-        tree: Tree::new(Limits::default()),
-        session: 0,
-        zxid: 0,
-    };
-    let c = Command::CreateSession {
-        timeout_ms: 60_000,
-        secret: [1; 16],
-        identities: vec![],
-    };
-    let Ok(Response::SessionCreated { session, .. }) = b.apply(c) else {
-        panic!()
-    };
-    b.session = session;
+    let mut b = Bench::with_session();
+    let session = b.session;
     for g in 0..GROUPS {
         b.client(create(format!("/g{g}"))).unwrap();
     }
@@ -202,20 +209,7 @@ fn main() {
 fn sparse_writes_between_views() {
     const HOT: usize = 256;
     const BATCH: usize = 150;
-    let mut b = Bench {
-        tree: Tree::new(Limits::default()),
-        session: 0,
-        zxid: 0,
-    };
-    let c = Command::CreateSession {
-        timeout_ms: 60_000,
-        secret: [1; 16],
-        identities: vec![],
-    };
-    let Ok(Response::SessionCreated { session, .. }) = b.apply(c) else {
-        panic!()
-    };
-    b.session = session;
+    let mut b = Bench::with_session();
     b.client(create("/sparse".to_owned())).unwrap();
     let paths: Vec<String> = (0..HOT).map(|i| format!("/sparse/k{i:04}")).collect();
     for p in &paths {
