@@ -16,7 +16,7 @@ use corral_core::broadcast::Persist;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::replica::ReplicaMsg;
-use crate::storage::recovery::{encode_entry, encode_hard_state, encode_membership};
+use crate::storage::recovery::{encode_hard_state, encode_membership};
 use crate::storage::{GroupCommitter, OnDurable, SnapshotMeta, SnapshotStore, Wal, WalRecord};
 
 /// WAL batches queued for the committer thread at most.
@@ -122,7 +122,9 @@ impl StorageState {
                 index: snapshot.meta.index,
             });
         }
-        records.extend(entries.iter().map(encode_entry));
+        // Shared with the log and encoded on the WAL thread straight into
+        // its frame: no copy here.
+        records.extend(entries.into_iter().map(WalRecord::Pending));
         if let Some(hs) = &hard_state {
             records.push(encode_hard_state(hs));
         }

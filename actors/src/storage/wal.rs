@@ -165,6 +165,7 @@ impl Wal {
         for record in records {
             match record {
                 WalRecord::Entry(entry) => self.last_index = entry.index,
+                WalRecord::Pending(entry) => self.last_index = entry.index,
                 WalRecord::HardState(state) => self.last_hard_state = Some(state.clone()),
                 WalRecord::Reset { index } => self.last_index = *index,
             }
@@ -397,6 +398,9 @@ fn apply_record(
         WalRecord::Reset { index } => {
             recovered.entries.clear();
             recovered.reset_index = Some(index);
+        }
+        WalRecord::Pending(_) => {
+            unreachable!("a pending entry is never decoded: it is framed as an Entry")
         }
         WalRecord::Entry(entry) => {
             if let Some(first) = recovered.entries.first().map(|e| e.index) {

@@ -6,6 +6,7 @@
 //! payload runs past the end of the file is a torn tail. The length is also
 //! checked against a maximum before anything is allocated.
 
+use corral_core::broadcast::Entry;
 use serde::{Deserialize, Serialize};
 
 /// Bytes of the frame header (length and CRC).
@@ -39,6 +40,13 @@ pub enum WalRecord {
         /// The snapshot's last index.
         index: u64,
     },
+    /// A log entry to write, as the consensus core holds it. Its frame is
+    /// byte for byte that of [`WalRecord::Entry`] with the encoded entry as
+    /// payload, encoded straight into the frame: no buffer of its own, and
+    /// its data shared with the log, not copied. Recovery reads it back as
+    /// [`WalRecord::Entry`]; only [`encode_frame`] serializes it.
+    #[serde(skip)]
+    Pending(Entry),
 }
 
 /// Why a frame could not be decoded at some offset.
@@ -62,7 +70,11 @@ pub(crate) fn encode_frame(record: &WalRecord, out: &mut Vec<u8>) -> usize {
     out.extend_from_slice(&[0u8; HEADER_BYTES]);
     // Encoded in place, after its header: no copy of the payload. Serializing
     // into a Vec cannot fail for these plain types.
-    *out = match postcard::to_extend(record, std::mem::take(out)) {
+    let encoded = match record {
+        WalRecord::Pending(entry) => encode_pending(entry, std::mem::take(out)),
+        other => postcard::to_extend(other, std::mem::take(out)),
+    };
+    *out = match encoded {
         Ok(bytes) => bytes,
         Err(e) => unreachable!("postcard encoding of a WAL record failed: {e}"),
     };
@@ -75,6 +87,17 @@ pub(crate) fn encode_frame(record: &WalRecord, out: &mut Vec<u8>) -> usize {
     out[start + 4..start + 8].copy_from_slice(&crc32c::crc32c(&len).to_le_bytes());
     out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
+}
+
+/// Appends what postcard writes for `WalRecord::Entry(WalEntry { index,
+/// term, payload })` where `payload` is the encoded `entry.kind`: the variant
+/// (varint 0), the index and the term (varints), the payload's length
+/// (varint), then the encoded kind itself.
+fn encode_pending(entry: &Entry, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
+    const ENTRY_VARIANT: u32 = 0;
+    let len = postcard::experimental::serialized_size(&entry.kind)? as u64;
+    let out = postcard::to_extend(&(ENTRY_VARIANT, entry.index, entry.term, len), out)?;
+    postcard::to_extend(&entry.kind, out)
 }
 
 /// Decodes the frame at the start of `bytes`; returns the record and its length.
@@ -129,6 +152,32 @@ mod tests {
             term: 3,
             payload: vec![7; 100],
         })
+    }
+
+    #[test]
+    fn a_pending_entry_is_framed_exactly_as_its_encoded_entry() {
+        use corral_core::broadcast::EntryKind;
+        let kinds = [
+            EntryKind::Noop,
+            EntryKind::Normal(bytes::Bytes::from_static(b"x")),
+            // Lengths whose varint takes one, two and three bytes.
+            EntryKind::Normal(bytes::Bytes::from(vec![9u8; 100])),
+            EntryKind::Normal(bytes::Bytes::from(vec![8u8; 300])),
+            EntryKind::Normal(bytes::Bytes::from(vec![7u8; 70_000])),
+        ];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let entry = Entry {
+                index: 1 << (7 * i),
+                term: 3 + i as u64 * 1000,
+                kind,
+            };
+            let encoded = crate::storage::recovery::encode_entry(&entry);
+            let (mut pending, mut reference) = (vec![1, 2, 3], vec![1, 2, 3]);
+            let n = encode_frame(&WalRecord::Pending(entry), &mut pending);
+            assert_eq!(n, encode_frame(&encoded, &mut reference));
+            assert_eq!(pending, reference, "entry {i}");
+            assert_eq!(decode_frame(&pending[3..], 1 << 20), Ok((encoded, n)));
+        }
     }
 
     #[test]
