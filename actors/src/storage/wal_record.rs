@@ -44,7 +44,7 @@ pub enum WalRecord {
     /// byte for byte that of [`WalRecord::Entry`] with the encoded entry as
     /// payload, encoded straight into the frame: no buffer of its own, and
     /// its data shared with the log, not copied. Recovery reads it back as
-    /// [`WalRecord::Entry`]; only [`encode_frame`] serializes it.
+    /// [`WalRecord::Entry`]; only the WAL's frame encoder serializes it.
     #[serde(skip)]
     Pending(Entry),
 }
