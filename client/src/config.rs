@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_certs::{CertPaths, CertStore};
-use corral_transport::{LinkConfig, QUIC_MIN_DATAGRAM_BYTES};
+use corral_transport::{LinkConfig, QUIC_MAX_DATAGRAM_BYTES, QUIC_MIN_DATAGRAM_BYTES};
 
 use crate::error::{Error, Result};
 
@@ -157,9 +157,9 @@ impl ClientConfig {
                 "requests_inflight_max: must be at least 1".into(),
             ));
         }
-        if !(QUIC_MIN_DATAGRAM_BYTES..=65_527).contains(&self.datagram_bytes_max) {
+        if !(QUIC_MIN_DATAGRAM_BYTES..=QUIC_MAX_DATAGRAM_BYTES).contains(&self.datagram_bytes_max) {
             return Err(Error::Config(format!(
-                "datagram_bytes_max: must be within {QUIC_MIN_DATAGRAM_BYTES}..=65527 (QUIC's bounds)"
+                "datagram_bytes_max: must be within {QUIC_MIN_DATAGRAM_BYTES}..={QUIC_MAX_DATAGRAM_BYTES} (QUIC's bounds)"
             )));
         }
         Ok(())

@@ -10,6 +10,8 @@ use crate::error::{Result, TransportError};
 
 /// QUIC's smallest allowed datagram payload, which every path must carry.
 pub const QUIC_MIN_DATAGRAM_BYTES: u16 = 1200;
+/// QUIC's largest datagram payload (a UDP payload's limit).
+pub const QUIC_MAX_DATAGRAM_BYTES: u16 = 65_527;
 
 /// Limits and timers of an endpoint and its links.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,7 @@ impl LinkConfig {
         if self.stream_receive_window_bytes == 0 || self.connection_receive_window_bytes == 0 {
             return bad("receive windows must be above 0");
         }
-        if !(1200..=65_527).contains(&self.mtu_bytes_max) {
+        if !(QUIC_MIN_DATAGRAM_BYTES..=QUIC_MAX_DATAGRAM_BYTES).contains(&self.mtu_bytes_max) {
             return bad("mtu_bytes_max must be within 1200..=65527 (QUIC's bounds)");
         }
         if self.handshake_timeout_ms == 0 {
@@ -118,6 +120,12 @@ impl LinkConfig {
         Ok(())
     }
 
+    /// Whether links probe for datagrams larger than QUIC's minimum
+    /// (`mtu_bytes_max` above it).
+    pub(crate) fn path_mtu_discovery(&self) -> bool {
+        self.mtu_bytes_max > QUIC_MIN_DATAGRAM_BYTES
+    }
+
     /// quinn's transport parameters for these limits.
     pub(crate) fn quinn_transport(&self) -> Result<Arc<quinn::TransportConfig>> {
         self.validate()?;
@@ -127,7 +135,7 @@ impl LinkConfig {
             })?;
         let mut mtu = quinn::MtuDiscoveryConfig::default();
         mtu.upper_bound(self.mtu_bytes_max);
-        let discovery = (self.mtu_bytes_max > QUIC_MIN_DATAGRAM_BYTES).then_some(mtu);
+        let discovery = self.path_mtu_discovery().then_some(mtu);
         let mut acks = quinn::AckFrequencyConfig::default();
         acks.ack_eliciting_threshold(VarInt::from_u32(self.ack_eliciting_threshold))
             .max_ack_delay(Some(Duration::from_millis(self.ack_delay_max_ms.into())));

@@ -415,10 +415,10 @@ fn bind(
     // What we accept must be at least what path-MTU discovery may send us;
     // without discovery, the remote is told to send nothing larger (and so
     // sends no probes).
-    let accepted = if config.mtu_bytes_max <= QUIC_MIN_DATAGRAM_BYTES {
-        QUIC_MIN_DATAGRAM_BYTES
-    } else {
+    let accepted = if config.path_mtu_discovery() {
         config.mtu_bytes_max.max(1472)
+    } else {
+        QUIC_MIN_DATAGRAM_BYTES
     };
     endpoint_config
         .max_udp_payload_size(accepted)

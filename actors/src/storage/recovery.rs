@@ -23,7 +23,7 @@ use corral_core::broadcast::{
 use super::snapshot_store::SnapshotStore;
 use super::storage_error::StorageError;
 use super::wal::{Wal, WalConfig};
-use super::wal_record::{WalEntry, WalRecord};
+use super::wal_record::WalRecord;
 
 /// Largest snapshot file believed when reading (a bound, not a target).
 pub const SNAPSHOT_FILE_BYTES_MAX: u64 = 8 << 30;
@@ -46,17 +46,6 @@ pub struct Restored {
     pub rejected_snapshots: Vec<(std::path::PathBuf, String)>,
     /// Whether the data directory was empty and the founding state was written.
     pub bootstrapped: bool,
-}
-
-/// Encodes a log entry's content as a WAL payload.
-pub fn encode_entry(entry: &Entry) -> WalRecord {
-    WalRecord::Entry(WalEntry {
-        index: entry.index,
-        term: entry.term,
-        // Plain data into a Vec: cannot fail; an empty payload would fail
-        // recovery loudly rather than pass.
-        payload: crate::exact_encode::encode_exact(&entry.kind),
-    })
 }
 
 /// Encodes a hard state record.
@@ -126,7 +115,12 @@ pub fn restore(
         && recovered.reset_index.is_none();
     if fresh {
         let state = PersistedState::bootstrap(founding.clone());
-        let mut records: Vec<WalRecord> = state.entries.iter().map(encode_entry).collect();
+        let mut records: Vec<WalRecord> = state
+            .entries
+            .iter()
+            .cloned()
+            .map(WalRecord::Pending)
+            .collect();
         records.push(encode_hard_state(&state.hard_state));
         wal.append(&records)?;
         wal.sync()?;

@@ -29,15 +29,11 @@ pub(super) struct SegmentFile {
     path: PathBuf,
     /// Where the next records go.
     records_end: u64,
-    /// Set when writes are direct.
-    direct: Option<DirectWrites>,
-}
-
-/// What direct writes need beyond the file.
-#[derive(Debug, Default)]
-struct DirectWrites {
-    /// The bytes of the block that holds `records_end`, up to it.
-    tail: Vec<u8>,
+    /// The file's length: records, then zeros.
+    len: u64,
+    /// When writes are direct: the bytes of the block that holds
+    /// `records_end`, up to it.
+    direct_tail: Option<Vec<u8>>,
     /// Over-allocated by one block, so that an aligned window of it fits.
     staging: Vec<u8>,
 }
@@ -60,11 +56,14 @@ impl SegmentFile {
             .write(true)
             .open(path)
             .map_err(StorageError::io(path))?;
+        let len = file.metadata().map_err(StorageError::io(path))?.len();
         Ok(Self {
             file,
             path: path.to_owned(),
             records_end,
-            direct: None,
+            len,
+            direct_tail: None,
+            staging: Vec::new(),
         })
     }
 
@@ -78,7 +77,9 @@ impl SegmentFile {
             .open(path)?;
         let block_start = align_down(records_end);
         let mut tail = vec![0u8; (records_end - block_start) as usize];
-        File::open(path)?.read_exact_at(&mut tail, block_start)?;
+        if !tail.is_empty() {
+            File::open(path)?.read_exact_at(&mut tail, block_start)?;
+        }
         let len = file.metadata()?.len();
         let aligned_len = align_up(len.max(block_start + BLOCK));
         if aligned_len != len {
@@ -88,28 +89,23 @@ impl SegmentFile {
             file,
             path: path.to_owned(),
             records_end,
-            direct: Some(DirectWrites {
-                tail,
-                staging: Vec::new(),
-            }),
+            len: aligned_len,
+            direct_tail: Some(tail),
+            staging: Vec::new(),
         };
         opened.append(&[])?;
         opened.file.sync_data()?;
         Ok(opened)
     }
 
-    /// Whether writes are direct.
-    pub(super) fn is_direct(&self) -> bool {
-        self.direct.is_some()
+    /// Where the next records go.
+    pub(super) fn records_end(&self) -> u64 {
+        self.records_end
     }
 
-    /// The file's length.
-    pub(super) fn len(&self) -> Result<u64, StorageError> {
-        Ok(self
-            .file
-            .metadata()
-            .map_err(StorageError::io(&self.path))?
-            .len())
+    /// The file's length: records, then zeros.
+    pub(super) fn len(&self) -> u64 {
+        self.len
     }
 
     /// Writes `bytes` after the records; durable at once when direct, after
@@ -119,45 +115,40 @@ impl SegmentFile {
     }
 
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let Some(direct) = &mut self.direct else {
+        let Some(tail) = &mut self.direct_tail else {
             self.file.write_all_at(bytes, self.records_end)?;
             self.records_end += bytes.len() as u64;
+            self.len = self.len.max(self.records_end);
             return Ok(());
         };
         let block_start = align_down(self.records_end);
-        let used = direct.tail.len() + bytes.len();
+        let used = tail.len() + bytes.len();
         let padded = align_up(used as u64).max(BLOCK) as usize;
-        let window = aligned_window(&mut direct.staging, padded);
-        window[..direct.tail.len()].copy_from_slice(&direct.tail);
-        window[direct.tail.len()..used].copy_from_slice(bytes);
+        let window = aligned_window(&mut self.staging, padded);
+        window[..tail.len()].copy_from_slice(tail);
+        window[tail.len()..used].copy_from_slice(bytes);
         window[used..].fill(0);
         self.file.write_all_at(window, block_start)?;
         self.records_end += bytes.len() as u64;
+        // The zeros that pad the last block out are written too.
+        self.len = self.len.max(block_start + padded as u64);
         let new_tail = (align_down(self.records_end) - block_start) as usize;
-        direct.tail.clear();
-        direct.tail.extend_from_slice(&window[new_tail..used]);
+        tail.clear();
+        tail.extend_from_slice(&window[new_tail..used]);
         Ok(())
     }
 
-    /// Writes zeros over `[from, to)`, past the records; `from` and `to` are
-    /// block-aligned when direct.
-    pub(super) fn write_zeros(&mut self, from: u64, to: u64) -> Result<(), StorageError> {
-        let mut at = from;
-        let mut plain = Vec::new();
-        while at < to {
-            let n = (to - at).min(ZERO_CHUNK_BYTES) as usize;
-            let zeros: &mut [u8] = match &mut self.direct {
-                Some(direct) => aligned_window(&mut direct.staging, n),
-                None => {
-                    plain.resize(n, 0);
-                    &mut plain[..]
-                }
-            };
+    /// Writes zeros from the end of the file up to `to` (block-aligned when
+    /// direct).
+    pub(super) fn extend_with_zeros(&mut self, to: u64) -> Result<(), StorageError> {
+        while self.len < to {
+            let n = (to - self.len).min(ZERO_CHUNK_BYTES) as usize;
+            let zeros = aligned_window(&mut self.staging, n);
             zeros.fill(0);
             self.file
-                .write_all_at(zeros, at)
+                .write_all_at(zeros, self.len)
                 .map_err(StorageError::io(&self.path))?;
-            at += n as u64;
+            self.len += n as u64;
         }
         Ok(())
     }
@@ -165,18 +156,20 @@ impl SegmentFile {
     /// Makes every write so far durable: `fdatasync` when buffered (direct
     /// writes already are).
     pub(super) fn sync(&mut self) -> Result<(), StorageError> {
-        if self.direct.is_some() {
+        if self.direct_tail.is_some() {
             return Ok(());
         }
         self.file.sync_data().map_err(StorageError::io(&self.path))
     }
 
-    /// Cuts the file to `len` and makes that durable.
-    pub(super) fn truncate(&mut self, len: u64) -> Result<(), StorageError> {
+    /// Cuts the zeros after the records off and makes everything durable.
+    pub(super) fn trim_to_records(&mut self) -> Result<(), StorageError> {
         self.file
-            .set_len(len)
+            .set_len(self.records_end)
             .and_then(|()| self.file.sync_data())
-            .map_err(StorageError::io(&self.path))
+            .map_err(StorageError::io(&self.path))?;
+        self.len = self.records_end;
+        Ok(())
     }
 }
 

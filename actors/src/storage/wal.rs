@@ -91,10 +91,6 @@ pub struct Wal {
     /// Every segment, oldest first; the last is the one appended to.
     segments: Vec<Segment>,
     active: SegmentFile,
-    /// Bytes of records in the active segment (where the next append goes).
-    active_bytes: u64,
-    /// Length of the active segment file (records and zeros after them).
-    allocated_bytes: u64,
     last_index: u64,
     last_hard_state: Option<Vec<u8>>,
     buffer: Vec<u8>,
@@ -125,13 +121,10 @@ impl Wal {
         }
         let newest = segments.last().map(|s| s.path.clone()).unwrap_or_default();
         let active = SegmentFile::open(&newest, newest_records_bytes, config.direct_io)?;
-        let allocated_bytes = active.len()?;
         let wal = Wal {
             config,
             segments,
             active,
-            active_bytes: newest_records_bytes,
-            allocated_bytes,
             last_index,
             last_hard_state: recovered.hard_state.clone(),
             buffer: Vec::new(),
@@ -149,7 +142,7 @@ impl Wal {
     pub fn append(&mut self, records: &[WalRecord]) -> Result<(), StorageError> {
         if let Some(WalRecord::Reset { index }) = records.first() {
             self.restart_at(*index)?;
-        } else if self.active_bytes >= self.config.segment_bytes_max {
+        } else if self.active.records_end() >= self.config.segment_bytes_max {
             self.rotate()?;
         }
         self.buffer.clear();
@@ -172,14 +165,6 @@ impl Wal {
         }
         self.preallocate(self.buffer.len() as u64)?;
         self.active.write_records(&self.buffer)?;
-        self.active_bytes += self.buffer.len() as u64;
-        // A direct write pads the last block out with zeros.
-        let written_to = if self.active.is_direct() {
-            align_up(self.active_bytes)
-        } else {
-            self.active_bytes
-        };
-        self.allocated_bytes = self.allocated_bytes.max(written_to);
         metrics::counter!("corral_wal_written_bytes_total").increment(self.buffer.len() as u64);
         Ok(())
     }
@@ -187,16 +172,14 @@ impl Wal {
     /// Writes zeros ahead of the appends so that the next `more` bytes fit in
     /// the file; the next [`Wal::sync`] makes the new length durable once.
     fn preallocate(&mut self, more: u64) -> Result<(), StorageError> {
-        let needed = self.active_bytes + more;
+        let needed = self.active.records_end() + more;
         let step = self.config.preallocate_bytes;
-        if step == 0 || needed <= self.allocated_bytes {
+        if step == 0 || needed <= self.active.len() {
             return Ok(());
         }
         // Whole blocks, which direct writes need and which cost nothing else.
-        let target = align_up(needed.max(self.allocated_bytes + step));
-        self.active.write_zeros(self.allocated_bytes, target)?;
-        self.allocated_bytes = target;
-        Ok(())
+        self.active
+            .extend_with_zeros(align_up(needed.max(self.active.len() + step)))
     }
 
     /// Makes everything appended so far durable (`fdatasync`, or nothing
@@ -253,15 +236,14 @@ impl Wal {
     }
 
     fn rotate(&mut self) -> Result<(), StorageError> {
-        self.sync()?;
-        if self.allocated_bytes > self.active_bytes {
-            // Sealed: trim the zeros after its records.
-            self.active.truncate(self.active_bytes)?;
+        if self.active.len() > self.active.records_end() {
+            // Sealed: trim the zeros after its records (which syncs it).
+            self.active.trim_to_records()?;
+        } else {
+            self.sync()?;
         }
         let segment = create_segment(&self.config.dir, self.last_index + 1)?;
         self.active = SegmentFile::open(&segment.path, 0, self.config.direct_io)?;
-        self.active_bytes = 0;
-        self.allocated_bytes = self.active.len()?;
         self.segments.push(segment);
         if let Some(state) = self.last_hard_state.clone() {
             self.append(&[WalRecord::HardState(state)])?;

@@ -171,7 +171,12 @@ mod tests {
                 term: 3 + i as u64 * 1000,
                 kind,
             };
-            let encoded = crate::storage::recovery::encode_entry(&entry);
+            // The entry as serde encodes `WalRecord::Entry` with its kind as payload.
+            let encoded = WalRecord::Entry(WalEntry {
+                index: entry.index,
+                term: entry.term,
+                payload: postcard::to_allocvec(&entry.kind).unwrap(),
+            });
             let (mut pending, mut reference) = (vec![1, 2, 3], vec![1, 2, 3]);
             let n = encode_frame(&WalRecord::Pending(entry), &mut pending);
             assert_eq!(n, encode_frame(&encoded, &mut reference));
