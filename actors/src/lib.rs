@@ -9,7 +9,7 @@
 //!  peers ──► inbound reader ──┐ (bounded gate)        ┌──► StorageActor (WAL, fdatasync)
 //!                             ├──► ReplicaActor ──────┤
 //!  clients ► SessionActor ────┘   (consensus + tree)  ├──► PeerActor × n (bounded queues)
-//!                 ▲                                   └──► read view (watch) ──┐
+//!                 ▲                                   └──► read view (on demand) ┐
 //!                 └────────────────── reads, "applied ≥ zxid" ─────────────────┘
 //! ```
 //!
@@ -47,4 +47,4 @@ pub mod view;
 
 pub use node::{RunningNode, StartError, start};
 pub use spec::{NodeSpec, PeerSpec};
-pub use view::View;
+pub use view::{View, Views};

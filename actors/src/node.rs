@@ -33,7 +33,7 @@ use crate::spec::NodeSpec;
 use crate::storage::StorageError;
 use crate::storage::recovery::restore;
 use crate::storage_actor::StorageMsg;
-use crate::view::View;
+use crate::view::{View, ViewDemand, Views};
 
 /// Requests in flight on the node at most (the graceful stop waits for them).
 const INFLIGHT_MAX: u32 = 1 << 20;
@@ -65,7 +65,7 @@ pub struct RunningNode {
     replica: ActorRef<ReplicaMsg>,
     storage: ActorRef<StorageMsg>,
     replica_done: JoinHandle<()>,
-    view: watch::Receiver<View>,
+    view: Views,
     endpoint: Endpoint,
     draining_tx: watch::Sender<bool>,
     accepting: Arc<AtomicBool>,
@@ -132,6 +132,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         committed: core.committed_index(),
     };
     let (view_tx, view_rx) = watch::channel(initial);
+    let demand = Arc::new(ViewDemand::default());
     let heard = Arc::new(Mutex::new(BTreeSet::new()));
 
     // The replica starts the StorageActor linked under it (a storage failure
@@ -143,6 +144,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         spec: spec.clone(),
         node: core,
         view_tx,
+        demand: demand.clone(),
         wal: restored.wal,
         storage_ref: Some(storage_tx),
         snapshots: restored.snapshots,
@@ -156,6 +158,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         .await
         .map_err(|_| StartError::Spawn("the storage actor did not start".into()))?;
 
+    let views = Views::new(view_rx, demand, replica.clone());
     let gate = Arc::new(Semaphore::new(spec.replica_mailbox_max.max(1)));
     let (draining_tx, draining_rx) = watch::channel(false);
     let inflight = Arc::new(Semaphore::new(INFLIGHT_MAX as usize));
@@ -163,7 +166,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     let ctx = SessionContext {
         spec: spec.clone(),
         replica: replica.clone(),
-        view: view_rx.clone(),
+        view: views.clone(),
         gate: gate.clone(),
         sessions: Arc::new(Semaphore::new(spec.sessions_max.max(1))),
         heard,
@@ -194,7 +197,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         replica,
         storage,
         replica_done,
-        view: view_rx,
+        view: views,
         endpoint,
         draining_tx,
         accepting,
@@ -204,8 +207,8 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
 }
 
 impl RunningNode {
-    /// The newest read view (role, leader, applied index, tree).
-    pub fn view(&self) -> watch::Receiver<View> {
+    /// The read views (role, leader, applied index, tree).
+    pub fn view(&self) -> Views {
         self.view.clone()
     }
 

@@ -138,7 +138,9 @@ async fn ten_thousand_watchers_are_each_told_once() {
         eprintln!("{SESSIONS} sessions watching after {:?}", started.elapsed());
         let open = nodes[follower as usize - 1]
             .view()
-            .borrow()
+            .current()
+            .await
+            .expect("replica stopped")
             .tree
             .sessions()
             .count();

@@ -96,7 +96,7 @@ async fn writes_through_any_node_commit_on_all(n: usize) {
         // Housekeeping entries keep coming: compare at a moment all stand at one index.
         let digests = tokio::time::timeout(STEP, async {
             loop {
-                let views: Vec<_> = nodes.iter().map(|n| n.view().borrow().clone()).collect();
+                let views = current_views(&refs).await;
                 if views.windows(2).all(|w| w[0].applied == w[1].applied) {
                     return views.iter().map(|v| v.tree.snapshot()).collect::<Vec<_>>();
                 }
@@ -110,7 +110,7 @@ async fn writes_through_any_node_commit_on_all(n: usize) {
             "replica trees differ"
         );
         for node in &nodes {
-            let v = node.view().borrow().clone();
+            let v = current_view(node).await;
             for i in 0..n {
                 let path = format!("/n{i}-19");
                 assert!(

@@ -42,7 +42,7 @@ async fn a_restarted_cluster_keeps_every_acknowledged_write() {
         assert!(result.is_ok(), "{result:?}");
         wait_applied(&refs, zxid as u64).await;
         for node in &nodes {
-            let v = node.view().borrow().clone();
+            let v = current_view(node).await;
             for j in 0..50 {
                 assert!(
                     v.tree.get(&format!("/r{j}")).is_some(),
@@ -104,7 +104,7 @@ async fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
         wait_applied(&refs, last as u64).await;
         let digests = tokio::time::timeout(STEP, async {
             loop {
-                let views: Vec<_> = refs.iter().map(|n| n.view().borrow().clone()).collect();
+                let views = current_views(&refs).await;
                 if views.windows(2).all(|w| w[0].applied == w[1].applied) {
                     return views.iter().map(|v| v.tree.snapshot()).collect::<Vec<_>>();
                 }

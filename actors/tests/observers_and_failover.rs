@@ -53,7 +53,7 @@ async fn an_observer_serves_reads_forwards_writes_and_never_leads() {
                 .find(|n| n.id() == 4)
                 .unwrap()
                 .view()
-                .borrow()
+                .published()
                 .role,
             Role::Follower
         );
@@ -105,7 +105,7 @@ async fn a_new_leader_keeps_every_acknowledged_write_and_the_old_one_catches_up(
         let all: Vec<_> = nodes.iter().flatten().collect();
         wait_applied(&all, last as u64).await;
         for node in &all {
-            let v = node.view().borrow().clone();
+            let v = current_view(node).await;
             for j in 0..40 {
                 assert!(
                     v.tree.get(&format!("/a{j}")).is_some(),

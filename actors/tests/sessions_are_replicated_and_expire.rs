@@ -46,7 +46,7 @@ async fn sessions_live_by_heartbeats_and_expire_without_them() {
         assert!(r.is_ok(), "{r:?}");
         wait_applied(&refs, zxid as u64).await;
         for node in &nodes {
-            assert!(node.view().borrow().tree.get("/eph-closed").is_none());
+            assert!(current_view(node).await.tree.get("/eph-closed").is_none());
         }
         drop(gone);
 
@@ -57,7 +57,7 @@ async fn sessions_live_by_heartbeats_and_expire_without_them() {
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
         for node in &nodes {
-            let v = node.view().borrow().clone();
+            let v = current_view(node).await;
             assert!(
                 v.tree.get("/eph-alive").is_some(),
                 "node {}: a live session expired",

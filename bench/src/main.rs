@@ -15,6 +15,7 @@
 mod metrics_cost;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -50,7 +51,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Workload {
-    /// setData of `--value-bytes` on one znode per proposer (getData with
+    /// setData of `--value-bytes` on one znode per proposer or over `--znodes` (getData with
     /// `--reads`), `--inflight` requests in flight per proposer.
     Writes(WriteArgs),
     /// The same workload against running ZooKeeper and corral clusters, side
@@ -78,6 +79,10 @@ struct WriteArgs {
     /// Requests each proposer keeps in flight, pipelined on its session.
     #[arg(long, default_value_t = 1)]
     inflight: usize,
+    /// Spread the load over this many shared znodes, as `compare` does (loop
+    /// i of L visits znodes i, i + L, ...); 0 gives each proposer its own.
+    #[arg(long, default_value_t = 0)]
+    znodes: usize,
     /// Seconds measured (after a one-second warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -163,6 +168,13 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         args.shared_links,
     )
     .await?;
+    let shared: Arc<Vec<String>> =
+        Arc::new((0..args.znodes).map(|z| format!("/bench/k{z}")).collect());
+    if let Some(first) = clients.first() {
+        for path in shared.iter() {
+            first.create(path, b"", CreateMode::Persistent).await?;
+        }
+    }
 
     let value = vec![b'v'; args.value_bytes];
     // Counts from here to the end of the load, warm-up included: per-write
@@ -173,12 +185,23 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     let measure_from = start + Duration::from_secs(1);
     let end = measure_from + Duration::from_secs(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
+    let loops = clients.len() * args.inflight.max(1);
     for (p, client) in clients.into_iter().enumerate() {
         // `--inflight` writers share the session: its requests are pipelined.
-        for _ in 0..args.inflight.max(1) {
+        for i in 0..args.inflight.max(1) {
+            let paths = if shared.is_empty() {
+                vec![format!("/bench/p{p}")]
+            } else {
+                let first = p * args.inflight.max(1) + i;
+                (first..)
+                    .step_by(loops)
+                    .take(shared.len().div_ceil(loops).max(1))
+                    .map(|z| shared[z % shared.len()].clone())
+                    .collect()
+            };
             tasks.spawn(proposer(
                 client.clone(),
-                format!("/bench/p{p}"),
+                paths,
                 value.clone(),
                 args.reads,
                 measure_from,
@@ -341,12 +364,12 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Writes `value` to `path` (reads it, with `reads`) until `end`; returns the
+/// Writes `value` to `paths` in turn (reads them, with `reads`) until `end`; returns the
 /// latencies (in µs) of requests started after `measure_from`, the count of
 /// failed ones, and of every acknowledged one.
 async fn proposer(
     client: Client,
-    path: String,
+    paths: Vec<String>,
     value: Vec<u8>,
     reads: bool,
     measure_from: Instant,
@@ -355,15 +378,15 @@ async fn proposer(
     let mut samples = Vec::new();
     let mut failed = 0;
     let mut acknowledged = 0;
-    loop {
+    for path in paths.iter().cycle() {
         let sent = Instant::now();
         if sent >= end {
             break;
         }
         let result = if reads {
-            client.get_data(&path).await.map(|_| ())
+            client.get_data(path).await.map(|_| ())
         } else {
-            client.set_data(&path, &value, None).await.map(|_| ())
+            client.set_data(path, &value, None).await.map(|_| ())
         };
         acknowledged += u64::from(result.is_ok());
         if sent >= measure_from {

@@ -152,7 +152,7 @@ impl Loaded {
         for (p, client) in clients.into_iter().enumerate() {
             tasks.spawn(super::proposer(
                 client,
-                format!("/bench/p{p}"),
+                vec![format!("/bench/p{p}")],
                 value.clone(),
                 false,
                 measure_from,

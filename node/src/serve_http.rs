@@ -9,14 +9,14 @@
 //! - `/metrics`: Prometheus text. Histograms are exported with fixed buckets
 //!   ([`LATENCY_BUCKETS_SECONDS`]), so `histogram_quantile` works across
 //!   nodes. With `[metrics] enabled = false` no recorder is installed and
-//!   only the four replica status gauges are rendered, from the read view.
+//!   only the four replica status gauges are rendered, from a current view.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use corral_actors::View;
+use corral_actors::{View, Views};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -61,7 +61,7 @@ pub(crate) fn install_recorder(enabled: bool) -> Option<PrometheusHandle> {
 /// What the HTTP tasks share.
 #[derive(Clone)]
 struct Shared {
-    view: watch::Receiver<View>,
+    view: Views,
     metrics: Option<PrometheusHandle>,
     /// The commit index in the first view that knew a leader.
     joined_commit: Arc<OnceLock<u64>>,
@@ -70,7 +70,7 @@ struct Shared {
 /// Binds `addr` and serves until the task is aborted.
 pub(crate) async fn spawn(
     addr: SocketAddr,
-    view: watch::Receiver<View>,
+    view: Views,
     metrics: Option<PrometheusHandle>,
 ) -> std::io::Result<JoinHandle<()>> {
     let listener = TcpListener::bind(addr).await?;
@@ -79,7 +79,10 @@ pub(crate) async fn spawn(
         view,
         metrics,
     };
-    let watcher = tokio::spawn(note_join(shared.view.clone(), shared.joined_commit.clone()));
+    let watcher = tokio::spawn(note_join(
+        shared.view.subscribe(),
+        shared.joined_commit.clone(),
+    ));
     Ok(tokio::spawn(async move {
         let _watcher = AbortOnDrop(watcher);
         loop {
@@ -147,31 +150,39 @@ async fn answer(mut stream: TcpStream, shared: Shared) -> std::io::Result<()> {
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     let (status, body) = match path {
         "/health" => ("200 OK", "ok\n".to_string()),
-        "/ready" => {
-            let v = shared.view.borrow().clone();
-            let joined = shared.joined_commit.get().copied();
-            let ready = is_ready(&v, joined);
-            let role = if v.is_leader() { "leader" } else { "follower" };
-            let body = format!(
-                "{{\"ready\":{ready},\"role\":\"{role}\",\"term\":{},\"leader\":{},\"applied\":{},\"committed\":{},\"joined_commit\":{}}}\n",
-                v.term,
-                v.leader
-                    .map_or_else(|| "null".to_string(), |l| l.to_string()),
-                v.applied,
-                v.committed,
-                joined.map_or_else(|| "null".to_string(), |c| c.to_string()),
-            );
-            if ready {
-                ("200 OK", body)
-            } else {
-                ("503 Service Unavailable", body)
+        "/ready" => match shared.view.clone().current().await {
+            None => (
+                "503 Service Unavailable",
+                "{\"ready\":false,\"why\":\"the replica stopped\"}\n".to_string(),
+            ),
+            Some(v) => {
+                let joined = shared.joined_commit.get().copied();
+                let ready = is_ready(&v, joined);
+                let role = if v.is_leader() { "leader" } else { "follower" };
+                let body = format!(
+                    "{{\"ready\":{ready},\"role\":\"{role}\",\"term\":{},\"leader\":{},\"applied\":{},\"committed\":{},\"joined_commit\":{}}}\n",
+                    v.term,
+                    v.leader
+                        .map_or_else(|| "null".to_string(), |l| l.to_string()),
+                    v.applied,
+                    v.committed,
+                    joined.map_or_else(|| "null".to_string(), |c| c.to_string()),
+                );
+                if ready {
+                    ("200 OK", body)
+                } else {
+                    ("503 Service Unavailable", body)
+                }
             }
-        }
+        },
         "/metrics" => (
             "200 OK",
             match &shared.metrics {
                 Some(handle) => handle.render(),
-                None => status_text(&shared.view.borrow()),
+                None => match shared.view.clone().current().await {
+                    Some(v) => status_text(&v),
+                    None => String::new(),
+                },
             },
         ),
         _ => ("404 Not Found", "not found\n".to_string()),

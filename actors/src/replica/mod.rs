@@ -5,7 +5,7 @@
 //!   Tick (tokio interval) ─┐
 //!   Consensus(msg) ────────┤                 ┌─► StorageActor: Persist (WAL + fdatasync)
 //!   Submit(cmd) (sessions) ┼─► Node (core) ──┼─► peers: messages (bounded queues)
-//!   Forward / Result ──────┤     ready()     ├─► Tree::apply ─► View (watch) ─► waiters
+//!   Forward / Result ──────┤     ready()     ├─► Tree::apply ─► waiters (View on demand)
 //!   Persisted(token) ──────┘                 └─► background snapshot ─► compact
 //! ```
 //!
@@ -17,8 +17,9 @@
 //! forwarded write waits in `forwards` until it applies the entry that names
 //! that forward (an [`EntryOrigin`] after the command), as ZooKeeper's
 //! followers match committed requests to their own. Writes are answered only
-//! after the view that contains their entry is published, so a session's next
-//! read sees its own write.
+//! after the applied index that contains their entry is shared with readers
+//! ([`crate::view::Views`]), so a session's next read sees its own write. A
+//! view is published only when a reader wants a newer one than the last.
 
 mod housekeeping;
 mod linear_reads;
@@ -47,7 +48,7 @@ use crate::spec::NodeSpec;
 use crate::storage::recovery::encode_membership;
 use crate::storage::{SnapshotMeta as StoredSnapshotMeta, SnapshotStore};
 use crate::storage_actor::{StorageActor, StorageArgs, StorageMsg};
-use crate::view::View;
+use crate::view::{View, ViewDemand};
 
 /// A permit of the bounded gate in front of the replica's mailbox; dropped
 /// when the message is handled.
@@ -174,6 +175,8 @@ pub enum ReplicaMsg {
         /// The tree's bytes (kept by the core to send to laggards).
         data: Bytes,
     },
+    /// A reader waits for a newer view than the published one.
+    Publish,
     /// A background snapshot failed (the log is simply not compacted).
     SnapshotFailed(String),
     /// Stop serving: a leader hands leadership to a caught-up voter first.
@@ -189,6 +192,8 @@ pub struct ReplicaArgs {
     pub node: Node,
     /// Where views are published.
     pub view_tx: watch::Sender<View>,
+    /// Readers' wish for a newer view, and the applied index they compare with.
+    pub demand: Arc<ViewDemand>,
     /// The open WAL, handed to the StorageActor this actor starts and supervises.
     pub wal: crate::storage::Wal,
     /// Receives the StorageActor's ref once it is started.
@@ -240,6 +245,9 @@ pub struct ReplicaState {
     node: Node,
     tree: Tree,
     view_tx: watch::Sender<View>,
+    demand: Arc<ViewDemand>,
+    /// Applied index of the last published view.
+    published_applied: u64,
     storage: ActorRef<StorageMsg>,
     snapshots: SnapshotStore,
     peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
@@ -316,6 +324,8 @@ impl Actor for ReplicaActor {
         Ok(ReplicaState {
             tree,
             view_tx: args.view_tx,
+            demand: args.demand,
+            published_applied: 0,
             storage,
             snapshots: args.snapshots,
             peers: args.peers,
@@ -452,6 +462,11 @@ impl Actor for ReplicaActor {
             } => {
                 let answer = state.watch_op(session, op);
                 let _ = reply.send(answer);
+            }
+            ReplicaMsg::Publish => {
+                if state.publish_wanted() {
+                    state.publish();
+                }
             }
             ReplicaMsg::ReadIndex { gate: _gate, reply } => {
                 state.start_read(reply);

@@ -14,8 +14,6 @@ impl ReplicaState {
 
     /// The Ready loop: persist → send → apply → publish → answer.
     pub(super) fn drive(&mut self, myself: &ActorRef<ReplicaMsg>) {
-        // One view per drive, published only when something was applied: each
-        // publish makes the next apply copy the tree's touched paths.
         let mut results = Vec::new();
         let mut restored = false;
         while self.node.has_ready() {
@@ -56,10 +54,20 @@ impl ReplicaState {
             }
             self.answer_reads(ready.read_states);
         }
-        if restored || !results.is_empty() || self.role_changed() {
+        if restored || !results.is_empty() {
+            let applied = self.node.applied_index();
+            self.demand.set_applied(applied);
+            let hot = super::replica_metrics::hot_metrics();
+            hot.applied_index.set(applied as f64);
+            hot.committed_index.set(self.node.committed_index() as f64);
+        }
+        // Only when a reader waits for it (or the role changed): each publish
+        // makes the next applies copy the tree's touched paths.
+        if restored || self.role_changed() || self.publish_wanted() {
             self.publish();
         }
-        // Answered only now, so a session's next read sees its own write.
+        // Answered only now that readers know the applied index, so a
+        // session's next read sees its own write.
         if restored || !results.is_empty() {
             self.answer_waiters(results);
         }
@@ -186,7 +194,14 @@ impl ReplicaState {
         (applied.result, origin)
     }
 
+    /// Whether a reader waits for a newer view than the published one.
+    pub(super) fn publish_wanted(&self) -> bool {
+        self.published_applied < self.node.applied_index() && self.demand.is_wanted()
+    }
+
     pub(super) fn publish(&mut self) {
+        self.demand.fulfil();
+        self.published_applied = self.node.applied_index();
         let view = View {
             tree: self.tree.view(),
             applied: self.node.applied_index(),
@@ -195,9 +210,6 @@ impl ReplicaState {
             term: self.node.term(),
             committed: self.node.committed_index(),
         };
-        let hot = super::replica_metrics::hot_metrics();
-        hot.applied_index.set(view.applied as f64);
-        hot.committed_index.set(view.committed as f64);
         self.view_tx.send_replace(view);
     }
 }

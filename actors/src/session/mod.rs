@@ -44,7 +44,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::replica::{ReplicaMsg, Submitted};
 use crate::spec::NodeSpec;
-use crate::view::{View, wait_applied};
+use crate::view::Views;
 use writer::{Outbox, Pending, Queued, write_replies};
 
 /// Numbers session streams, so a stale stream's end does not unroute a newer one.
@@ -63,8 +63,8 @@ pub struct SessionContext {
     pub spec: Arc<NodeSpec>,
     /// The replica.
     pub replica: ActorRef<ReplicaMsg>,
-    /// The newest read view.
-    pub view: watch::Receiver<View>,
+    /// The read views.
+    pub view: Views,
     /// The bounded gate in front of the replica's mailbox.
     pub gate: Arc<Semaphore>,
     /// Sessions served at once.
@@ -191,7 +191,7 @@ async fn run_session(
     {
         Ok(Ok(Some(ClientMessage::Connect(req)))) => req,
         Ok(Ok(Some(ClientMessage::Status))) => {
-            let status = ServerMessage::Status(node_status(ctx));
+            let status = ServerMessage::Status(node_status(ctx).await?);
             writer.send(&status).await.map_err(|e| e.to_string())?;
             let _ = writer.finish().await;
             return Ok(());
@@ -249,25 +249,26 @@ async fn handshake(
     // A client must never see the tree go back in time: a server behind what
     // the client has seen waits a little for apply, then refuses.
     let seen = u64::try_from(req.last_zxid_seen).unwrap_or(0);
-    if seen > ctx.view.borrow().applied {
-        let mut view = ctx.view.clone();
-        let caught_up = tokio::time::timeout(CATCH_UP_WAIT, wait_applied(&mut view, seen)).await;
-        if !matches!(caught_up, Ok(Some(_))) {
+    let mut views = ctx.view.clone();
+    let wanted = seen.max(views.applied());
+    let view = match tokio::time::timeout(CATCH_UP_WAIT, views.at_least(wanted)).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Err("the replica stopped".to_string()),
+        Err(_) => {
             let reason = format!(
                 "this server has applied zxid {}, behind the client's {}",
-                ctx.view.borrow().applied,
+                views.applied(),
                 req.last_zxid_seen
             );
             refuse(writer, None, &reason).await;
             return Ok(None);
         }
-    }
+    };
     let spec = &ctx.spec;
     let timeout_ms = req
         .timeout_ms
         .clamp(spec.session_timeout_ms_min, spec.session_timeout_ms_max);
     if req.session_id != 0 {
-        let view = ctx.view.borrow().clone();
         let live = view
             .tree
             .session(req.session_id)
@@ -338,13 +339,18 @@ async fn handshake(
 }
 
 /// What this node says of itself to `corral status`.
-fn node_status(ctx: &SessionContext) -> NodeStatus {
-    let view = ctx.view.borrow().clone();
+async fn node_status(ctx: &SessionContext) -> Result<NodeStatus, String> {
+    let view = ctx
+        .view
+        .clone()
+        .current()
+        .await
+        .ok_or("the replica stopped")?;
     let open = ctx
         .spec
         .sessions_max
         .saturating_sub(ctx.sessions.available_permits());
-    NodeStatus {
+    Ok(NodeStatus {
         id: ctx.spec.id,
         role: role_name(view.role, ctx.spec.observer).to_owned(),
         voter: !ctx.spec.observer,
@@ -355,7 +361,7 @@ fn node_status(ctx: &SessionContext) -> NodeStatus {
         last_zxid: view.tree.last_zxid(),
         sessions: u64::try_from(open).unwrap_or(u64::MAX),
         znodes: u64::try_from(view.tree.node_count()).unwrap_or(u64::MAX),
-    }
+    })
 }
 
 /// The name `corral status` prints for a role.
@@ -458,7 +464,7 @@ async fn read_requests(
                         "a linearizable read must be a read",
                     );
                     let (done, reply) = oneshot::channel();
-                    let zxid = ctx.view.borrow().tree.last_zxid();
+                    let zxid = ctx.view.applied_zxid();
                     let _ = done.send(Submitted {
                         zxid,
                         result: Err(error),

@@ -29,7 +29,6 @@ use super::SessionContext;
 const FLUSH_BYTES: usize = 64 * 1024;
 use super::events::{SESSION_EVENTS_MAX, SessionEvent, WatchOp};
 use crate::replica::Submitted;
-use crate::view::wait_applied;
 
 /// One request waiting for its turn to be answered.
 pub(super) enum Pending {
@@ -192,7 +191,7 @@ impl Outbox {
                 Ok(match ready {
                     Ok(s) => (Some(reply_message(xid, s.zxid, s.result)), s.zxid),
                     Err(()) => {
-                        let zxid = view.borrow().tree.last_zxid();
+                        let zxid = view.applied_zxid();
                         let error = ZkError::new(ErrorCode::ConnectionLoss, "the node is stopping");
                         (Some(reply_message(xid, zxid, Err(error))), zxid)
                     }
@@ -211,11 +210,11 @@ impl Outbox {
                 let index = match ctx.read_index().await {
                     Ok(index) => index,
                     Err(e) => {
-                        let zxid = view.borrow().tree.last_zxid();
+                        let zxid = view.applied_zxid();
                         return Ok((Some(reply_message(xid, zxid, Err(e))), zxid));
                     }
                 };
-                if wait_applied(&mut view, index).await.is_none() {
+                if view.at_least(index).await.is_none() {
                     return Err(WriterStop::EventsLost);
                 }
                 if super::touches_watches(&request) {
@@ -231,8 +230,8 @@ impl Outbox {
                 Ok((Some(reply_message(xid, zxid, outcome.result)), zxid))
             }
             Pending::Pong => {
-                let v = self.view_after_events(&mut view).await?;
-                let zxid = v.tree.last_zxid();
+                // A pong reads nothing: what is applied, and no less than the events sent.
+                let zxid = view.applied_zxid().max(self.sent_event_zxid);
                 Ok((Some(ServerMessage::Pong { zxid }), zxid))
             }
             Pending::Watch { xid, op } => {
@@ -243,7 +242,7 @@ impl Outbox {
                 let (zxid, result) = match answer {
                     Ok(s) => (s.zxid, s.result),
                     Err(_) => (
-                        view.borrow().tree.last_zxid(),
+                        view.applied_zxid(),
                         Err(ZkError::new(
                             ErrorCode::ConnectionLoss,
                             "the node is stopping",
@@ -263,13 +262,15 @@ impl Outbox {
         }
     }
 
-    /// The newest view, once it has applied every event already sent.
+    /// A view of everything applied so far, which includes every event already sent.
     async fn view_after_events(
         &self,
-        view: &mut tokio::sync::watch::Receiver<crate::view::View>,
+        view: &mut crate::view::Views,
     ) -> Result<crate::view::View, WriterStop> {
-        let needed = u64::try_from(self.sent_event_zxid).unwrap_or(0);
-        match wait_applied(view, needed).await {
+        let needed = u64::try_from(self.sent_event_zxid)
+            .unwrap_or(0)
+            .max(view.applied());
+        match view.at_least(needed).await {
             Some(v) => Ok(v),
             None => Err(WriterStop::EventsLost),
         }

@@ -140,7 +140,8 @@ pub async fn start_cluster(tag: &str, n: usize, tweak: impl Fn(&mut NodeSpec)) -
 pub async fn wait_leader(nodes: &[&RunningNode]) -> u64 {
     tokio::time::timeout(STEP, async {
         loop {
-            let views: Vec<View> = nodes.iter().map(|n| n.view().borrow().clone()).collect();
+            // Role and leader changes are published as they happen.
+            let views: Vec<View> = nodes.iter().map(|n| n.view().published()).collect();
             if let Some(leader) = views.iter().find(|v| v.is_leader()) {
                 let id = leader.leader.unwrap_or(0);
                 if id != 0 && views.iter().all(|v| v.leader == Some(id)) {
@@ -157,12 +158,25 @@ pub async fn wait_leader(nodes: &[&RunningNode]) -> u64 {
 /// Waits until every node applied at least `index`.
 pub async fn wait_applied(nodes: &[&RunningNode], index: u64) {
     for node in nodes {
-        let mut view = node.view();
-        tokio::time::timeout(STEP, corral_actors::view::wait_applied(&mut view, index))
+        tokio::time::timeout(STEP, node.view().at_least(index))
             .await
             .expect("apply did not catch up in time")
             .expect("replica stopped");
     }
+}
+
+/// What `node` has applied so far, as a view.
+pub async fn current_view(node: &RunningNode) -> View {
+    node.view().current().await.expect("replica stopped")
+}
+
+/// What each of `nodes` has applied so far, as views.
+pub async fn current_views(nodes: &[&RunningNode]) -> Vec<View> {
+    let mut views = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        views.push(current_view(node).await);
+    }
+    views
 }
 
 /// One client session over its own QUIC link.
