@@ -41,6 +41,8 @@ const BACKOFF_MS_MAX: u64 = 2_000;
 const WRITE_BATCH_MAX: usize = 1_024;
 /// Session ids accepted in one heartbeat batch.
 const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
+/// Forwards handed to the replica in one message at most.
+const FORWARDS_PER_MESSAGE_MAX: usize = 1024;
 
 /// Starts the PeerActor for `peer`; returns its bounded queue.
 pub fn spawn_peer(
@@ -232,8 +234,14 @@ async fn read_stream(
     replica: &ActorRef<ReplicaMsg>,
     gate: &Arc<Semaphore>,
 ) -> Result<(), String> {
+    // A message read while gathering forwards, handled next.
+    let mut pending = None;
     loop {
-        let msg = match reader.read::<PeerMessage>().await {
+        let read = match pending.take() {
+            Some(msg) => Ok(Some(msg)),
+            None => reader.read::<PeerMessage>().await,
+        };
+        let msg = match read {
             Ok(Some(msg)) => msg,
             Ok(None) => return Ok(()),
             Err(
@@ -257,12 +265,41 @@ async fn read_stream(
             PeerMessage::Forward {
                 forward_id,
                 command,
-            } => ReplicaMsg::Forward {
-                from,
-                forward_id,
-                command,
-                gate: permit,
-            },
+            } => {
+                // The forwards already buffered behind it go in the same
+                // message: one mailbox slot and one permit for the lot.
+                let mut forwards = vec![(forward_id, command)];
+                let mut next = None;
+                while forwards.len() < FORWARDS_PER_MESSAGE_MAX {
+                    match reader.try_read_buffered::<PeerMessage>() {
+                        Ok(Some(PeerMessage::Forward {
+                            forward_id,
+                            command,
+                        })) => forwards.push((forward_id, command)),
+                        Ok(Some(other)) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                let batch = ReplicaMsg::Forward {
+                    from,
+                    forwards,
+                    gate: permit,
+                };
+                match next {
+                    None => batch,
+                    Some(other) => {
+                        if replica.send_message(batch).is_err() {
+                            return Ok(());
+                        }
+                        pending = Some(other);
+                        continue;
+                    }
+                }
+            }
             PeerMessage::ForwardResult {
                 forward_id,
                 outcome,

@@ -144,6 +144,18 @@ impl FrameReader {
         }
     }
 
+    /// The next frame decoded as `M` if one is already buffered whole;
+    /// `Ok(None)` without waiting otherwise.
+    pub fn try_read_buffered<M: DeserializeOwned>(&mut self) -> Result<Option<M>> {
+        let peer = self.peer;
+        match self.buffered_frame()? {
+            None => Ok(None),
+            Some((from, to)) => postcard::from_bytes(&self.buf[from..to])
+                .map(Some)
+                .map_err(|source| TransportError::Decode { peer, source }),
+        }
+    }
+
     /// Bytes of memory the read buffer holds now (for metrics, and to prove limits).
     pub fn buffer_capacity_bytes(&self) -> usize {
         self.buf.capacity()

@@ -2,7 +2,8 @@
 //! before anything is allocated for it, a truncated or garbage frame is a decode
 //! error, and each ends only its own stream; the same connection's other
 //! streams and other connections go on being served. Also proves that frames
-//! pushed through the coalescing sender arrive complete and in order.
+//! pushed through the coalescing sender arrive complete and in order, and that
+//! frames already buffered are read without waiting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -264,4 +265,55 @@ async fn an_oversized_frame_is_refused_by_the_sender_and_the_stream_goes_on() {
         assert_eq!(reader.read::<Echo>().await.unwrap(), Some(ok));
     })
     .await
+}
+
+#[tokio::test]
+async fn buffered_frames_are_read_without_waiting_and_later_ones_are_awaited() {
+    let store = node_store(&pki().main, 1);
+    let endpoint = corral_transport::Endpoint::server(loopback(), store, config()).unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let (seen_tx, mut seen) = mpsc::channel(8);
+    tokio::spawn(async move {
+        let Some(incoming) = endpoint.accept().await else {
+            return;
+        };
+        let link = incoming.establish().await.unwrap();
+        let (_writer, mut reader) = link.accept_bi().await.unwrap();
+        // Everything the client sent has arrived by now.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let first = reader.read::<Echo>().await.unwrap().unwrap();
+        let mut buffered = vec![first.seq];
+        while let Some(msg) = reader.try_read_buffered::<Echo>().unwrap() {
+            buffered.push(msg.seq);
+        }
+        seen_tx.send(buffered).await.unwrap();
+        // The fourth frame is sent only now: read() waits for it.
+        let fourth = reader.read::<Echo>().await.unwrap().unwrap();
+        seen_tx.send(vec![fourth.seq]).await.unwrap();
+        drop(endpoint);
+    });
+
+    let link = link_to(addr).await;
+    let (mut writer, _reader) = link.open_bi().await.unwrap();
+    for seq in 0..3 {
+        writer
+            .feed(&Echo {
+                seq,
+                text: "batch".into(),
+            })
+            .await
+            .unwrap();
+    }
+    writer.flush().await.unwrap();
+    let seen_first = tokio::time::timeout(STEP, seen.recv()).await.unwrap();
+    assert_eq!(seen_first, Some(vec![0, 1, 2]));
+    writer
+        .send(&Echo {
+            seq: 3,
+            text: "late".into(),
+        })
+        .await
+        .unwrap();
+    let seen_last = tokio::time::timeout(STEP, seen.recv()).await.unwrap();
+    assert_eq!(seen_last, Some(vec![3]));
 }

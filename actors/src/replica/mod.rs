@@ -91,14 +91,13 @@ pub enum ReplicaMsg {
     Flush,
     /// A consensus message from a peer.
     Consensus(Message, Gate),
-    /// A follower asks this node (as leader) to propose a command.
+    /// A follower asks this node (as leader) to propose commands: the
+    /// forwards that arrived together, in order.
     Forward {
         /// The follower.
         from: NodeId,
-        /// Its number for the forward.
-        forward_id: u64,
-        /// The command.
-        command: Command,
+        /// Its number for each forward, and the command.
+        forwards: Vec<(u64, Command)>,
         /// Mailbox permit.
         gate: Gate,
     },
@@ -399,35 +398,11 @@ impl Actor for ReplicaActor {
             }
             ReplicaMsg::Forward {
                 from,
-                forward_id,
-                command,
+                forwards,
                 gate: _gate,
             } => {
-                let origin = EntryOrigin {
-                    node: from,
-                    forward_id,
-                };
-                let outcome = match state.propose_ref(&command, Some(origin)) {
-                    // The follower learns the outcome from the entry itself.
-                    Ok(_) => None,
-                    Err(ProposeError::NotLeader { leader }) => {
-                        Some(ForwardOutcome::NotLeader { leader })
-                    }
-                    Err(ProposeError::Backpressure | ProposeError::Transferring) => {
-                        Some(ForwardOutcome::Busy)
-                    }
-                    Err(e) => Some(ForwardOutcome::Refused {
-                        reason: e.to_string(),
-                    }),
-                };
-                if let Some(outcome) = outcome {
-                    state.send_peer(
-                        from,
-                        PeerMessage::ForwardResult {
-                            forward_id,
-                            outcome,
-                        },
-                    );
+                for (forward_id, command) in &forwards {
+                    state.propose_forward(from, *forward_id, command);
                 }
                 state.schedule_flush(&myself);
             }

@@ -19,6 +19,30 @@ impl ReplicaState {
         ticks.max(u64::from(self.spec.election_timeout_ticks) * 4)
     }
 
+    /// Proposes a follower's forwarded command; tells the follower at once
+    /// only if it was not proposed (otherwise it learns from the entry).
+    pub(super) fn propose_forward(&mut self, from: NodeId, forward_id: u64, command: &Command) {
+        let origin = EntryOrigin {
+            node: from,
+            forward_id,
+        };
+        let outcome = match self.propose_ref(command, Some(origin)) {
+            Ok(_) => return,
+            Err(ProposeError::NotLeader { leader }) => ForwardOutcome::NotLeader { leader },
+            Err(ProposeError::Backpressure | ProposeError::Transferring) => ForwardOutcome::Busy,
+            Err(e) => ForwardOutcome::Refused {
+                reason: e.to_string(),
+            },
+        };
+        self.send_peer(
+            from,
+            PeerMessage::ForwardResult {
+                forward_id,
+                outcome,
+            },
+        );
+    }
+
     /// Proposes a command as leader; returns its (index, term).
     pub(super) fn propose(&mut self, command: Command) -> Result<(u64, u64), ProposeError> {
         self.propose_ref(&command, None)
