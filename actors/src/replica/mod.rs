@@ -117,14 +117,13 @@ pub enum ReplicaMsg {
         /// Mailbox permit.
         gate: Gate,
     },
-    /// A local session's command for the log; answered once applied here.
+    /// Local sessions' commands for the log, in order; each answered once
+    /// applied here.
     Submit {
-        /// The command.
-        command: Command,
+        /// The commands and where to answer each.
+        commands: Vec<(Command, RpcReplyPort<Submitted>)>,
         /// Mailbox permit.
         gate: Gate,
-        /// The answer.
-        reply: RpcReplyPort<Submitted>,
     },
     /// A session's watch operation, evaluated between two applies.
     Watch {
@@ -417,16 +416,17 @@ impl Actor for ReplicaActor {
                 }
             }
             ReplicaMsg::Submit {
-                command,
+                commands,
                 gate: _gate,
-                reply,
             } => {
                 let deadline_tick = state.ticks + state.request_timeout_ticks();
-                state.submit(Deferred {
-                    command,
-                    reply,
-                    deadline_tick,
-                });
+                for (command, reply) in commands {
+                    state.submit(Deferred {
+                        command,
+                        reply,
+                        deadline_tick,
+                    });
+                }
                 state.schedule_flush(&myself);
             }
             ReplicaMsg::Watch {

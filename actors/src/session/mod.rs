@@ -85,15 +85,35 @@ impl SessionContext {
     /// withdraw it.
     pub async fn submit(&self, command: Command) -> oneshot::Receiver<Submitted> {
         let (tx, rx) = oneshot::channel();
-        let gate = self.gate.clone().acquire_owned().await.ok();
-        let msg = ReplicaMsg::Submit {
-            command,
-            gate,
-            reply: RpcReplyPort::from(tx),
-        };
-        // A stopped replica drops the port: the receiver then reports an error.
-        let _ = self.replica.send_message(msg);
+        self.send_commands(vec![(command, RpcReplyPort::from(tx))])
+            .await;
         rx
+    }
+
+    /// [`SessionContext::submit`] for several commands in order, in one
+    /// message (one slot at the gate).
+    ///
+    /// Cancel safety: as [`SessionContext::submit`].
+    pub async fn submit_all(&self, commands: Vec<Command>) -> Vec<oneshot::Receiver<Submitted>> {
+        let mut replies = Vec::with_capacity(commands.len());
+        let commands = commands
+            .into_iter()
+            .map(|command| {
+                let (tx, rx) = oneshot::channel();
+                replies.push(rx);
+                (command, RpcReplyPort::from(tx))
+            })
+            .collect();
+        self.send_commands(commands).await;
+        replies
+    }
+
+    /// Sends commands to the replica once there is room at the gate.
+    async fn send_commands(&self, commands: Vec<(Command, RpcReplyPort<Submitted>)>) {
+        let gate = self.gate.clone().acquire_owned().await.ok();
+        let msg = ReplicaMsg::Submit { commands, gate };
+        // A stopped replica drops the ports: the receivers then report an error.
+        let _ = self.replica.send_message(msg);
     }
 }
 
@@ -391,8 +411,46 @@ fn mark_heard(ctx: &SessionContext, session: SessionId) {
         .insert(session);
 }
 
+/// Whether a request goes through the log: writes, and sync (answered once
+/// everything before it applied).
+fn goes_to_log(request: &Request) -> bool {
+    request.is_write() || matches!(request, Request::Sync { .. })
+}
+
+/// Adds to `writes` the requests for the log already buffered behind them,
+/// as many as the FIFO has room for (so the session's bound holds); stops
+/// after a close, and keeps in `next` the first message of another kind.
+/// `Err` is a bad frame, after the writes read before it.
+fn gather_writes(
+    reader: &mut FrameReader,
+    tx: &mpsc::Sender<Queued>,
+    writes: &mut Vec<(i32, Request, Option<&'static str>)>,
+    next: &mut Option<ClientMessage>,
+) -> Result<(), corral_transport::TransportError> {
+    let room = tx.capacity().max(1);
+    while writes.len() < room
+        && !writes
+            .last()
+            .is_some_and(|(_, request, _)| matches!(request, Request::Close))
+    {
+        match reader.try_read_buffered::<ClientMessage>()? {
+            Some(ClientMessage::Request { xid, request }) if goes_to_log(&request) => {
+                let op = Some(crate::request_metrics::op_label(&request));
+                writes.push((xid, request, op));
+            }
+            Some(other) => {
+                *next = Some(other);
+                break;
+            }
+            None => break,
+        }
+    }
+    Ok(())
+}
+
 /// Reads the client's messages and queues each for the writer, in order;
-/// writes go to the log at once so they pipeline.
+/// writes go to the log at once, those that arrived together in one message
+/// to the replica, so they pipeline.
 async fn read_requests(
     reader: &mut FrameReader,
     tx: &mpsc::Sender<Queued>,
@@ -400,12 +458,17 @@ async fn read_requests(
     ctx: &SessionContext,
 ) -> Result<(), String> {
     let mut draining = ctx.draining.clone();
+    // A message read while gathering writes, handled next.
+    let mut next = None;
     loop {
-        let msg = tokio::select! {
-            msg = reader.read::<ClientMessage>() => msg,
-            _ = draining.wait_for(|d| *d) => return Ok(()),
-            // The writer stopped (stream failed, or events overflowed).
-            _ = tx.closed() => return Ok(()),
+        let msg = match next.take() {
+            Some(msg) => Ok(Some(msg)),
+            None => tokio::select! {
+                msg = reader.read::<ClientMessage>() => msg,
+                _ = draining.wait_for(|d| *d) => return Ok(()),
+                // The writer stopped (stream failed, or events overflowed).
+                _ = tx.closed() => return Ok(()),
+            },
         };
         let msg = match msg {
             Ok(Some(msg)) => msg,
@@ -426,24 +489,44 @@ async fn read_requests(
         };
         let pending = match msg {
             ClientMessage::Request { xid, request } => {
-                let closing = matches!(request, Request::Close);
-                // Sync goes through the log: it answers once everything before it applied.
-                if request.is_write() || matches!(request, Request::Sync { .. }) {
-                    let inflight = ctx.inflight.clone().try_acquire_owned().ok();
-                    let reply = ctx.submit(Command::Client { session, request }).await;
-                    let write = Pending::Write {
-                        xid,
-                        reply,
-                        _inflight: inflight,
-                    };
-                    let sent = tx
-                        .send(Queued {
-                            pending: write,
-                            op,
-                            at,
+                if goes_to_log(&request) {
+                    let mut writes = vec![(xid, request, op)];
+                    let gathered = gather_writes(reader, tx, &mut writes, &mut next);
+                    let closing = writes
+                        .last()
+                        .is_some_and(|(_, request, _)| matches!(request, Request::Close));
+                    let mut labels = Vec::with_capacity(writes.len());
+                    let commands = writes
+                        .into_iter()
+                        .map(|(xid, request, op)| {
+                            let inflight = ctx.inflight.clone().try_acquire_owned().ok();
+                            labels.push((xid, op, inflight));
+                            Command::Client { session, request }
                         })
-                        .await;
-                    if sent.is_err() || closing {
+                        .collect();
+                    let replies = ctx.submit_all(commands).await;
+                    for ((xid, op, inflight), reply) in labels.into_iter().zip(replies) {
+                        let write = Pending::Write {
+                            xid,
+                            reply,
+                            _inflight: inflight,
+                        };
+                        let sent = tx
+                            .send(Queued {
+                                pending: write,
+                                op,
+                                at,
+                            })
+                            .await;
+                        if sent.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    if let Err(e) = gathered {
+                        reader.stop(CloseCode::Protocol);
+                        return Err(e.to_string());
+                    }
+                    if closing {
                         return Ok(());
                     }
                     continue;
