@@ -30,7 +30,8 @@ use crate::quiet_servers;
 
 /// The parent of the pre-created znodes.
 const ROOT: &str = "/corral-bench-compare";
-/// A request not answered within this counts as failed, and its loop goes on.
+/// How long after its window a loop waits for an unanswered request, which
+/// then counts as failed (if sent inside the window) and ends the loop.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Arguments of `compare`.
@@ -479,6 +480,11 @@ async fn request_loop(
     // Loop i visits znodes i, i + loops, i + 2 loops, ...: concurrent loops
     // touch different znodes, and every znode gets its share.
     let mut next = index;
+    // One deadline for the loop's requests, set once: a timer per request
+    // would cost the load generator a timer-wheel insert and removal each,
+    // CPU the servers then lack on a shared machine.
+    let give_up = tokio::time::sleep_until((window.until + REQUEST_TIMEOUT).into());
+    tokio::pin!(give_up);
     loop {
         let sent = Instant::now();
         if sent >= window.until {
@@ -486,24 +492,34 @@ async fn request_loop(
         }
         let path = &paths[next % paths.len()];
         next = next.wrapping_add(loop_count);
-        let outcome = match op {
-            Op::Write => tokio::time::timeout(REQUEST_TIMEOUT, session.write(path, &value))
-                .await
-                .map(|r| r.map(|()| value.len())),
-            Op::Read => tokio::time::timeout(REQUEST_TIMEOUT, session.read(path)).await,
-            Op::NewSession | Op::WatchEvent => Ok(Err(anyhow::anyhow!(
-                "{op:?} is not a request: it has a phase of its own"
-            ))),
+        let request = async {
+            match op {
+                Op::Write => session.write(path, &value).await.map(|()| value.len()),
+                Op::Read => session.read(path).await,
+                Op::NewSession | Op::WatchEvent => Err(anyhow::anyhow!(
+                    "{op:?} is not a request: it has a phase of its own"
+                )),
+            }
+        };
+        let outcome = tokio::select! {
+            biased;
+            outcome = request => outcome,
+            () = &mut give_up => {
+                // Unanswered REQUEST_TIMEOUT after the window: a failure if
+                // it was sent inside it.
+                if sent >= window.from {
+                    errors += 1;
+                }
+                break;
+            }
         };
         let done = Instant::now();
         if done < window.from || done > window.until {
             continue;
         }
         match outcome {
-            Ok(Ok(_)) => {
-                latencies.push(u32::try_from((done - sent).as_micros()).unwrap_or(u32::MAX))
-            }
-            Ok(Err(_)) | Err(_) => errors += 1,
+            Ok(_) => latencies.push(u32::try_from((done - sent).as_micros()).unwrap_or(u32::MAX)),
+            Err(_) => errors += 1,
         }
     }
     (latencies, errors)
