@@ -269,19 +269,19 @@ async fn read_stream(
                 // The forwards already buffered behind it go in the same
                 // message: one mailbox slot and one permit for the lot.
                 let mut forwards = vec![(forward_id, command)];
-                let mut next = None;
+                let mut next = Ok(None);
                 while forwards.len() < FORWARDS_PER_MESSAGE_MAX {
                     match reader.try_read_buffered::<PeerMessage>() {
                         Ok(Some(PeerMessage::Forward {
                             forward_id,
                             command,
                         })) => forwards.push((forward_id, command)),
-                        Ok(Some(other)) => {
-                            next = Some(other);
+                        Ok(None) => break,
+                        // Another kind of message, or a bad frame: after these.
+                        other => {
+                            next = other;
                             break;
                         }
-                        Ok(None) => break,
-                        Err(e) => return Err(e.to_string()),
                     }
                 }
                 let batch = ReplicaMsg::Forward {
@@ -290,13 +290,18 @@ async fn read_stream(
                     gate: permit,
                 };
                 match next {
-                    None => batch,
-                    Some(other) => {
+                    Ok(None) => batch,
+                    Ok(Some(other)) => {
                         if replica.send_message(batch).is_err() {
                             return Ok(());
                         }
                         pending = Some(other);
                         continue;
+                    }
+                    Err(e) => {
+                        // The forwards before the bad frame still count.
+                        let _ = replica.send_message(batch);
+                        return Err(e.to_string());
                     }
                 }
             }

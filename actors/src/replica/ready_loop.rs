@@ -12,7 +12,7 @@ impl ReplicaState {
         }
     }
 
-    /// The Ready loop: persist → send → apply → publish → answer.
+    /// The Ready loop: persist → send → apply → publish (if a reader wants it) → answer.
     pub(super) fn drive(&mut self, myself: &ActorRef<ReplicaMsg>) {
         let mut results = Vec::new();
         let mut restored = false;
