@@ -3,12 +3,14 @@
 //! The tree's maps are persistent (`imbl`), so a [`View`] is an O(1) clone that
 //! later applies never change. The replica publishes one on a
 //! `tokio::sync::watch` channel, but only when a reader asked for something
-//! newer than the published view: every publish makes the next applies copy
-//! the tree paths they touch, so a stream of writes nobody reads publishes
-//! nothing. Readers go through [`Views`]: [`Views::current`] answers with a
-//! view holding everything applied so far (asking the replica to publish when
-//! the published one is behind), [`Views::at_least`] with one that has
-//! applied a given index.
+//! newer than the published view, or read the published one since it came
+//! out: every publish makes the next applies copy the tree paths they touch,
+//! so a stream of writes nobody reads publishes nothing, while under reads
+//! each applied batch is published as it comes (a read after a write then
+//! finds it without asking). Readers go through [`Views`]: [`Views::current`]
+//! answers with a view holding everything applied so far (asking the replica
+//! to publish when the published one is behind), [`Views::at_least`] with one
+//! that has applied a given index.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,6 +54,9 @@ pub struct ViewDemand {
     applied: AtomicU64,
     /// A reader waits for a newer view than the published one.
     wanted: AtomicBool,
+    /// The published view was read: readers are about, so the next applies
+    /// publish a view without being asked (as a mixed workload wants).
+    read: AtomicBool,
 }
 
 impl ViewDemand {
@@ -60,15 +65,23 @@ impl ViewDemand {
         self.applied.store(index, Ordering::Release);
     }
 
-    /// Whether a reader waits for a newer view; cleared by the replica just
-    /// before it publishes one.
+    /// Whether a reader waits for a newer view, or read the published one;
+    /// both are cleared by the replica just before it publishes.
     pub(crate) fn is_wanted(&self) -> bool {
-        self.wanted.load(Ordering::Acquire)
+        self.wanted.load(Ordering::Acquire) || self.read.load(Ordering::Relaxed)
     }
 
-    /// Clears the wish, just before a publish that fulfils it.
+    /// Clears the wish and the read mark, just before a publish.
     pub(crate) fn fulfil(&self) {
+        self.read.store(false, Ordering::Relaxed);
         self.wanted.store(false, Ordering::Release);
+    }
+
+    /// Marks the published view read (a store only when not marked yet).
+    fn mark_read(&self) {
+        if !self.read.load(Ordering::Relaxed) {
+            self.read.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -132,6 +145,7 @@ impl Views {
             {
                 let view = self.rx.borrow_and_update();
                 if view.applied >= index {
+                    self.demand.mark_read();
                     return Some(view.clone());
                 }
             }

@@ -1,8 +1,8 @@
-//! Proves that a node publishes a read view only when a reader wants a newer
-//! one, and that readers never see less than what is applied: writes nobody
-//! reads leave the published view behind, while the writer's next read, a
-//! read by another session on a follower, and `Views::current` all see every
-//! write applied before they asked.
+//! Proves that a node publishes a read view only when readers are about (one
+//! wants a newer view, or read the last), and that readers never see less
+//! than what is applied: writes nobody reads leave the published view behind,
+//! while the writer's next read, a read by another session on a follower, and
+//! `Views::current` all see every write applied before they asked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

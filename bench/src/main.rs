@@ -76,6 +76,11 @@ struct WriteArgs {
     /// no log entries.
     #[arg(long)]
     reads: bool,
+    /// After each setData, this many getData of the same znode on the same
+    /// session (each must see the write: the read-your-writes path of a
+    /// mixed workload); their latencies are reported apart.
+    #[arg(long, default_value_t = 0, conflicts_with = "reads")]
+    reads_after_write: usize,
     /// Requests each proposer keeps in flight, pipelined on its session.
     #[arg(long, default_value_t = 1)]
     inflight: usize,
@@ -203,21 +208,27 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
                 client.clone(),
                 paths,
                 value.clone(),
-                args.reads,
+                Mix {
+                    reads: args.reads,
+                    reads_after_write: args.reads_after_write,
+                },
                 measure_from,
                 end,
             ));
         }
     }
     let mut latencies_us = Vec::new();
+    let mut read_after_us = Vec::new();
     let mut errors = 0u64;
     let mut acknowledged_total = 0u64;
     while let Some(result) = tasks.join_next().await {
-        let (samples, failed, acknowledged) = result?;
-        latencies_us.extend(samples);
-        errors += failed;
-        acknowledged_total += acknowledged;
+        let done = result?;
+        latencies_us.extend(done.samples);
+        read_after_us.extend(done.reads_after);
+        errors += done.failed;
+        acknowledged_total += done.acknowledged;
     }
+    read_after_us.sort_unstable();
     let after = NodeCounts::take(&cluster, &ids).await?;
     let bench_cpu_ns = cpu_ns(std::process::id()).saturating_sub(bench_cpu_before);
     // Again after the load, on the same filesystem: a shared disk drifts.
@@ -238,6 +249,17 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     );
     let rate_label = format!("{op}s/s");
     println!("  {rate_label:<14}{rate:.0}  ({ops} acknowledged, {errors} failed)");
+    if args.reads_after_write > 0 {
+        let q = |x: f64| percentile(&read_after_us, x);
+        println!(
+            "  reads after a write: {:.0}/s, latency us p50 {}  p90 {}  p99 {}  max {}",
+            read_after_us.len() as f64 / args.seconds as f64,
+            q(0.50),
+            q(0.90),
+            q(0.99),
+            read_after_us.last().copied().unwrap_or(0)
+        );
+    }
     println!(
         "  latency us    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         p(0.50),
@@ -364,39 +386,69 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Writes `value` to `paths` in turn (reads them, with `reads`) until `end`; returns the
-/// latencies (in µs) of requests started after `measure_from`, the count of
-/// failed ones, and of every acknowledged one.
+/// What a proposer loop does with each znode in turn.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mix {
+    /// getData instead of setData.
+    reads: bool,
+    /// getData calls of the same znode after each setData.
+    reads_after_write: usize,
+}
+
+/// What one proposer loop measured.
+#[derive(Debug, Default)]
+struct Measured {
+    /// Latencies (µs) of its setData (getData, with `reads`) started after `measure_from`.
+    samples: Vec<u32>,
+    /// Latencies (µs) of the getData calls made after a setData, in the same window.
+    reads_after: Vec<u32>,
+    /// Requests in the window that failed.
+    failed: u64,
+    /// Every acknowledged setData (getData, with `reads`), warm-up included.
+    acknowledged: u64,
+}
+
+/// Writes `value` to `paths` in turn (as `mix` says) until `end`.
 async fn proposer(
     client: Client,
     paths: Vec<String>,
     value: Vec<u8>,
-    reads: bool,
+    mix: Mix,
     measure_from: Instant,
     end: Instant,
-) -> (Vec<u32>, u64, u64) {
-    let mut samples = Vec::new();
-    let mut failed = 0;
-    let mut acknowledged = 0;
+) -> Measured {
+    let mut measured = Measured::default();
     for path in paths.iter().cycle() {
         let sent = Instant::now();
         if sent >= end {
             break;
         }
-        let result = if reads {
+        let result = if mix.reads {
             client.get_data(path).await.map(|_| ())
         } else {
             client.set_data(path, &value, None).await.map(|_| ())
         };
-        acknowledged += u64::from(result.is_ok());
+        measured.acknowledged += u64::from(result.is_ok());
         if sent >= measure_from {
             match result {
-                Ok(_) => {
-                    samples.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX))
+                Ok(_) => measured
+                    .samples
+                    .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                Err(_) => measured.failed += 1,
+            }
+        }
+        for _ in 0..mix.reads_after_write {
+            let sent = Instant::now();
+            let read = client.get_data(path).await;
+            if sent >= measure_from && sent < end {
+                match read {
+                    Ok(_) => measured
+                        .reads_after
+                        .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                    Err(_) => measured.failed += 1,
                 }
-                Err(_) => failed += 1,
             }
         }
     }
-    (samples, failed, acknowledged)
+    measured
 }

@@ -154,7 +154,7 @@ impl Loaded {
                 client,
                 vec![format!("/bench/p{p}")],
                 value.clone(),
-                false,
+                super::Mix::default(),
                 measure_from,
                 end,
             ));
@@ -171,7 +171,7 @@ impl Loaded {
         let cpu_ns = node_cpu_ns().saturating_sub(cpu_from);
         let mut writes = 0usize;
         while let Some(result) = tasks.join_next().await {
-            writes += result?.0.len();
+            writes += result?.samples.len();
         }
         // Dropping the cluster stops its nodes.
         drop(cluster);

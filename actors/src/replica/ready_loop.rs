@@ -61,7 +61,7 @@ impl ReplicaState {
             hot.applied_index.set(applied as f64);
             hot.committed_index.set(self.node.committed_index() as f64);
         }
-        // Only when a reader waits for it (or the role changed): each publish
+        // Only when readers are about (or the role changed): each publish
         // makes the next applies copy the tree's touched paths.
         if restored || self.role_changed() || self.publish_wanted() {
             self.publish();
@@ -194,7 +194,8 @@ impl ReplicaState {
         (applied.result, origin)
     }
 
-    /// Whether a reader waits for a newer view than the published one.
+    /// Whether a reader waits for a newer view than the published one, or
+    /// read that one (readers are about).
     pub(super) fn publish_wanted(&self) -> bool {
         self.published_applied < self.node.applied_index() && self.demand.is_wanted()
     }
