@@ -15,7 +15,6 @@
 mod metrics_cost;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -173,8 +172,7 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
         args.shared_links,
     )
     .await?;
-    let shared: Arc<Vec<String>> =
-        Arc::new((0..args.znodes).map(|z| format!("/bench/k{z}")).collect());
+    let shared: Vec<String> = (0..args.znodes).map(|z| format!("/bench/k{z}")).collect();
     if let Some(first) = clients.first() {
         for path in shared.iter() {
             first.create(path, b"", CreateMode::Persistent).await?;

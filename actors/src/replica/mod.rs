@@ -244,8 +244,6 @@ pub struct ReplicaState {
     tree: Tree,
     view_tx: watch::Sender<View>,
     demand: Arc<ViewDemand>,
-    /// Applied index of the last published view.
-    published_applied: u64,
     storage: ActorRef<StorageMsg>,
     snapshots: SnapshotStore,
     peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
@@ -323,7 +321,6 @@ impl Actor for ReplicaActor {
             tree,
             view_tx: args.view_tx,
             demand: args.demand,
-            published_applied: 0,
             storage,
             snapshots: args.snapshots,
             peers: args.peers,

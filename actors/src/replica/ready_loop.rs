@@ -197,12 +197,11 @@ impl ReplicaState {
     /// Whether a reader waits for a newer view than the published one, or
     /// read that one (readers are about).
     pub(super) fn publish_wanted(&self) -> bool {
-        self.published_applied < self.node.applied_index() && self.demand.is_wanted()
+        self.demand.is_wanted() && self.view_tx.borrow().applied < self.node.applied_index()
     }
 
     pub(super) fn publish(&mut self) {
         self.demand.fulfil();
-        self.published_applied = self.node.applied_index();
         let view = View {
             tree: self.tree.view(),
             applied: self.node.applied_index(),
