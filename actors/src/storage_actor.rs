@@ -1,11 +1,22 @@
 //! StorageActor: makes the consensus core's persist batches durable.
 //!
 //! ```text
-//!  ReplicaActor ──Persist{snapshot?, entries, hard state, token}──► StorageActor
+//!  ReplicaActor ──Persist{snapshot?, entries, hard state, token, on_thread}──► StorageActor
 //!     snapshot? ──► SnapshotStore::save (synced) + WalRecord::Reset
-//!     entries, hard state ──► GroupCommitter (one write + one fdatasync per group)
-//!  ReplicaActor ◄──Persisted(token)── sent by the WAL thread once the fdatasync returned
+//!     entries, hard state ──► GroupCommitter: written here (see below), or on
+//!                             its thread (one write + one fdatasync per group)
+//!  ReplicaActor ◄──Persisted(token)── sent once the write is durable
 //! ```
+//!
+//! On a one-thread runtime (a node given one core's worth) a batch is
+//! written on this actor's thread unless the replica asks for the committer
+//! thread: handing a write over costs two context switches, more CPU than the
+//! write itself on such a host, and their latency lands on every follower's
+//! acknowledgement. The replica asks for the thread where its event loop
+//! must stay free during the write: on the leader (its own write runs
+//! alongside the followers', while it proposes what comes in), and on a
+//! follower whose clients wait for forwarded writes (the leader's commit
+//! answers them while the follower's own write runs).
 //!
 //! The core hands out one persist batch at a time and only the next once the
 //! token came back, so this mailbox holds at most one batch plus compactions.
@@ -26,7 +37,12 @@ const WAL_QUEUE_BATCHES_MAX: usize = 64;
 #[derive(Debug)]
 pub enum StorageMsg {
     /// Make this batch durable, then send `Persisted(token)` to the replica.
-    Persist(Persist),
+    Persist {
+        /// The batch.
+        persist: Persist,
+        /// Write it on the committer thread even on a one-thread runtime.
+        on_thread: bool,
+    },
     /// A snapshot covers the log up to this index: remove WAL segments below it.
     Compact(u64),
     /// Sync and stop the WAL thread; answered once everything queued is durable.
@@ -52,6 +68,8 @@ pub struct StorageActor;
 #[derive(Debug)]
 pub struct StorageState {
     committer: Option<GroupCommitter>,
+    /// Whether batches may be written on this actor's thread (a one-thread runtime).
+    write_here: bool,
     snapshots: SnapshotStore,
     replica: ActorRef<ReplicaMsg>,
 }
@@ -67,8 +85,11 @@ impl Actor for StorageActor {
         args: StorageArgs,
     ) -> Result<StorageState, ActorProcessingErr> {
         let committer = GroupCommitter::start(args.wal, WAL_QUEUE_BATCHES_MAX)?;
+        let write_here = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
         Ok(StorageState {
             committer: Some(committer),
+            write_here,
             snapshots: args.snapshots,
             replica: args.replica,
         })
@@ -81,7 +102,7 @@ impl Actor for StorageActor {
         state: &mut StorageState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            StorageMsg::Persist(persist) => state.persist(persist).await?,
+            StorageMsg::Persist { persist, on_thread } => state.persist(persist, on_thread).await?,
             StorageMsg::Compact(index) => {
                 if let Some(c) = &state.committer {
                     c.compact(index).await?;
@@ -101,7 +122,11 @@ impl Actor for StorageActor {
 }
 
 impl StorageState {
-    async fn persist(&mut self, persist: Persist) -> Result<(), ActorProcessingErr> {
+    async fn persist(
+        &mut self,
+        persist: Persist,
+        on_thread: bool,
+    ) -> Result<(), ActorProcessingErr> {
         let Persist {
             snapshot,
             entries,
@@ -130,7 +155,7 @@ impl StorageState {
         }
         let committer = self.committer.as_ref().ok_or("storage is shut down")?;
         let replica = self.replica.clone();
-        // Runs on the WAL thread: the replica hears of the sync directly.
+        // Runs where the write ran: the replica hears of the sync directly.
         let on_durable: OnDurable = Box::new(move |outcome| match outcome {
             // The sync's latency is recorded once per fdatasync by the committer.
             Ok(_) => {
@@ -141,6 +166,18 @@ impl StorageState {
                 replica.stop(Some(format!("WAL write failed: {e}")));
             }
         });
+        let records = if self.write_here && !on_thread {
+            match committer.write_here(records) {
+                Ok(outcome) => {
+                    on_durable(outcome);
+                    return Ok(());
+                }
+                // Something is still queued for the thread: behind it.
+                Err(records) => records,
+            }
+        } else {
+            records
+        };
         committer.submit_then(records, on_durable).await?;
         Ok(())
     }

@@ -109,3 +109,107 @@ async fn callbacks_run_once_their_batch_is_durable() {
     let (_, recovered) = Wal::open(config).unwrap();
     assert_eq!(recovered.entries.len() as u64, BATCHES);
 }
+
+/// Writing on the caller's thread: a batch is written there only when
+/// nothing waits for the committer thread (otherwise it is handed back, to
+/// queue behind), and batches written either way are in the log in the
+/// order they were taken, after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_written_here_and_on_the_thread_keep_their_order() {
+    const BATCHES: u64 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path());
+    let (wal, _) = Wal::open(config.clone()).unwrap();
+    let committer = GroupCommitter::start(wal, 4).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (mut here, mut handed_back) = (0, 0);
+    for index in 1..=BATCHES {
+        let record = WalRecord::Entry(WalEntry {
+            index,
+            term: 1,
+            payload: vec![3; 100],
+        });
+        // Every third batch goes to the thread; the others try here first.
+        let records = if index % 3 == 0 {
+            vec![record]
+        } else {
+            match committer.write_here(vec![record]) {
+                Ok(outcome) => {
+                    let durable = outcome.unwrap();
+                    assert_eq!(durable.last_index, index, "written here in order");
+                    here += 1;
+                    continue;
+                }
+                Err(records) => {
+                    handed_back += 1;
+                    records
+                }
+            }
+        };
+        assert_eq!(records.len(), 1, "a handed-back batch is whole");
+        let tx = tx.clone();
+        let on_durable: corral_actors::storage::OnDurable = Box::new(move |outcome| {
+            let durable = outcome.unwrap();
+            tx.send((index, durable.last_index)).unwrap();
+        });
+        committer.submit_then(records, on_durable).await.unwrap();
+    }
+    drop(tx);
+    let all = async {
+        while let Some((index, last_index)) = rx.recv().await {
+            assert!(
+                last_index >= index,
+                "acked {index} with log at {last_index}"
+            );
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("every callback ran in time");
+    assert!(here > 0, "some batches were written on the caller's thread");
+    assert!(
+        here + handed_back == BATCHES - BATCHES / 3,
+        "every other batch was tried here"
+    );
+    drop(committer.shutdown().unwrap());
+    let (_, recovered) = Wal::open(config).unwrap();
+    let indexes: Vec<u64> = recovered.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (1..=BATCHES).collect::<Vec<_>>());
+}
+
+/// While a batch waits for the committer thread, `write_here` hands its
+/// batch back untouched instead of writing ahead of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_not_written_here_ahead_of_a_queued_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path());
+    let (wal, _) = Wal::open(config.clone()).unwrap();
+    let committer = GroupCommitter::start(wal, 4).unwrap();
+    let entry = |index| {
+        WalRecord::Entry(WalEntry {
+            index,
+            term: 1,
+            payload: vec![1; 64 << 10],
+        })
+    };
+    // A callback that blocks the thread until told: the batch stays queued.
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let on_durable: corral_actors::storage::OnDurable = Box::new(move |outcome| {
+        outcome.unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(30));
+    });
+    committer
+        .submit_then(vec![entry(1)], on_durable)
+        .await
+        .unwrap();
+    let Err(back) = committer.write_here(vec![entry(2)]) else {
+        panic!("written here while batch 1 was still the thread's");
+    };
+    assert_eq!(back.len(), 1);
+    release_tx.send(()).unwrap();
+    committer.append(back).await.unwrap();
+    drop(committer.shutdown().unwrap());
+    let (_, recovered) = Wal::open(config).unwrap();
+    let indexes: Vec<u64> = recovered.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, vec![1, 2]);
+}

@@ -112,6 +112,8 @@ enum Via {
     All,
     /// Connect every session to the leader.
     Leader,
+    /// Spread the sessions over the followers (every write is forwarded).
+    Followers,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -162,7 +164,11 @@ async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     let targets = match args.via {
         Via::All => ids.clone(),
         Via::Leader => vec![leader],
+        Via::Followers => ids.iter().copied().filter(|&id| id != leader).collect(),
     };
+    if targets.is_empty() {
+        bail!("no node to connect to: a 1-node cluster has no followers");
+    }
 
     let clients = connect_proposers(
         &cluster,

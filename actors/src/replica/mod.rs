@@ -34,7 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use corral_core::broadcast::{
-    Entry, EntryKind, Message, Node, NodeId, ProposeError, Role, Snapshot,
+    Body, Entry, EntryKind, Message, Node, NodeId, ProposeError, Role, Snapshot,
 };
 use corral_core::tree::{
     Command, DataTree, ErrorCode, Request, Response, SessionId, Tree, ZkError,

@@ -1,4 +1,4 @@
-//! The Ready loop (persist → send → apply → advance), applying entries to
+//! The Ready loop (send → persist → apply → answer), applying entries to
 //! the tree, publishing the read view, and noticing role changes.
 
 use super::*;
@@ -12,22 +12,45 @@ impl ReplicaState {
         }
     }
 
-    /// The Ready loop: persist → send → apply → publish (if a reader wants it) → answer.
+    /// The Ready loop: send → persist → apply → publish (if a reader wants
+    /// it) → answer → send the commit news held back.
     pub(super) fn drive(&mut self, myself: &ActorRef<ReplicaMsg>) {
         let mut results = Vec::new();
         let mut restored = false;
+        // Commit news (and whatever follows it to the same peer) waits while
+        // this drive answers local writers: their replies go out first.
+        let mut held: Vec<Message> = Vec::new();
         while self.node.has_ready() {
             let ready = self.node.ready();
+            let answers_writers = self
+                .waiters
+                .front()
+                .is_some_and(|w| w.index <= self.node.committed_index());
+            // None of them depends on the persist: entries leave before our
+            // own write starts, which runs alongside the followers' writes.
+            for msg in ready.messages {
+                if (answers_writers && is_commit_news(&msg)) || held.iter().any(|h| h.to == msg.to)
+                {
+                    held.push(msg);
+                } else {
+                    self.send_peer(msg.to, PeerMessage::Consensus(msg));
+                }
+            }
             if let Some(persist) = ready.persist {
-                if self.storage.cast(StorageMsg::Persist(persist)).is_err() {
+                // The leader's write runs alongside the followers'; a follower
+                // whose clients' forwarded writes wait answers them from the
+                // leader's commit while its own write runs (a quorum need not
+                // include it). Otherwise a follower may write in place.
+                let on_thread = self.node.role() == Role::Leader || !self.forwards.is_empty();
+                if self
+                    .storage
+                    .cast(StorageMsg::Persist { persist, on_thread })
+                    .is_err()
+                {
                     tracing::error!(node = self.spec.id, "storage is gone: stopping");
                     myself.stop(Some("storage is gone".into()));
                     return;
                 }
-            }
-            for msg in ready.messages {
-                let to = msg.to;
-                self.send_peer(to, PeerMessage::Consensus(msg));
             }
             if let Some(snapshot) = ready.apply_snapshot {
                 if let Err(why) = self.apply_snapshot(&snapshot) {
@@ -70,6 +93,9 @@ impl ReplicaState {
         // session's next read sees its own write.
         if restored || !results.is_empty() {
             self.answer_waiters(results);
+        }
+        for msg in held {
+            self.send_peer(msg.to, PeerMessage::Consensus(msg));
         }
         self.observe_role();
         self.maybe_snapshot(myself);
@@ -212,4 +238,9 @@ impl ReplicaState {
         };
         self.view_tx.send_replace(view);
     }
+}
+
+/// An append that carries no entries: it only tells a follower the commit index.
+fn is_commit_news(msg: &Message) -> bool {
+    matches!(&msg.body, Body::Append { entries, .. } if entries.is_empty())
 }
