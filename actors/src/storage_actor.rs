@@ -11,12 +11,13 @@
 //! On a one-thread runtime (a node given one core's worth) a batch is
 //! written on this actor's thread unless the replica asks for the committer
 //! thread: handing a write over costs two context switches, more CPU than the
-//! write itself on such a host, and their latency lands on every follower's
-//! acknowledgement. The replica asks for the thread where its event loop
-//! must stay free during the write: on the leader (its own write runs
-//! alongside the followers', while it proposes what comes in), and on a
-//! follower whose clients wait for forwarded writes (the leader's commit
-//! answers them while the follower's own write runs).
+//! write itself on such a host, and their latency lands on the write's path.
+//! The replica asks for the thread where its event loop must stay free during
+//! the write: on a leader with more than the batch's entry in flight (it
+//! proposes what comes in meanwhile), and on a follower whose clients wait for
+//! forwarded writes (the leader's commit answers them while the follower's
+//! own write runs). A write here first lets the tasks already woken run, so
+//! the leader's appends are on their way to the followers before it blocks.
 //!
 //! The core hands out one persist batch at a time and only the next once the
 //! token came back, so this mailbox holds at most one batch plus compactions.
@@ -167,6 +168,8 @@ impl StorageState {
             }
         });
         let records = if self.write_here && !on_thread {
+            // The connections woken to send this batch's appends go first.
+            BackOfTheQueue::default().await;
             match committer.write_here(records) {
                 Ok(outcome) => {
                     on_durable(outcome);
@@ -180,5 +183,29 @@ impl StorageState {
         };
         committer.submit_then(records, on_durable).await?;
         Ok(())
+    }
+}
+
+/// Resolves on its second poll, having woken its task on the first: the task
+/// goes to the back of the run queue, behind the tasks woken before it (not
+/// after the next I/O poll, as `tokio::task::yield_now` defers).
+#[derive(Debug, Default)]
+struct BackOfTheQueue {
+    woken: bool,
+}
+
+impl std::future::Future for BackOfTheQueue {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.woken {
+            return std::task::Poll::Ready(());
+        }
+        self.woken = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }

@@ -37,11 +37,15 @@ impl ReplicaState {
                 }
             }
             if let Some(persist) = ready.persist {
-                // The leader's write runs alongside the followers'; a follower
-                // whose clients' forwarded writes wait answers them from the
-                // leader's commit while its own write runs (a quorum need not
-                // include it). Otherwise a follower may write in place.
-                let on_thread = self.node.role() == Role::Leader || !self.forwards.is_empty();
+                // Whether the write must leave the event loop free while it
+                // runs (see storage_actor): on a leader with more than this
+                // batch in flight, to propose what comes in; on a follower whose
+                // clients wait for forwarded writes, to hear the leader's commit.
+                let on_thread = if self.node.role() == Role::Leader {
+                    self.node.last_index() - self.node.committed_index() > 1
+                } else {
+                    !self.forwards.is_empty()
+                };
                 if self
                     .storage
                     .cast(StorageMsg::Persist { persist, on_thread })
