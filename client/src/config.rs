@@ -2,13 +2,18 @@
 //! trust, which certificate to present, and the session's limits.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use corral_certs::{CertPaths, CertStore};
 use corral_transport::{LinkConfig, QUIC_MAX_DATAGRAM_BYTES, QUIC_MIN_DATAGRAM_BYTES};
 
 use crate::error::{Error, Result};
+
+/// The certificate stores in use in this process, by files: a new client
+/// reuses one once its files' stamps show them unchanged, instead of reading
+/// and parsing them again (a tenth of a new session's CPU). Held weakly.
+static STORES: Mutex<Vec<(CertPaths, Weak<CertStore>)>> = Mutex::new(Vec::new());
 
 /// Environment variable with the comma-separated `host:port` endpoints.
 pub const ENV_ENDPOINTS: &str = "CORRAL_ENDPOINTS";
@@ -64,9 +69,30 @@ impl ClientConfig {
         }
     }
 
-    /// Loads the CA, certificate and key this configuration names.
+    /// The CA, certificate and key this configuration names: the store this
+    /// process already has for them (reloaded if a file changed), or a new one.
     pub(crate) fn cert_store(&self) -> Result<Arc<CertStore>> {
-        Ok(CertStore::load(self.cert_paths())?)
+        let paths = self.cert_paths();
+        let found = {
+            let mut stores = STORES.lock().unwrap_or_else(PoisonError::into_inner);
+            stores.retain(|(_, store)| store.strong_count() > 0);
+            stores
+                .iter()
+                .find(|(p, _)| *p == paths)
+                .and_then(|(_, store)| store.upgrade())
+        };
+        if let Some(store) = found {
+            // A file that changed into something unusable fails this client
+            // as it would have failed a fresh load.
+            store.reload_if_changed()?;
+            return Ok(store);
+        }
+        let store = CertStore::load(paths.clone())?;
+        STORES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((paths, Arc::downgrade(&store)));
+        Ok(store)
     }
 
     /// The settings of this client's QUIC links.
