@@ -22,7 +22,7 @@ use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
 use crate::hello::{HELLO_BYTES_MAX, LinkHello, LinkWelcome, check_hello};
 use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
-use crate::resumption::{ClientSessions, ServerSessions};
+use crate::resumption::{ClientSessions, ServerTickets};
 
 /// Verifiers kept for resumption (one per node dialled, plus one for clients).
 const POLICIES_MAX: usize = 1024;
@@ -446,8 +446,15 @@ fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {
     tls.alpn_protocols = vec![ALPN_PEER.to_vec(), ALPN_CLIENT.to_vec()];
     // 0-RTT off: early data could replay a state-changing request.
     tls.max_early_data_size = 0;
-    // Resumption on, but only of sessions made under the current certificates.
-    tls.session_storage = Arc::new(ServerSessions::new(store.clone()));
+    // Resumption on, but only of sessions made under the current
+    // certificates: stateless tickets, nothing kept per session.
+    tls.ticketer =
+        Arc::new(
+            ServerTickets::new(store.clone()).map_err(|e| TransportError::Config {
+                what: format!("TLS ticket key: {e}"),
+            })?,
+        );
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(tls)
 }
 
