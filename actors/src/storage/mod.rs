@@ -3,7 +3,8 @@
 //! The WAL is synchronous code on purpose: the StorageActor runs it on a thread
 //! of its own, collects every record that arrived while the previous group
 //! was being made durable, writes them in one go and syncs once (group
-//! commit). Nothing is acknowledged to the consensus core before that sync
+//! commit); on a one-thread runtime it may write a batch in place instead
+//! ([`GroupCommitter::write_here`]) when its event loop can wait for the disk. Nothing is acknowledged to the consensus core before that sync
 //! returns. Where the filesystem allows it the writes are direct and durable
 //! on return (`O_DIRECT | O_DSYNC`, see `segment_file`), and the sync has
 //! nothing left to do.
