@@ -13,8 +13,8 @@
 //! thread: handing a write over costs two context switches, more CPU than the
 //! write itself on such a host, and their latency lands on the write's path.
 //! The replica asks for the thread where its event loop must stay free during
-//! the write: on a leader with more than the batch's entry in flight (it
-//! proposes what comes in meanwhile), and on a follower whose clients wait for
+//! the write: on a leader with more than one entry uncommitted (it proposes
+//! what comes in meanwhile), and on a follower whose clients wait for
 //! forwarded writes (the leader's commit answers them while the follower's
 //! own write runs). A write here first lets the tasks already woken run, so
 //! the leader's appends are on their way to the followers before it blocks.

@@ -38,8 +38,8 @@ impl ReplicaState {
             }
             if let Some(persist) = ready.persist {
                 // Whether the write must leave the event loop free while it
-                // runs (see storage_actor): on a leader with more than this
-                // batch in flight, to propose what comes in; on a follower whose
+                // runs (see storage_actor): on a leader with more than one
+                // entry uncommitted, to propose what comes in; on a follower whose
                 // clients wait for forwarded writes, to hear the leader's commit.
                 let on_thread = if self.node.role() == Role::Leader {
                     self.node.last_index() - self.node.committed_index() > 1
