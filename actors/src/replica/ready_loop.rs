@@ -42,7 +42,10 @@ impl ReplicaState {
                 // entry uncommitted, to propose what comes in; on a follower whose
                 // clients wait for forwarded writes, to hear the leader's commit.
                 let on_thread = if self.node.role() == Role::Leader {
-                    self.node.last_index() - self.node.committed_index() > 1
+                    self.node
+                        .last_index()
+                        .saturating_sub(self.node.committed_index())
+                        > 1
                 } else {
                     !self.forwards.is_empty()
                 };
