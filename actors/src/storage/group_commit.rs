@@ -149,7 +149,7 @@ impl GroupCommitter {
         records: Vec<WalRecord>,
     ) -> Result<Result<Durable, CommitError>, Vec<WalRecord>> {
         // Only the caller queues jobs: if none is left, none arrives meanwhile.
-        if self.tx.is_none() || self.shared.queued.load(Ordering::Acquire) != 0 {
+        if self.shared.queued.load(Ordering::Acquire) != 0 {
             return Err(records);
         }
         let Ok(mut slot) = self.shared.wal.lock() else {
