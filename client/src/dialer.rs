@@ -7,13 +7,20 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use corral_certs::{CertPaths, CertStore};
-use corral_transport::{CloseCode, Endpoint, Link, LinkConfig};
+use corral_transport::{
+    CloseCode, Endpoint, Link, LinkConfig, STREAMS_BIDI_MAX_DEFAULT, streams_open_max,
+};
 
 use crate::error::Result;
 
-/// Sessions one shared link carries at most; the next gets a new link. Below
-/// a node's limit on streams a client may open (256 by default).
+/// Sessions one shared link carries at most; the next gets a new link. Well
+/// below what a node lets a client hold open (223 of its default 256
+/// streams), with room for status asks and for streams still closing.
 pub(crate) const SESSIONS_PER_LINK_MAX: usize = 128;
+const _: () = assert!(
+    SESSIONS_PER_LINK_MAX < streams_open_max(STREAMS_BIDI_MAX_DEFAULT) as usize,
+    "sessions on a shared link could use up a node's stream credit"
+);
 
 /// The shared links to one server, dialled one at a time.
 type LinksToServer = Arc<tokio::sync::Mutex<Vec<Weak<SharedLink>>>>;

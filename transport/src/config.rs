@@ -13,12 +13,25 @@ pub const QUIC_MIN_DATAGRAM_BYTES: u16 = 1200;
 /// QUIC's largest datagram payload (a UDP payload's limit).
 pub const QUIC_MAX_DATAGRAM_BYTES: u16 = 65_527;
 
+/// The default of [`LinkConfig::streams_bidi_max`].
+pub const STREAMS_BIDI_MAX_DEFAULT: u32 = 256;
+
+/// Streams a remote may hold open at once and still always be able to open
+/// another as old ones close: a link re-announces stream credit only once
+/// more than an eighth of `streams_max` have closed since it last did.
+pub const fn streams_open_max(streams_max: u32) -> u32 {
+    streams_max - streams_max / 8 - 1
+}
+
 /// Limits and timers of an endpoint and its links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkConfig {
     /// The cluster's id: peers of another cluster are refused at the link hello.
     pub cluster_id: String,
-    /// Concurrent bidirectional streams a remote may open.
+    /// Concurrent bidirectional streams a remote may open. A remote gets
+    /// credit for new streams only after more than an eighth of them have
+    /// closed (quinn batches `MAX_STREAMS`): one that keeps more than
+    /// [`streams_open_max`] open may wait forever for its next stream.
     pub streams_bidi_max: u32,
     /// Concurrent unidirectional streams a remote may open.
     pub streams_uni_max: u32,
@@ -64,7 +77,7 @@ impl Default for LinkConfig {
     fn default() -> Self {
         Self {
             cluster_id: "corral".into(),
-            streams_bidi_max: 256,
+            streams_bidi_max: STREAMS_BIDI_MAX_DEFAULT,
             streams_uni_max: 64,
             // Sized for a LAN or a near data centre (4 MiB per stream moves
             // ~400 MB/s at 10 ms RTT); raise all three for high bandwidth-delay

@@ -39,7 +39,10 @@ mod link;
 mod resumption;
 pub mod wire;
 
-pub use config::{LinkConfig, QUIC_MAX_DATAGRAM_BYTES, QUIC_MIN_DATAGRAM_BYTES};
+pub use config::{
+    LinkConfig, QUIC_MAX_DATAGRAM_BYTES, QUIC_MIN_DATAGRAM_BYTES, STREAMS_BIDI_MAX_DEFAULT,
+    streams_open_max,
+};
 pub use endpoint::{Endpoint, Incoming};
 pub use error::{Result, TransportError};
 pub use frame::{FrameReader, FrameSender, FrameWriter};
