@@ -20,7 +20,7 @@ pub const STREAMS_BIDI_MAX_DEFAULT: u32 = 256;
 /// another as old ones close: a link re-announces stream credit only once
 /// more than an eighth of `streams_max` have closed since it last did.
 pub const fn streams_open_max(streams_max: u32) -> u32 {
-    streams_max - streams_max / 8 - 1
+    streams_max.saturating_sub(streams_max / 8 + 1)
 }
 
 /// Limits and timers of an endpoint and its links.
