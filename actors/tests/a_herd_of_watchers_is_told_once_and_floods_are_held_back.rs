@@ -30,6 +30,10 @@ const SESSIONS: usize = 10_000;
 const LINKS: usize = 50;
 const _: () = assert!(SESSIONS / LINKS <= streams_open_max(STREAMS_BIDI_MAX_DEFAULT) as usize);
 
+/// How long one step of opening a session may take: a forwarded
+/// CreateSession is answered within the replica's request timeout (10 s).
+const STEP: Duration = Duration::from_secs(30);
+
 async fn links(pki: &Path, addr: SocketAddr, n: usize) -> (Endpoint, Vec<Link>) {
     let store = CertStore::load(CertPaths::client(pki, "alice")).unwrap();
     let config = LinkConfig {
@@ -47,10 +51,6 @@ async fn links(pki: &Path, addr: SocketAddr, n: usize) -> (Endpoint, Vec<Link>) 
     }
     (endpoint, out)
 }
-
-/// How long one step of opening a session may take: a forwarded
-/// CreateSession is answered within the replica's request timeout (10 s).
-const STEP: Duration = Duration::from_secs(30);
 
 /// Reads the next message within [`STEP`], naming `what` if none comes.
 async fn read_within(r: &mut FrameReader, what: &str) -> Option<ServerMessage> {
