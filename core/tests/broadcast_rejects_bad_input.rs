@@ -229,7 +229,7 @@ fn random_body(rng: &mut SimRng) -> Body {
         _ => rng.next_u64(),
     };
     let (a, b, c) = (num(), num(), num());
-    match a % 13 {
+    match a % 14 {
         0 => Body::PreVote {
             last_index: b,
             last_term: c,
@@ -279,6 +279,11 @@ fn random_body(rng: &mut SimRng) -> Body {
             received_bytes: c,
         },
         11 => Body::TimeoutNow,
+        12 => Body::Commit {
+            prev_index: b,
+            prev_term: c % 4,
+            commit: a,
+        },
         _ => Body::ReadIndexResponse {
             index: b,
             context: Bytes::from_static(b"ctx"),

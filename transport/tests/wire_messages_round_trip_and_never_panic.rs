@@ -413,6 +413,13 @@ fn body() -> impl Strategy<Value = Body> {
             ),
         ]
         .prop_map(Body::AppendResponse),
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(prev_index, prev_term, commit)| {
+            Body::Commit {
+                prev_index,
+                prev_term,
+                commit,
+            }
+        }),
         (any::<u64>(), any::<u64>())
             .prop_map(|(commit, read_round)| Body::Heartbeat { commit, read_round }),
         any::<u64>().prop_map(|read_round| Body::HeartbeatResponse { read_round }),

@@ -247,7 +247,11 @@ impl ReplicaState {
     }
 }
 
-/// An append that carries no entries: it only tells a follower the commit index.
+/// A message that only tells a follower the commit index.
 fn is_commit_news(msg: &Message) -> bool {
-    matches!(&msg.body, Body::Append { entries, .. } if entries.is_empty())
+    match &msg.body {
+        Body::Append { entries, .. } => entries.is_empty(),
+        Body::Commit { .. } => true,
+        _ => false,
+    }
 }

@@ -183,6 +183,17 @@ pub enum Body {
         /// The request's context.
         context: Bytes,
     },
+    /// Commit news for a follower sent everything: the leader's commit index,
+    /// answered only when the follower's log does not hold (`prev_index`,
+    /// `prev_term`), with the reject an append would draw.
+    Commit {
+        /// Index of the last entry sent to the follower.
+        prev_index: u64,
+        /// Term at `prev_index`.
+        prev_term: u64,
+        /// Leader's commit index.
+        commit: u64,
+    },
 }
 
 /// Outcome of an append as seen by the follower.

@@ -245,6 +245,35 @@ impl Node {
         Ok(())
     }
 
+    /// Follower: commit news. Silent when the log holds (`prev_index`,
+    /// `prev_term`); otherwise answered as an empty append would be.
+    pub(crate) fn handle_commit(
+        &mut self,
+        from: NodeId,
+        prev_index: u64,
+        prev_term: u64,
+        commit: u64,
+    ) {
+        let committed = self.log.committed;
+        if prev_index < committed {
+            // We know more than this says.
+            return;
+        }
+        if self.log.term_at(prev_index) == Some(prev_term) {
+            // Everything up to prev_index matches the leader's log.
+            self.log.commit_to(commit.min(prev_index).max(committed));
+            return;
+        }
+        let (conflict_index, conflict_term) = self.log.conflict_hint(prev_index);
+        let result = AppendResult::Reject {
+            rejected_index: prev_index,
+            conflict_index,
+            conflict_term,
+        };
+        let reply = self.msg(from, Body::AppendResponse(result));
+        self.send(reply);
+    }
+
     /// Leader: handles a follower's answer to an append.
     pub(crate) fn handle_append_response(
         &mut self,
@@ -336,7 +365,35 @@ impl Node {
             return;
         }
         self.on_commit_in_term();
-        self.broadcast_append(true);
+        self.broadcast_commit();
+    }
+
+    /// Leader: tells every follower the new commit index. One sent all it
+    /// has gets bare commit news, which draws no answer (the appends in
+    /// flight are answered anyway); the others get an append.
+    fn broadcast_commit(&mut self) {
+        let last = self.log.last_index();
+        let ids: Vec<NodeId> = self.progress.keys().copied().collect();
+        for id in ids {
+            let sent_all = self
+                .progress
+                .get(&id)
+                .filter(|pr| pr.state == ReplicationState::Replicate && pr.next_index > last)
+                .map(|pr| pr.next_index - 1);
+            let news = sent_all.and_then(|prev| Some((prev, self.log.term_at(prev)?)));
+            match news {
+                Some((prev_index, prev_term)) => {
+                    let body = Body::Commit {
+                        prev_index,
+                        prev_term,
+                        commit: self.log.committed,
+                    };
+                    let msg = self.msg(id, body);
+                    self.send(msg);
+                }
+                None => self.send_append(id, true),
+            }
+        }
     }
 
     /// Leader: sends heartbeats (commit propagation and ReadIndex confirmation).

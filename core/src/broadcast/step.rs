@@ -142,7 +142,10 @@ impl Node {
                 }
                 self.become_follower(msg.term, None);
             }
-            Body::Append { .. } | Body::Heartbeat { .. } | Body::Snapshot { .. } => {
+            Body::Append { .. }
+            | Body::Commit { .. }
+            | Body::Heartbeat { .. }
+            | Body::Snapshot { .. } => {
                 self.become_follower(msg.term, Some(msg.from));
             }
             _ => {
@@ -158,7 +161,10 @@ impl Node {
     /// current term so it steps down; drop the rest.
     fn handle_lower_term(&mut self, msg: &Message) -> Result<(), Rejected> {
         match msg.body {
-            Body::Append { .. } | Body::Heartbeat { .. } | Body::Snapshot { .. } => {
+            Body::Append { .. }
+            | Body::Commit { .. }
+            | Body::Heartbeat { .. }
+            | Body::Snapshot { .. } => {
                 let reply = self.msg(
                     msg.from,
                     Body::AppendResponse(AppendResult::Reject {
@@ -201,7 +207,10 @@ impl Node {
 
     fn step_candidate(&mut self, msg: Message) -> Result<(), Rejected> {
         match msg.body {
-            Body::Append { .. } | Body::Heartbeat { .. } | Body::Snapshot { .. } => {
+            Body::Append { .. }
+            | Body::Commit { .. }
+            | Body::Heartbeat { .. }
+            | Body::Snapshot { .. } => {
                 // Someone won this term.
                 self.become_follower(msg.term, Some(msg.from));
                 self.step_follower(msg)
@@ -236,6 +245,15 @@ impl Node {
             } => {
                 self.follow(from);
                 self.handle_append(from, prev_index, prev_term, entries, commit)
+            }
+            Body::Commit {
+                prev_index,
+                prev_term,
+                commit,
+            } => {
+                self.follow(from);
+                self.handle_commit(from, prev_index, prev_term, commit);
+                Ok(())
             }
             Body::Heartbeat { commit, read_round } => {
                 self.follow(from);
