@@ -21,6 +21,7 @@
 //! ([`crate::view::Views`]), so a session's next read sees its own write. A
 //! view is published only when a reader wants a newer one than the last.
 
+mod commit_news;
 mod housekeeping;
 mod linear_reads;
 mod ready_loop;
@@ -89,6 +90,8 @@ pub enum ReplicaMsg {
     Tick,
     /// Run the Ready loop (queued behind the inputs that made the node dirty).
     Flush,
+    /// Send the commit news held back (see `commit_news`).
+    SendNews,
     /// A consensus message from a peer.
     Consensus(Message, Gate),
     /// A follower asks this node (as leader) to propose commands: the
@@ -277,6 +280,8 @@ pub struct ReplicaState {
     next_read_id: u64,
     /// Leader: when the log reached each index, for follower lag in seconds.
     log_clock: replica_metrics::LogClock,
+    /// Leader: commit news waiting for an append to ride on.
+    news: commit_news::HeldNews,
 }
 
 fn now_ms() -> i64 {
@@ -349,6 +354,7 @@ impl Actor for ReplicaActor {
             reads: BTreeMap::new(),
             next_read_id: 1,
             log_clock: replica_metrics::LogClock::default(),
+            news: commit_news::HeldNews::default(),
             node: args.node,
             spec: args.spec,
         })
@@ -385,6 +391,7 @@ impl Actor for ReplicaActor {
                 state.flush_scheduled = false;
                 state.drive(&myself);
             }
+            ReplicaMsg::SendNews => state.send_held_news(),
             ReplicaMsg::Consensus(msg, _gate) => {
                 if let Err(why) = state.node.step(msg) {
                     metrics::counter!("corral_replica_rejected_messages_total", "why" => why.name())

@@ -2,6 +2,7 @@
 //! the tree, publishing the read view, and noticing role changes.
 
 use super::*;
+use commit_news::is_commit_news;
 
 impl ReplicaState {
     pub(super) fn schedule_flush(&mut self, myself: &ActorRef<ReplicaMsg>) {
@@ -13,27 +14,24 @@ impl ReplicaState {
     }
 
     /// The Ready loop: send → persist → apply → publish (if a reader wants
-    /// it) → answer → send the commit news held back.
+    /// it) → answer → send the commit news that followers wait on.
     pub(super) fn drive(&mut self, myself: &ActorRef<ReplicaMsg>) {
         let mut results = Vec::new();
         let mut restored = false;
-        // Commit news (and whatever follows it to the same peer) waits while
-        // this drive answers local writers: their replies go out first.
-        let mut held: Vec<Message> = Vec::new();
+        // Followers whose forwarded writes this drive applies: their clients
+        // wait for our commit news.
+        let mut waiting: BTreeSet<NodeId> = BTreeSet::new();
         while self.node.has_ready() {
             let ready = self.node.ready();
-            let answers_writers = self
-                .waiters
-                .front()
-                .is_some_and(|w| w.index <= self.node.committed_index());
             // None of them depends on the persist: entries leave before our
             // own write starts, which runs alongside the followers' writes.
+            // Commit news is held at least until the local writers' replies
+            // are out (see commit_news).
             for msg in ready.messages {
-                if (answers_writers && is_commit_news(&msg)) || held.iter().any(|h| h.to == msg.to)
-                {
-                    held.push(msg);
+                if is_commit_news(&msg) {
+                    self.hold_news(msg);
                 } else {
-                    self.send_peer(msg.to, PeerMessage::Consensus(msg));
+                    self.send_consensus(msg);
                 }
             }
             if let Some(persist) = ready.persist {
@@ -71,6 +69,9 @@ impl ReplicaState {
             results.reserve(ready.committed_entries.len());
             for entry in &ready.committed_entries {
                 let (result, origin) = self.apply(entry);
+                if let Some(o) = origin.filter(|o| o.node != self.spec.id) {
+                    waiting.insert(o.node);
+                }
                 let forward = origin
                     .filter(|o| o.node == self.spec.id)
                     .and_then(|o| self.forwards.remove(&o.forward_id))
@@ -101,9 +102,7 @@ impl ReplicaState {
         if restored || !results.is_empty() {
             self.answer_waiters(results);
         }
-        for msg in held {
-            self.send_peer(msg.to, PeerMessage::Consensus(msg));
-        }
+        self.release_news(myself, &waiting);
         self.observe_role();
         self.maybe_snapshot(myself);
     }
@@ -244,14 +243,5 @@ impl ReplicaState {
             committed: self.node.committed_index(),
         };
         self.view_tx.send_replace(view);
-    }
-}
-
-/// A message that only tells a follower the commit index.
-fn is_commit_news(msg: &Message) -> bool {
-    match &msg.body {
-        Body::Append { entries, .. } => entries.is_empty(),
-        Body::Commit { .. } => true,
-        _ => false,
     }
 }

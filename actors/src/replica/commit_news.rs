@@ -1,0 +1,95 @@
+//! Commit news held back. A leader tells a follower its commit index at once
+//! only where somebody waits on it there: the follower forwarded one of the
+//! writes just committed. Other news waits for the next append to that
+//! follower, which carries the commit index anyway, or leaves after
+//! [`NEWS_DELAY`]. Under load the appends carry it all; with one writer, the
+//! followers are woken once a write instead of twice, and not while the
+//! writer's next request is on its way.
+
+use std::time::Duration;
+
+use super::*;
+
+/// How long commit news waits for an append to ride on.
+pub(super) const NEWS_DELAY: Duration = Duration::from_millis(1);
+
+/// Commit news waiting to leave, one per follower (the newest).
+#[derive(Debug, Default)]
+pub(super) struct HeldNews {
+    by_peer: BTreeMap<NodeId, Message>,
+    timer_armed: bool,
+}
+
+impl ReplicaState {
+    /// Sends a consensus message; commit news held for its recipient goes
+    /// first, or is dropped if this message carries the commit index too.
+    pub(super) fn send_consensus(&mut self, msg: Message) {
+        if let Some(news) = self.news.by_peer.remove(&msg.to)
+            && !carries_commit(&msg)
+        {
+            self.send_peer(news.to, PeerMessage::Consensus(news));
+        }
+        self.send_peer(msg.to, PeerMessage::Consensus(msg));
+    }
+
+    /// Holds commit news back, replacing older news for the same follower.
+    pub(super) fn hold_news(&mut self, news: Message) {
+        self.news.by_peer.insert(news.to, news);
+    }
+
+    /// After a drive: sends the news of followers in `waiting` now, and
+    /// arms the timer for the rest.
+    pub(super) fn release_news(
+        &mut self,
+        myself: &ActorRef<ReplicaMsg>,
+        waiting: &BTreeSet<NodeId>,
+    ) {
+        if self.node.role() != Role::Leader {
+            // Our term's news is no news to the next leader's followers.
+            self.news.by_peer.clear();
+            return;
+        }
+        // News of an earlier term of ours would only be refused.
+        let term = self.node.term();
+        self.news.by_peer.retain(|_, news| news.term == term);
+        for id in waiting {
+            if let Some(news) = self.news.by_peer.remove(id) {
+                self.send_peer(news.to, PeerMessage::Consensus(news));
+            }
+        }
+        if !self.news.by_peer.is_empty() && !self.news.timer_armed {
+            self.news.timer_armed = true;
+            // Detached: the task sends once and ends; a send to a stopped
+            // actor has nobody left to tell.
+            drop(myself.send_after(NEWS_DELAY, || ReplicaMsg::SendNews));
+        }
+    }
+
+    /// The timer fired: every piece of news held goes now.
+    pub(super) fn send_held_news(&mut self) {
+        self.news.timer_armed = false;
+        let held = std::mem::take(&mut self.news.by_peer);
+        if self.node.role() != Role::Leader {
+            return;
+        }
+        let term = self.node.term();
+        for (to, news) in held.into_iter().filter(|(_, n)| n.term == term) {
+            self.send_peer(to, PeerMessage::Consensus(news));
+        }
+    }
+}
+
+/// A message that only tells a follower the commit index.
+pub(super) fn is_commit_news(msg: &Message) -> bool {
+    match &msg.body {
+        Body::Append { entries, .. } => entries.is_empty(),
+        Body::Commit { .. } => true,
+        _ => false,
+    }
+}
+
+/// Whether the message tells the follower the leader's commit index as far
+/// as held news would (an append carries the index as of when it was sent).
+fn carries_commit(msg: &Message) -> bool {
+    matches!(msg.body, Body::Append { .. } | Body::Commit { .. })
+}
