@@ -7,10 +7,8 @@
 mod support;
 
 use bytes::Bytes;
-use corral_core::broadcast::{
-    AppendResult, Body, Entry, EntryKind, Membership, Message, Node, PersistedState,
-};
-use support::cluster::{Cluster, test_config};
+use corral_core::broadcast::{AppendResult, Body, Entry, EntryKind, Message, Node};
+use support::cluster::{Cluster, append_after_bootstrap, bootstrapped};
 
 fn is_answer_to(leader: u64) -> impl Fn(&Message) -> bool {
     move |m| m.to == leader && matches!(m.body, Body::AppendResponse(_))
@@ -51,12 +49,7 @@ fn followers_learn_the_commit_without_answering_it() {
 }
 
 fn follower(id: u64) -> Node {
-    Node::new(
-        test_config(id),
-        PersistedState::bootstrap(Membership::with_voters([1, 2, 3])),
-        id,
-    )
-    .unwrap()
+    bootstrapped(id)
 }
 
 /// Appends entries 2..=`last` of term 3 from leader 1, made durable and
@@ -69,18 +62,7 @@ fn append(n: &mut Node, last: u64) {
             kind: EntryKind::Normal(Bytes::from_static(b"x")),
         })
         .collect();
-    n.step(Message {
-        from: 1,
-        to: 2,
-        term: 3,
-        body: Body::Append {
-            prev_index: 1,
-            prev_term: 1,
-            entries,
-            commit: 1,
-        },
-    })
-    .unwrap();
+    n.step(append_after_bootstrap(entries)).unwrap();
     let ready = n.ready();
     n.persisted(ready.persist.expect("entries to persist").token);
     let acks = n.ready().messages;

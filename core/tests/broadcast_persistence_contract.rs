@@ -9,15 +9,10 @@ use bytes::Bytes;
 use corral_core::broadcast::{
     AppendResult, Body, Entry, EntryKind, Membership, Message, Node, PersistedState, Role,
 };
-use support::cluster::test_config;
+use support::cluster::{append_after_bootstrap, bootstrapped, test_config};
 
 fn follower(id: u64) -> Node {
-    Node::new(
-        test_config(id),
-        PersistedState::bootstrap(Membership::with_voters([1, 2, 3])),
-        id,
-    )
-    .unwrap()
+    bootstrapped(id)
 }
 
 #[test]
@@ -58,18 +53,7 @@ fn an_append_is_acknowledged_only_after_it_is_persisted() {
         term: 3,
         kind: EntryKind::Normal(Bytes::from_static(b"x")),
     }];
-    n.step(Message {
-        from: 1,
-        to: 2,
-        term: 3,
-        body: Body::Append {
-            prev_index: 1,
-            prev_term: 1,
-            entries,
-            commit: 1,
-        },
-    })
-    .unwrap();
+    n.step(append_after_bootstrap(entries)).unwrap();
     let ready = n.ready();
     let persist = ready.persist.expect("entries to persist");
     assert_eq!(persist.entries.len(), 1);

@@ -206,14 +206,7 @@ impl Node {
             return Ok(());
         }
         if self.log.term_at(prev_index) != Some(prev_term) {
-            let (conflict_index, conflict_term) = self.log.conflict_hint(prev_index);
-            let result = AppendResult::Reject {
-                rejected_index: prev_index,
-                conflict_index,
-                conflict_term,
-            };
-            let reply = self.msg(from, Body::AppendResponse(result));
-            self.send(reply);
+            self.reject_append(from, prev_index);
             return Ok(());
         }
         let last_new = prev_index + entries.len() as u64;
@@ -264,6 +257,12 @@ impl Node {
             self.log.commit_to(commit.min(prev_index).max(committed));
             return;
         }
+        self.reject_append(from, prev_index);
+    }
+
+    /// Follower: tells the leader our log does not hold its entry at
+    /// `prev_index`, with a hint where to probe next.
+    fn reject_append(&mut self, from: NodeId, prev_index: u64) {
         let (conflict_index, conflict_term) = self.log.conflict_hint(prev_index);
         let result = AppendResult::Reject {
             rejected_index: prev_index,

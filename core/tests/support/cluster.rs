@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use corral_core::broadcast::{
-    Body, Config, Membership, Message, Node, NodeId, PersistedState, ReadState, Role,
+    Body, Config, Entry, Membership, Message, Node, NodeId, PersistedState, ReadState, Role,
 };
 
 pub(crate) struct Cluster {
@@ -29,6 +29,33 @@ pub(crate) fn test_config(id: NodeId) -> Config {
     c.snapshot_chunk_bytes = 8;
     c.max_entries_per_msg = 16;
     c
+}
+
+/// Node `id` of voters {1, 2, 3}, fresh from bootstrap: its log holds
+/// entry 1 of term 1.
+pub(crate) fn bootstrapped(id: NodeId) -> Node {
+    Node::new(
+        test_config(id),
+        PersistedState::bootstrap(Membership::with_voters([1, 2, 3])),
+        id,
+    )
+    .expect("valid")
+}
+
+/// Leader 1's append in term 3 to node 2 of `entries` after the bootstrap
+/// entry, with the commit index at 1.
+pub(crate) fn append_after_bootstrap(entries: Vec<Entry>) -> Message {
+    Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: Body::Append {
+            prev_index: 1,
+            prev_term: 1,
+            entries,
+            commit: 1,
+        },
+    }
 }
 
 impl Cluster {
