@@ -44,14 +44,7 @@ impl ReplicaState {
         myself: &ActorRef<ReplicaMsg>,
         waiting: &BTreeSet<NodeId>,
     ) {
-        if self.node.role() != Role::Leader {
-            // Our term's news is no news to the next leader's followers.
-            self.news.by_peer.clear();
-            return;
-        }
-        // News of an earlier term of ours would only be refused.
-        let term = self.node.term();
-        self.news.by_peer.retain(|_, news| news.term == term);
+        self.drop_stale_news();
         for id in waiting {
             if let Some(news) = self.news.by_peer.remove(id) {
                 self.send_peer(news.to, PeerMessage::Consensus(news));
@@ -68,14 +61,21 @@ impl ReplicaState {
     /// The timer fired: every piece of news held goes now.
     pub(super) fn send_held_news(&mut self) {
         self.news.timer_armed = false;
-        let held = std::mem::take(&mut self.news.by_peer);
-        if self.node.role() != Role::Leader {
-            return;
-        }
-        let term = self.node.term();
-        for (to, news) in held.into_iter().filter(|(_, n)| n.term == term) {
+        self.drop_stale_news();
+        for (to, news) in std::mem::take(&mut self.news.by_peer) {
             self.send_peer(to, PeerMessage::Consensus(news));
         }
+    }
+
+    /// Forgets news that is no longer ours to give: all of it once we no
+    /// longer lead (the next leader tells its followers), and that of an
+    /// earlier term of ours (it would only be refused).
+    fn drop_stale_news(&mut self) {
+        let term = self.node.term();
+        let leading = self.node.role() == Role::Leader;
+        self.news
+            .by_peer
+            .retain(|_, news| leading && news.term == term);
     }
 }
 

@@ -69,13 +69,16 @@ impl ReplicaState {
             results.reserve(ready.committed_entries.len());
             for entry in &ready.committed_entries {
                 let (result, origin) = self.apply(entry);
-                if let Some(o) = origin.filter(|o| o.node != self.spec.id) {
-                    waiting.insert(o.node);
-                }
-                let forward = origin
-                    .filter(|o| o.node == self.spec.id)
-                    .and_then(|o| self.forwards.remove(&o.forward_id))
-                    .map(|d| d.reply);
+                let forward = match origin {
+                    Some(o) if o.node == self.spec.id => {
+                        self.forwards.remove(&o.forward_id).map(|d| d.reply)
+                    }
+                    Some(o) => {
+                        waiting.insert(o.node);
+                        None
+                    }
+                    None => None,
+                };
                 results.push(Applied {
                     index: entry.index,
                     term: entry.term,

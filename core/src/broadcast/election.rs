@@ -242,7 +242,7 @@ impl Node {
         }
         // Commit only through an entry of our own term: append one right away.
         self.append_entries(vec![EntryKind::Noop]);
-        self.broadcast_append(false);
+        self.broadcast_append();
     }
 
     /// Starts handing leadership to `target`: catch it up, then send it

@@ -205,7 +205,7 @@ impl Node {
     pub fn ready(&mut self) -> Ready {
         if self.append_pending {
             self.append_pending = false;
-            self.broadcast_append(false);
+            self.broadcast_append();
         }
         let persist = if !self.durable.outstanding && self.has_unpersisted() {
             Some(self.take_persist())

@@ -126,12 +126,12 @@ impl Node {
         self.log.last_index()
     }
 
-    /// Leader: sends appends to every follower that can take one. With
-    /// `allow_empty`, a follower with nothing new still gets the commit index.
-    pub(crate) fn broadcast_append(&mut self, allow_empty: bool) {
+    /// Leader: sends appends to every follower that can take one and has
+    /// something new (commit news goes by `broadcast_commit`).
+    pub(crate) fn broadcast_append(&mut self) {
         let ids: Vec<NodeId> = self.progress.keys().copied().collect();
         for id in ids {
-            self.send_append(id, allow_empty);
+            self.send_append(id, false);
         }
         if self.progress.is_empty() {
             // Alone: commit as soon as our own write is durable.
