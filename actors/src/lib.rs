@@ -31,6 +31,16 @@
 //! *is* the channel (DESIGN.md, "Actors"). Everything they pass to the
 //! replica goes through one bounded gate (a semaphore whose permit travels
 //! with the message).
+//!
+//! Watch events take no ZnodeActor (DESIGN.md plans one per watched znode).
+//! Apply queues each event on its session's bounded stream queue
+//! (`replica::watch_routes`), as ZooKeeper's WatchManager does, because an
+//! event must be queued before any reply that reads past its zxid. With an
+//! actor between apply and the sessions, every read of a session that watches
+//! would wait for the fan-out to catch up. A herd still never stalls apply:
+//! queueing is a non-blocking `try_send`, a full queue closes only that stream
+//! (its client resumes and replays), and firing and queueing cost about
+//! 0.3–0.4 µs per watcher (3,333 watchers of one znode: 0.8–1.4 ms).
 
 mod exact_encode;
 pub mod link_metrics;

@@ -182,6 +182,24 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "(session, path) pairs watched on this node",
     ),
     (
+        "corral_session_routes",
+        Kind::Gauge,
+        "",
+        "session streams on this node that watch events are routed to",
+    ),
+    (
+        "corral_watch_events_sent_total",
+        Kind::Counter,
+        "",
+        "watch events and resync notices sent to this node's sessions",
+    ),
+    (
+        "corral_watch_event_overflows_total",
+        Kind::Counter,
+        "",
+        "session streams closed because their watch events overflowed",
+    ),
+    (
         "corral_znodes",
         Kind::Gauge,
         "",

@@ -93,6 +93,8 @@ pub(super) struct Outbox {
     /// The highest zxid of an event sent.
     sent_event_zxid: i64,
     session: SessionId,
+    /// `corral_watch_events_sent_total`, looked up once rather than per event.
+    events_sent: metrics::Counter,
 }
 
 impl Outbox {
@@ -108,6 +110,7 @@ impl Outbox {
             held: VecDeque::new(),
             sent_event_zxid: 0,
             session,
+            events_sent: metrics::counter!("corral_watch_events_sent_total"),
         }
     }
 
@@ -144,7 +147,7 @@ impl Outbox {
 
     fn push_event(&mut self, e: SessionEvent) -> Result<(), WriterStop> {
         self.sent_event_zxid = self.sent_event_zxid.max(e.zxid());
-        metrics::counter!("corral_watch_events_sent_total").increment(1);
+        self.events_sent.increment(1);
         self.push(&e.into_message())
     }
 

@@ -193,6 +193,14 @@ impl WatchIndex {
         tree: &DataTree,
     ) -> Vec<Notification> {
         let mut out = Vec::new();
+        // Sessions this entry closes: gone from `tree`, told nothing more.
+        let closed: Vec<SessionId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::SessionClosed(id) => Some(*id),
+                Change::Node { .. } => None,
+            })
+            .collect();
         for change in changes {
             match change {
                 Change::SessionClosed(id) => self.remove_session(*id),
@@ -201,7 +209,7 @@ impl WatchIndex {
                     path,
                     acl,
                 } => {
-                    let mut told = BTreeSet::new();
+                    let mut told = Vec::new();
                     match event_type {
                         EventType::NodeCreated | EventType::NodeDataChanged => {
                             self.fire_data(path, &mut told)
@@ -214,10 +222,23 @@ impl WatchIndex {
                             self.fire_exact(path, CHILD_TABLE, CHILD, &mut told)
                         }
                     }
+                    // Each session once, by id (a deletion fires two tables,
+                    // recursive watches every ancestor).
+                    told.sort_unstable();
+                    told.dedup();
+                    // Readable by anyone: no session to look up, since a watching
+                    // session is live unless this entry closes it (check_invariants).
+                    let world_readable = check_acl(acl, Perms::READ, &[]);
                     for session in told {
-                        let may_read = tree
-                            .session(session)
-                            .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities));
+                        let may_read = if world_readable {
+                            debug_assert!(
+                                closed.contains(&session) || tree.session(session).is_some()
+                            );
+                            !closed.contains(&session)
+                        } else {
+                            tree.session(session)
+                                .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities))
+                        };
                         if may_read {
                             let event = WatchedEvent {
                                 event_type: *event_type,
@@ -234,7 +255,7 @@ impl WatchIndex {
     }
 
     /// Fires the data table at `path` and recursive watches on its ancestors.
-    fn fire_data(&mut self, path: &str, told: &mut BTreeSet<SessionId>) {
+    fn fire_data(&mut self, path: &str, told: &mut Vec<SessionId>) {
         self.fire_exact(path, DATA_TABLE, DATA, told);
         if self.recursive_count == 0 {
             return;
@@ -253,20 +274,19 @@ impl WatchIndex {
     }
 
     /// Fires every watch in `table` on exactly `path`, removing the `one_shot` bit.
-    fn fire_exact(&mut self, path: &str, table: u8, one_shot: u8, told: &mut BTreeSet<SessionId>) {
+    fn fire_exact(&mut self, path: &str, table: u8, one_shot: u8, told: &mut Vec<SessionId>) {
         let Some(m) = self.by_path.get(path) else {
             return;
         };
-        let hit: Vec<(SessionId, u8)> = m
-            .iter()
-            .filter(|(_, b)| **b & table != 0)
-            .map(|(s, b)| (*s, *b))
-            .collect();
-        for (session, bits) in hit {
-            told.insert(session);
+        let mut consumed = Vec::new();
+        for (session, bits) in m.iter().filter(|(_, b)| **b & table != 0) {
+            told.push(*session);
             if bits & one_shot != 0 {
-                self.set_bits(session, path, bits & !one_shot);
+                consumed.push((*session, *bits));
             }
+        }
+        for (session, bits) in consumed {
+            self.set_bits(session, path, bits & !one_shot);
         }
     }
 
