@@ -403,6 +403,21 @@ pub(super) fn watch_cases() -> Vec<Case> {
                 .is_empty()
             );
         }),
+        (
+            "closing_a_session_tells_only_the_others_of_its_ephemerals",
+            || {
+                // The closing session's own watch on its ephemeral goes with it,
+                // world-readable or not; other sessions' watches fire.
+                let mut h = H::new();
+                let s = h.s;
+                let s2 = h.session(vec![]);
+                h.req_as(s2, create_req("/e", Ephemeral));
+                h.watch_data(s, "/e");
+                h.watch_data(s2, "/e");
+                let a = h.req_as(s2, Request::Close);
+                assert_eq!(events(&a), vec![(s, NodeDeleted, "/e".into())]);
+            },
+        ),
         ("set_acl_fires_no_watch", || {
             let mut h = H::new();
             h.put("/a", b"");
