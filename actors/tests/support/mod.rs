@@ -197,9 +197,15 @@ pub struct Client {
     pub transcript: Vec<ServerMessage>,
 }
 
+/// Session timeout the test client asks for unless a test says otherwise: the
+/// server's longest (`session_timeout_ms_max`). The client sends no pings, so
+/// a session must outlive whatever else a test waits for, which on a CI host
+/// whose disk is busy right after the build can take ten seconds and more.
+const SESSION_TIMEOUT_MS: i64 = 60_000;
+
 impl Client {
     pub async fn connect(pki: &Path, addr: SocketAddr) -> Client {
-        Self::connect_with_timeout(pki, addr, 10_000).await
+        Self::connect_with_timeout(pki, addr, SESSION_TIMEOUT_MS).await
     }
 
     /// Connects, retrying a few times when the node cannot open a session yet
@@ -231,7 +237,7 @@ impl Client {
         addr: SocketAddr,
         session: (i64, [u8; 16], i64),
     ) -> Result<Client, ServerMessage> {
-        Self::open(pki, addr, 10_000, Some(session)).await
+        Self::open(pki, addr, SESSION_TIMEOUT_MS, Some(session)).await
     }
 
     async fn open(
