@@ -29,6 +29,9 @@ fn main() -> Result<()> {
         Some(n) => n.parse().map_err(|e| format!("ROUND_TRIPS {n:?}: {e}"))?,
         None => ROUND_TRIPS_DEFAULT,
     };
+    if round_trips == 0 {
+        return Err("ROUND_TRIPS must be above 0".into());
+    }
     let dir = std::env::temp_dir().join(format!("corral-link-echo-{}", std::process::id()));
     let outcome = run(&dir, round_trips);
     let _ = std::fs::remove_dir_all(&dir);

@@ -192,61 +192,54 @@ impl WatchIndex {
         zxid: i64,
         tree: &DataTree,
     ) -> Vec<Notification> {
-        let mut out = Vec::new();
-        // Sessions this entry closes: gone from `tree`, told nothing more.
-        let closed: Vec<SessionId> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::SessionClosed(id) => Some(*id),
-                Change::Node { .. } => None,
-            })
-            .collect();
+        // A session this entry closes is gone from `tree` and hears nothing of
+        // the entry (not even of its own ephemerals): its watches go first.
         for change in changes {
-            match change {
-                Change::SessionClosed(id) => self.remove_session(*id),
-                Change::Node {
-                    event_type,
-                    path,
-                    acl,
-                } => {
-                    let mut told = Vec::new();
-                    match event_type {
-                        EventType::NodeCreated | EventType::NodeDataChanged => {
-                            self.fire_data(path, &mut told)
-                        }
-                        EventType::NodeDeleted => {
-                            self.fire_data(path, &mut told);
-                            self.fire_exact(path, CHILD_TABLE, CHILD, &mut told);
-                        }
-                        EventType::NodeChildrenChanged => {
-                            self.fire_exact(path, CHILD_TABLE, CHILD, &mut told)
-                        }
+            if let Change::SessionClosed(id) = change {
+                self.remove_session(*id);
+            }
+        }
+        let mut out = Vec::new();
+        for change in changes {
+            if let Change::Node {
+                event_type,
+                path,
+                acl,
+            } = change
+            {
+                let mut told = Vec::new();
+                match event_type {
+                    EventType::NodeCreated | EventType::NodeDataChanged => {
+                        self.fire_data(path, &mut told)
                     }
-                    // Each session once, by id (a deletion fires two tables,
-                    // recursive watches every ancestor).
-                    told.sort_unstable();
-                    told.dedup();
-                    // Readable by anyone: no session to look up, since a watching
-                    // session is live unless this entry closes it (check_invariants).
-                    let world_readable = check_acl(acl, Perms::READ, &[]);
-                    for session in told {
-                        let may_read = if world_readable {
-                            debug_assert!(
-                                closed.contains(&session) || tree.session(session).is_some()
-                            );
-                            !closed.contains(&session)
-                        } else {
-                            tree.session(session)
-                                .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities))
+                    EventType::NodeDeleted => {
+                        self.fire_data(path, &mut told);
+                        self.fire_exact(path, CHILD_TABLE, CHILD, &mut told);
+                    }
+                    EventType::NodeChildrenChanged => {
+                        self.fire_exact(path, CHILD_TABLE, CHILD, &mut told)
+                    }
+                }
+                // Each session once, by id (a deletion fires two tables,
+                // recursive watches every ancestor).
+                told.sort_unstable();
+                told.dedup();
+                // Readable by anyone: no session to look up, since every
+                // watching session is live (check_invariants).
+                let world_readable = check_acl(acl, Perms::READ, &[]);
+                for session in told {
+                    debug_assert!(tree.session(session).is_some());
+                    let may_read = world_readable
+                        || tree
+                            .session(session)
+                            .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities));
+                    if may_read {
+                        let event = WatchedEvent {
+                            event_type: *event_type,
+                            path: path.to_string(),
+                            zxid,
                         };
-                        if may_read {
-                            let event = WatchedEvent {
-                                event_type: *event_type,
-                                path: path.to_string(),
-                                zxid,
-                            };
-                            out.push(Notification { session, event });
-                        }
+                        out.push(Notification { session, event });
                     }
                 }
             }
