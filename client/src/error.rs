@@ -78,6 +78,13 @@ pub enum Error {
         /// The stream's buffer size ([`ClientConfig::watch_buffer_max`](crate::ClientConfig::watch_buffer_max)).
         buffer_max: usize,
     },
+    /// A node a recipe held for this session (a lock's, a leadership's, a
+    /// membership's) was deleted by someone else while held.
+    #[error("{path}, held by this session, was deleted by another")]
+    NodeLost {
+        /// The node.
+        path: String,
+    },
     /// The watch was removed by [`Client::remove_watches`](crate::Client::remove_watches)
     /// before it fired.
     #[error("the watch on {path} was removed")]
@@ -100,6 +107,7 @@ impl Error {
             Error::Protocol { .. } => Some(ErrorCode::MarshallingError),
             Error::Closed | Error::SessionExpired { .. } => Some(ErrorCode::SessionExpired),
             Error::WatchRemoved { .. } => Some(ErrorCode::NoWatcher),
+            Error::NodeLost { .. } => Some(ErrorCode::NoNode),
             Error::Config(_) | Error::Certs(_) | Error::WatchOverflow { .. } => None,
         }
     }

@@ -130,6 +130,8 @@
 //! # }
 //! ```
 //!
+//! Locks, leader election, group membership and queues: see [`recipes`].
+//!
 //! Asking a node about itself, without a session (as `corral status` does):
 //!
 //! ```no_run
@@ -149,6 +151,7 @@ mod connector;
 mod dialer;
 mod error;
 mod operations;
+pub mod recipes;
 mod session;
 mod state;
 mod status;
