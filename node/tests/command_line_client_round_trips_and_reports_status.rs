@@ -7,7 +7,8 @@
 //! create/get/set/ls -R/stat/getacl/setacl/sync/delete -R round trip with
 //! `--json` parsed and checked, text output (escaped binary data, the stat
 //! lines), errors (`NoNode: PATH` on stderr, exit 1; a bad ACL, exit 2), an
-//! ephemeral node held by `create -e` until its process is stopped, `watch
+//! ephemeral node held by `create -e` until its process is stopped, `lock`
+//! running a command under a lock and `elect` handing leadership on, `watch
 //! -R`, `get -w` and `ls -w` printing the events of changes made by other
 //! commands, in order, and `status` listing 3 nodes with one leader, then,
 //! once the node serving a running `watch` is killed, still answering with
@@ -410,6 +411,61 @@ fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
     rx
 }
 
+/// `lock -- COMMAND` runs the command holding the lock (its environment
+/// names the lock and the fencing token) and passes its exit code on; while
+/// `lock` without a command holds it until SIGTERM, `--wait-ms` gives up
+/// with exit 1; `elect` wins when the leader before it resigns, and `elect
+/// -l` prints each leader in turn.
+fn lock_and_elect_from_the_shell(cli: &Cli) {
+    let script = "echo \"$CORRAL_LOCK_PATH $CORRAL_FENCING_TOKEN\"; exit 7";
+    let output = cli.run(&["lock", "/locks/job", "--", "sh", "-c", script]);
+    assert_eq!(output.status.code(), Some(7), "the command's exit code");
+    let line = String::from_utf8(output.stdout).unwrap();
+    let (path, token) = line.trim().split_once(' ').unwrap();
+    assert!(path.starts_with("/locks/job/"), "{line}");
+    let token: i64 = token.parse().unwrap();
+
+    let mut holder = Running::start(cli, &["lock", "/locks/job", "--json"]);
+    let held: Value = serde_json::from_str(&holder.next_line()).unwrap();
+    let held_path = held["path"].as_str().unwrap().to_owned();
+    assert!(held["fencing_token"].as_i64().unwrap() > token, "{held}");
+    for wait in ["0", "200"] {
+        let stderr = cli.fails(&["lock", "--wait-ms", wait, "/locks/job", "--", "true"], 1);
+        assert!(stderr.contains("is held by another session"), "{stderr}");
+    }
+    let queued = cli.ok(&["ls", "/locks/job"]);
+    assert_eq!(
+        format!("/locks/job/{}", queued.trim()),
+        held_path,
+        "only the holder is queued"
+    );
+    kill(holder.pid(), Signal::SIGTERM).unwrap();
+    assert!(holder.wait_success("lock"), "lock ends cleanly on SIGTERM");
+    assert_eq!(cli.ok(&["ls", "/locks/job"]), "", "released");
+
+    let mut listener = Running::start(cli, &["elect", "-l", "/elections/x"]);
+    assert_eq!(listener.next_line(), "(no leader)");
+    let mut alpha = Running::start(cli, &["elect", "/elections/x", "alpha"]);
+    let alpha_path = alpha.next_line();
+    assert_eq!(listener.next_line(), format!("{alpha_path} alpha"));
+    let mut beta = Running::start(cli, &["elect", "/elections/x", "beta"]);
+    while cli.ok(&["ls", "/elections/x"]).lines().count() < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(alpha.pid(), Signal::SIGTERM).unwrap();
+    assert!(
+        alpha.wait_success("elect"),
+        "elect resigns cleanly on SIGTERM"
+    );
+    let beta_path = beta.next_line();
+    assert_eq!(listener.next_line(), format!("{beta_path} beta"));
+    kill(beta.pid(), Signal::SIGTERM).unwrap();
+    assert!(beta.wait_success("elect"));
+    assert_eq!(listener.next_line(), "(no leader)");
+    kill(listener.pid(), Signal::SIGTERM).unwrap();
+    assert!(listener.wait_success("elect -l"));
+}
+
 /// `watch -R` prints every change under its path, in order, as the changes
 /// are made by other commands; `get -w` and `ls -w` print their read, then
 /// the one event of their one-shot watch, and exit.
@@ -577,6 +633,7 @@ async fn command_line_client_round_trips_and_reports_status() {
     round_trip(&cli);
     flags_and_missing_settings(&cli);
     ephemeral_lives_as_long_as_its_command(&cli);
+    lock_and_elect_from_the_shell(&cli);
     watches_print_events_in_order(&cli);
     status_and_watch_outlive_a_killed_node(&cli, &mut cluster);
 }

@@ -73,6 +73,10 @@ impl From<Error> for Failure {
                 Failure::unreachable(format!("{:?}: {e}", ErrorCode::SessionExpired))
             }
             Error::Config(_) | Error::Certs(_) => Failure::usage(format!("error: {e}")),
+            Error::NodeLost { .. } => Failure {
+                message: format!("error: {e}"),
+                exit_code: EXIT_REFUSED,
+            },
             other => Failure::unreachable(format!("error: {other}")),
         }
     }

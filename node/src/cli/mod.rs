@@ -1,10 +1,11 @@
 //! The command-line client: `corral create|get|set|ls|stat|delete|watch|
-//! getacl|setacl|sync|status`.
+//! getacl|setacl|sync|status|lock|elect`.
 //!
 //! Each command opens one session (except `status`, which asks every node
 //! without one), runs one operation, prints the result as text or, with
 //! `--json`, as one JSON object per line, closes the session and exits.
-//! The commands that wait (`watch`, `get -w`, `ls -w`, `create -e`) keep the
+//! The commands that wait (`watch`, `get -w`, `ls -w`, `create -e`, `lock`,
+//! `elect`) keep the
 //! session until their event, Ctrl-C or SIGTERM; the client resumes it on
 //! another node if its node is lost.
 //!
@@ -23,6 +24,7 @@ mod data_text;
 mod failure;
 mod output;
 mod read_commands;
+mod recipe_commands;
 mod stat_text;
 mod status_command;
 mod stop_signals;
@@ -62,6 +64,10 @@ pub(crate) enum ClientCommand {
     Sync(read_commands::PathArgs),
     /// Print every node's id, role, term, commit and applied index and lag.
     Status(status_command::StatusArgs),
+    /// Take a distributed lock, run COMMAND holding it (or hold it until Ctrl-C), release it.
+    Lock(recipe_commands::LockArgs),
+    /// Campaign in a leader election and hold leadership until Ctrl-C (or, with -l, follow the leader).
+    Elect(recipe_commands::ElectArgs),
 }
 
 /// Runs a client command and returns the process's exit code.
@@ -89,6 +95,8 @@ async fn dispatch(command: ClientCommand) -> CliResult {
         C::Delete(args) => &args.session,
         C::Setacl(args) => &args.session,
         C::Watch(args) => &args.session,
+        C::Lock(args) => &args.session,
+        C::Elect(args) => &args.session,
         C::Stat(args) | C::Getacl(args) | C::Sync(args) => &args.session,
         C::Status(args) => return status_command::status(args).await,
     };
@@ -104,6 +112,8 @@ async fn dispatch(command: ClientCommand) -> CliResult {
         C::Setacl(args) => write_commands::setacl(&client, args).await,
         C::Sync(args) => write_commands::sync(&client, args).await,
         C::Watch(args) => watch_command::watch(&client, args).await,
+        C::Lock(args) => recipe_commands::lock(&client, args).await,
+        C::Elect(args) => recipe_commands::elect(&client, args).await,
         C::Status(_) => Ok(()),
     };
     close_session(client, result).await

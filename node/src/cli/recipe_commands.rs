@@ -1,0 +1,263 @@
+//! `corral lock` and `corral elect`: the client's lock and election recipes
+//! from the shell (as `etcdctl lock` and `etcdctl elect`), for cron jobs that
+//! must run once in a fleet and for scripts that need one leader.
+//!
+//! `corral lock PATH -- COMMAND...` runs COMMAND while holding the lock, with
+//! `CORRAL_LOCK_PATH` and `CORRAL_FENCING_TOKEN` in its environment, and
+//! exits with its exit code. Without a command it prints the holder's node
+//! and holds the lock until Ctrl-C or SIGTERM. If the lock is lost while held
+//! (the session expired, or someone deleted the node), a running command gets
+//! SIGTERM and `corral` exits 3.
+
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use clap::Args;
+use corral_client::recipes::{Election, Leader, Lock};
+use corral_client::{Client, Error};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use super::connection_args::SessionArgs;
+use super::data_text::data_text;
+use super::failure::{CliResult, EXIT_REFUSED, Failure};
+use super::output::{print_json, print_line};
+use super::stop_signals::StopSignals;
+
+/// `corral lock [--wait-ms MS] PATH [-- COMMAND [ARG...]]`.
+#[derive(Debug, Args)]
+pub(crate) struct LockArgs {
+    /// Give up (exit 1) if the lock is not taken within MS milliseconds; 0
+    /// tries once. Without it, waits as long as it takes.
+    #[arg(long, value_name = "MS")]
+    wait_ms: Option<u64>,
+    /// The lock's directory (created if missing).
+    path: String,
+    /// The command to run while holding the lock.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+/// `corral elect [-l] PATH [VALUE]`.
+#[derive(Debug, Args)]
+pub(crate) struct ElectArgs {
+    /// Do not campaign: print the leader now and after each change, until
+    /// Ctrl-C.
+    #[arg(short = 'l', long)]
+    listen: bool,
+    /// The election's directory (created if missing).
+    path: String,
+    /// The value to campaign with (what observers see as the leader's).
+    #[arg(required_unless_present = "listen")]
+    value: Option<String>,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+/// A held lock in JSON (field names are part of the CLI's interface).
+#[derive(Serialize)]
+struct LockJson<'a> {
+    path: &'a str,
+    fencing_token: i64,
+}
+
+/// A leadership won, in JSON.
+#[derive(Serialize)]
+struct LeadershipJson<'a> {
+    path: &'a str,
+    term: i64,
+}
+
+/// A leader in JSON (`null` when there is none).
+#[derive(Serialize)]
+struct LeaderJson<'a> {
+    leader: Option<LeaderFields<'a>>,
+}
+
+#[derive(Serialize)]
+struct LeaderFields<'a> {
+    path: &'a str,
+    value: String,
+    term: i64,
+}
+
+/// Runs `lock`.
+pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
+    let mut stop = StopSignals::new()?;
+    let lock = Lock::new(client, &args.path)?;
+    let acquired = match args.wait_ms {
+        Some(0) => lock.try_acquire().await?,
+        Some(ms) => {
+            tokio::select! {
+                () = stop.recv() => return Ok(()),
+                taken = tokio::time::timeout(Duration::from_millis(ms), lock.acquire()) => {
+                    taken.ok().transpose()?
+                }
+            }
+        }
+        None => {
+            tokio::select! {
+                () = stop.recv() => return Ok(()),
+                taken = lock.acquire() => Some(taken?),
+            }
+        }
+    };
+    let Some(guard) = acquired else {
+        return Err(Failure {
+            message: format!(
+                "error: the lock {} is held by another session (waited {} ms)",
+                args.path,
+                args.wait_ms.unwrap_or(0)
+            ),
+            exit_code: EXIT_REFUSED,
+        });
+    };
+    let outcome = if args.command.is_empty() {
+        if args.session.json {
+            print_json(&LockJson {
+                path: guard.path(),
+                fencing_token: guard.fencing_token(),
+            })?;
+        } else {
+            print_line(guard.path())?;
+        }
+        tokio::select! {
+            () = stop.recv() => Ok(None),
+            why = guard.lost() => Err(lost(&args.path, why)),
+        }
+    } else {
+        run_holding(
+            &args.command,
+            guard.path(),
+            guard.fencing_token(),
+            &mut stop,
+            guard.lost(),
+        )
+        .await
+    };
+    // Released whatever happened; a lost lock has nothing left to release.
+    let released = guard.release().await;
+    let exit = outcome?;
+    released?;
+    exit.map_or(Ok(()), Err)
+}
+
+/// Runs `command` until it exits, the lock is lost, or a stop signal comes
+/// (passed on to it as SIGTERM). `Ok(Some(failure))` carries a non-zero
+/// exit of the command.
+async fn run_holding(
+    command: &[String],
+    path: &str,
+    token: i64,
+    stop: &mut StopSignals,
+    lost_lock: impl std::future::Future<Output = Error>,
+) -> CliResult<Option<Failure>> {
+    let Some((program, arguments)) = command.split_first() else {
+        return Ok(None);
+    };
+    let mut child = tokio::process::Command::new(program)
+        .args(arguments)
+        .env("CORRAL_LOCK_PATH", path)
+        .env("CORRAL_FENCING_TOKEN", token.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::usage(format!("error: cannot run {program}: {e}")))?;
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let terminate = || {
+        if let Some(pid) = pid {
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+    };
+    tokio::pin!(lost_lock);
+    let status = tokio::select! {
+        status = child.wait() => status,
+        () = stop.recv() => {
+            terminate();
+            child.wait().await
+        }
+        why = &mut lost_lock => {
+            terminate();
+            let _ = child.wait().await;
+            return Err(lost(path, why));
+        }
+    };
+    let status =
+        status.map_err(|e| Failure::usage(format!("error: waiting for {program}: {e}")))?;
+    Ok(exit_failure(status))
+}
+
+/// The failure that passes on a command's non-zero exit (128 + N for signal N).
+fn exit_failure(status: ExitStatus) -> Option<Failure> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1);
+    (code != 0).then(|| Failure {
+        message: String::new(),
+        exit_code: u8::try_from(code).unwrap_or(1),
+    })
+}
+
+/// Runs `elect`.
+pub(crate) async fn elect(client: &Client, args: &ElectArgs) -> CliResult {
+    let mut stop = StopSignals::new()?;
+    let election = Election::new(client, &args.path)?;
+    if args.listen {
+        let mut observer = election.observe().await?;
+        loop {
+            tokio::select! {
+                () = stop.recv() => return Ok(()),
+                leader = observer.next() => print_leader(leader?.as_ref(), args.session.json)?,
+            }
+        }
+    }
+    let value = args.value.as_deref().unwrap_or_default();
+    let leadership = tokio::select! {
+        () = stop.recv() => return Ok(()),
+        won = election.campaign(value.as_bytes()) => won?,
+    };
+    if args.session.json {
+        print_json(&LeadershipJson {
+            path: leadership.path(),
+            term: leadership.term(),
+        })?;
+    } else {
+        print_line(leadership.path())?;
+    }
+    let outcome = tokio::select! {
+        () = stop.recv() => Ok(()),
+        why = leadership.lost() => Err(lost(&args.path, why)),
+    };
+    let resigned = leadership.resign().await;
+    outcome?;
+    resigned.map_err(Failure::from)
+}
+
+fn print_leader(leader: Option<&Leader>, json: bool) -> CliResult {
+    match (leader, json) {
+        (None, true) => print_json(&LeaderJson { leader: None }),
+        (None, false) => print_line("(no leader)"),
+        (Some(leader), true) => print_json(&LeaderJson {
+            leader: Some(LeaderFields {
+                path: &leader.path,
+                value: data_text(&leader.value).into_owned(),
+                term: leader.term,
+            }),
+        }),
+        (Some(leader), false) => {
+            print_line(&format!("{} {}", leader.path, data_text(&leader.value)))
+        }
+    }
+}
+
+/// The failure of a lock or leadership lost while held.
+fn lost(path: &str, why: Error) -> Failure {
+    Failure::unreachable(format!("error: lost {path} while holding it: {why}"))
+}
