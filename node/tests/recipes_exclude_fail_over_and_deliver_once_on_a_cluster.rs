@@ -266,6 +266,40 @@ async fn group_follows_members(cluster: &Cluster) {
         ["c"]
     );
     assert_eq!(names(group.members().await.unwrap()), ["c"]);
+
+    // A watcher that falls behind its bounded buffer still ends up with the
+    // whole list: the overflowed watch is set again and the group re-read.
+    let small = cluster.client_config(&[]).with_watch_buffer_max(2);
+    let slow = Client::connect(small).await.unwrap();
+    let mut behind = Group::new(&slow, "/services/api")
+        .unwrap()
+        .watch()
+        .await
+        .unwrap();
+    assert_eq!(
+        names(step("c, to the slow watcher", behind.next()).await.unwrap()),
+        ["c"]
+    );
+    let mut joined = Vec::new();
+    for i in 0..8 {
+        joined.push(group.join(&format!("m{i}"), b"").await.unwrap());
+    }
+    slow.sync("/").await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 9 {
+        seen = names(
+            step("every member, after an overflow", behind.next())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(seen, ["c", "m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"]);
+    // The rest of the buffer, then the overflow: nothing new to report.
+    let quiet = tokio::time::timeout(Duration::from_millis(500), behind.next()).await;
+    assert!(quiet.is_err(), "no change, yet the watcher said {quiet:?}");
+    joined.push(group.join("n", b"").await.unwrap());
+    let seen = names(step("n, after the overflow", behind.next()).await.unwrap());
+    assert_eq!(seen.len(), 10, "{seen:?}");
 }
 
 async fn queue_delivers_each_item_once(cluster: &Cluster) {
@@ -325,6 +359,8 @@ async fn queue_delivers_each_item_once(cluster: &Cluster) {
     let distinct: BTreeSet<&String> = taken.iter().collect();
     assert_eq!(taken.len(), 90, "items taken: {}", taken.len());
     assert_eq!(distinct.len(), 90, "an item was taken twice");
+    // The consumers took the last items through other nodes.
+    clients[0].sync("/").await.unwrap();
     assert!(stopper.is_empty().await.unwrap());
 }
 

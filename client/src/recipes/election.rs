@@ -7,11 +7,11 @@ use corral_core::tree::ErrorCode;
 
 use super::contender::{enter, first_in, wait_first};
 use super::directory::retry_read;
+use super::follow::Follow;
 use super::held_node::HeldNode;
 use super::sequence::{check_dir, child_path};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::watch::{PersistentWatch, WatchItem};
 
 /// An election named by a directory path.
 #[derive(Debug, Clone)]
@@ -82,12 +82,9 @@ impl Election {
     /// the current leader first, then each change (a new leader, none, or a
     /// new value proclaimed).
     pub async fn observe(&self) -> Result<LeaderObserver> {
-        let watch = self.client.watch(&self.dir, true).await?;
         Ok(LeaderObserver {
             election: self.clone(),
-            watch,
-            last: None,
-            stale: true,
+            follow: Follow::new(&self.client, &self.dir).await?,
         })
     }
 
@@ -121,13 +118,7 @@ impl Leadership {
 
     /// Replaces the value observers see, without an election.
     pub async fn proclaim(&self, value: &[u8]) -> Result<()> {
-        match self.held.client.set_data(self.path(), value, None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                Err(super::held_node::node_lost(self.path()))
-            }
-            Err(e) => Err(e),
-        }
+        self.held.set_data(value).await
     }
 
     /// Resolves when leadership is lost without a resignation: the session
@@ -146,18 +137,13 @@ impl Leadership {
 
 /// Follows an election's leader (see [`Election::observe`]).
 ///
-/// It holds a persistent watch on the election; if the watch's buffer
-/// overflows, the observer sets a new one and reads the leader afresh, so no
-/// change is missed for good.
+/// It holds a persistent watch on the election and reads the leader after
+/// each event; if the watch's buffer overflows, it sets a new one and reads
+/// afresh, so no change is missed for good.
 #[derive(Debug)]
 pub struct LeaderObserver {
     election: Election,
-    watch: PersistentWatch,
-    /// The leader last returned (`None` before the first call).
-    last: Option<Option<Leader>>,
-    /// Whether the leader must be read before waiting for a change (at first,
-    /// and after a change was taken from the watch but not yet read).
-    stale: bool,
+    follow: Follow<Option<Leader>>,
 }
 
 impl LeaderObserver {
@@ -168,24 +154,7 @@ impl LeaderObserver {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn next(&mut self) -> Result<Option<Leader>> {
-        loop {
-            if !self.stale {
-                match self.watch.next().await {
-                    Some(Ok(WatchItem::Event(_) | WatchItem::ResyncNeeded { .. })) => {}
-                    Some(Err(Error::WatchOverflow { .. })) => {
-                        self.watch = self.election.client.watch(&self.election.dir, true).await?;
-                    }
-                    Some(Err(e)) => return Err(e),
-                    None => return Err(Error::Closed),
-                }
-                self.stale = true;
-            }
-            let leader = self.election.leader().await?;
-            self.stale = false;
-            if self.last.as_ref() != Some(&leader) {
-                self.last = Some(leader.clone());
-                return Ok(leader);
-            }
-        }
+        let election = &self.election;
+        self.follow.next(|| election.leader()).await
     }
 }

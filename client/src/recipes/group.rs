@@ -7,11 +7,11 @@ use corral_core::tree::path::validate_path;
 use corral_core::tree::{Acl, CreateMode, CreateRequest, ErrorCode, ReadOp, ReadOpResult, ZkError};
 
 use super::directory::{LOSS_RETRIES_MAX, ensure_dir, retry_read};
-use super::held_node::{HeldNode, node_lost};
+use super::follow::Follow;
+use super::held_node::HeldNode;
 use super::sequence::{check_dir, child_path};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::watch::{PersistentWatch, WatchItem};
 
 /// Members read in one multiRead: keeps each reply well under a frame.
 const MEMBERS_PER_READ_MAX: usize = 256;
@@ -129,12 +129,9 @@ impl Group {
     /// members now first, then the whole list after each change (a join, a
     /// leave, or a member's new data).
     pub async fn watch(&self) -> Result<GroupWatch> {
-        let watch = self.client.watch(&self.dir, true).await?;
         Ok(GroupWatch {
             group: self.clone(),
-            watch,
-            last: None,
-            stale: true,
+            follow: Follow::new(&self.client, &self.dir).await?,
         })
     }
 
@@ -160,11 +157,7 @@ impl Membership {
 
     /// Replaces the member's data.
     pub async fn update(&self, data: &[u8]) -> Result<()> {
-        match self.held.client.set_data(self.path(), data, None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => Err(node_lost(self.path())),
-            Err(e) => Err(e),
-        }
+        self.held.set_data(data).await
     }
 
     /// Resolves when the membership ends without a leave: the session expired
@@ -188,11 +181,7 @@ impl Membership {
 #[derive(Debug)]
 pub struct GroupWatch {
     group: Group,
-    watch: PersistentWatch,
-    /// The members last returned (`None` before the first call).
-    last: Option<Vec<Member>>,
-    /// Whether the members must be read before waiting for a change.
-    stale: bool,
+    follow: Follow<Vec<Member>>,
 }
 
 impl GroupWatch {
@@ -203,24 +192,7 @@ impl GroupWatch {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn next(&mut self) -> Result<Vec<Member>> {
-        loop {
-            if !self.stale {
-                match self.watch.next().await {
-                    Some(Ok(WatchItem::Event(_) | WatchItem::ResyncNeeded { .. })) => {}
-                    Some(Err(Error::WatchOverflow { .. })) => {
-                        self.watch = self.group.client.watch(&self.group.dir, true).await?;
-                    }
-                    Some(Err(e)) => return Err(e),
-                    None => return Err(Error::Closed),
-                }
-                self.stale = true;
-            }
-            let members = self.group.members().await?;
-            self.stale = false;
-            if self.last.as_ref() != Some(&members) {
-                self.last = Some(members.clone());
-                return Ok(members);
-            }
-        }
+        let group = &self.group;
+        self.follow.next(|| group.members()).await
     }
 }

@@ -76,6 +76,15 @@ impl HeldNode {
         }
     }
 
+    /// Replaces the node's data ([`Error::NodeLost`] if it is gone).
+    pub(crate) async fn set_data(&self, data: &[u8]) -> Result<()> {
+        match self.client.set_data(self.path(), data, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(ErrorCode::NoNode) => Err(node_lost(self.path())),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes the node. A node already gone, or a session already over
     /// (which took its ephemerals with it), counts as deleted.
     pub(crate) async fn delete(mut self) -> Result<()> {

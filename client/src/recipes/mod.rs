@@ -52,6 +52,7 @@
 mod contender;
 mod directory;
 mod election;
+mod follow;
 mod group;
 mod held_node;
 mod lock;

@@ -105,8 +105,9 @@ impl Queue {
 
     /// Takes the oldest item, waiting for one if the queue is empty.
     ///
-    /// Cancel safety: not cancel-safe: an item whose delete was sent when the
-    /// call was cancelled is taken and lost to every consumer.
+    /// Cancel safety: cancelling while it waits for an item loses nothing;
+    /// cancelling while it takes one (its delete sent, the reply not yet in)
+    /// may take the item with no consumer receiving it.
     pub async fn pop(&self) -> Result<Item> {
         loop {
             if let Some(item) = self.try_pop().await? {
