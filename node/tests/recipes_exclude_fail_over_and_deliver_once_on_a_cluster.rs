@@ -243,6 +243,29 @@ async fn group_follows_members(cluster: &Cluster) {
     let seen = step("b moves", watch.next()).await.unwrap();
     assert_eq!(seen[1].data, b"10.0.0.2:81");
 
+    // A member whose node someone else deletes is told.
+    let victim = group.join("victim", b"").await.unwrap();
+    assert_eq!(
+        names(step("victim joins", watch.next()).await.unwrap()),
+        ["a", "b", "victim"]
+    );
+    let (why, deleted) = tokio::join!(step("lost()", victim.lost()), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.delete("/services/api/victim", None).await
+    });
+    deleted.unwrap();
+    assert!(
+        matches!(why, corral_client::Error::NodeLost { .. }),
+        "lost() said {why:?}"
+    );
+    assert_eq!(
+        names(step("victim gone", watch.next()).await.unwrap()),
+        ["a", "b"]
+    );
+    let e = victim.update(b"x").await.unwrap_err();
+    assert!(matches!(e, corral_client::Error::NodeLost { .. }), "{e:?}");
+    victim.leave().await.unwrap();
+
     member_b.leave().await.unwrap();
     assert_eq!(names(step("b leaves", watch.next()).await.unwrap()), ["a"]);
     drop(member_a);
