@@ -52,10 +52,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    for term in 1..=TERMS_MAX {
+    for round in 1..=TERMS_MAX {
         let leadership = election.campaign(name.as_bytes()).await?;
         println!(
-            "{name}: elected for the {term}. time (term {})",
+            "{name}: elected, round {round} of {TERMS_MAX} (term {})",
             leadership.term()
         );
         let guard = lock.acquire().await?;
