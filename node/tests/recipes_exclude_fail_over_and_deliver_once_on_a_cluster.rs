@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use corral_client::recipes::{Election, Group, Lock, Queue};
-use corral_client::{Client, CreateMode, ErrorCode, SessionState};
+use corral_client::{Client, CreateMode, ErrorCode, MultiOp, MultiOpResult, SessionState};
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use tokio::sync::Mutex;
 
@@ -141,8 +141,39 @@ async fn lock_try_cancel_and_hand_over(cluster: &Cluster) {
     assert!(lost.is_session_ended(), "lost() said {lost:?}");
     let taken = step("the waiter", waiter).await.unwrap().unwrap();
     assert!(taken.fencing_token() > guard.fencing_token());
+    // Writes guarded by the lock: the new holder's apply, the old one's
+    // (whose session is gone) cannot.
+    let write = |data: &str| {
+        vec![MultiOp::SetData {
+            path: "/counter".into(),
+            data: data.as_bytes().to_vec(),
+            version: -1,
+        }]
+    };
+    let results = taken.multi(write("by the holder")).await.unwrap();
+    assert!(
+        matches!(results[..], [MultiOpResult::SetData { .. }]),
+        "{results:?}"
+    );
+    let e = guard.multi(write("by the old holder")).await.unwrap_err();
+    assert!(e.is_session_ended(), "{e:?}");
     drop(guard);
+    c.sync("/").await.unwrap();
+    let (data, _) = c.get_data("/counter").await.unwrap();
+    assert_eq!(data, b"by the holder");
     taken.release().await.unwrap();
+    // A holder whose node was deleted under it writes nothing either.
+    let held = Lock::new(&c, "/locks/job")
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
+    c.delete(held.path(), None).await.unwrap();
+    let e = held.multi(write("by a deposed holder")).await.unwrap_err();
+    assert!(matches!(e, corral_client::Error::NodeLost { .. }), "{e:?}");
+    let (data, _) = c.get_data("/counter").await.unwrap();
+    assert_eq!(data, b"by the holder");
+    held.release().await.unwrap();
 
     // Bad directories are refused before anything is sent.
     let e = Lock::new(&c, "/").unwrap_err();

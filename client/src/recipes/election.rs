@@ -3,7 +3,7 @@
 //! carrying a value; the lowest is the leader, and anyone may read or follow
 //! who leads.
 
-use corral_core::tree::ErrorCode;
+use corral_core::tree::{ErrorCode, MultiOp, MultiOpResult};
 
 use super::contender::{enter, first_in, wait_first};
 use super::directory::retry_read;
@@ -119,6 +119,13 @@ impl Leadership {
     /// Replaces the value observers see, without an election.
     pub async fn proclaim(&self, value: &[u8]) -> Result<()> {
         self.held.set_data(value).await
+    }
+
+    /// Applies `ops` atomically only while this leadership lasts (see
+    /// [`LockGuard::multi`](super::LockGuard::multi)): a deposed leader's
+    /// writes fail with [`Error::NodeLost`] and apply nothing.
+    pub async fn multi(&self, ops: Vec<MultiOp>) -> Result<Vec<MultiOpResult>> {
+        self.held.guarded_multi(ops).await
     }
 
     /// Resolves when leadership is lost without a resignation: the session

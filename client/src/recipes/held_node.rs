@@ -2,7 +2,7 @@
 //! ephemeral-sequential node, a group member's ephemeral node): deleted when
 //! the holder lets go, or in the background when it is dropped.
 
-use corral_core::tree::{ErrorCode, EventType};
+use corral_core::tree::{ErrorCode, EventType, MultiOp, MultiOpResult};
 
 use super::directory::{LOSS_RETRIES_MAX, retry_read};
 use super::sequence::child_path;
@@ -83,6 +83,26 @@ impl HeldNode {
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Err(node_lost(self.path())),
             Err(e) => Err(e),
         }
+    }
+
+    /// Applies `ops` atomically if, and only if, the node still exists: a
+    /// multi whose first op checks it. [`Error::NodeLost`] (and nothing
+    /// applied) if it is gone; else the results of `ops`, as `multi` gives them.
+    pub(crate) async fn guarded_multi(&self, ops: Vec<MultiOp>) -> Result<Vec<MultiOpResult>> {
+        let mut guarded = Vec::with_capacity(ops.len() + 1);
+        guarded.push(MultiOp::Check {
+            path: self.path().to_owned(),
+            version: -1,
+        });
+        guarded.extend(ops);
+        let mut results = self.client.multi(guarded).await?;
+        if results.first() == Some(&MultiOpResult::Error(ErrorCode::NoNode)) {
+            return Err(node_lost(self.path()));
+        }
+        if !results.is_empty() {
+            results.remove(0);
+        }
+        Ok(results)
     }
 
     /// Deletes the node. A node already gone, or a session already over

@@ -2,6 +2,8 @@
 //! `InterProcessMutex`, etcd's `concurrency.Mutex`): the contender with the
 //! lowest sequence number under the lock's directory holds it.
 
+use corral_core::tree::{MultiOp, MultiOpResult};
+
 use super::contender::{enter, is_first, wait_first};
 use super::held_node::HeldNode;
 use crate::client::Client;
@@ -91,6 +93,18 @@ impl LockGuard {
     /// Cancel safety: cancel-safe.
     pub async fn lost(&self) -> Error {
         self.held.lost().await
+    }
+
+    /// Applies `ops` atomically only while the lock is held (ZooKeeper's
+    /// multi, with a check of the holder's node first): if the lock was lost,
+    /// nothing is applied and the call fails with [`Error::NodeLost`] (or the
+    /// session's end). Otherwise the results of `ops`, as
+    /// [`Client::multi`] gives them (a failed op fails them all).
+    ///
+    /// Writes to corral itself need no fencing token this way: a holder that
+    /// paused past its session's expiry cannot overwrite its successor.
+    pub async fn multi(&self, ops: Vec<MultiOp>) -> Result<Vec<MultiOpResult>> {
+        self.held.guarded_multi(ops).await
     }
 
     /// Releases the lock (deletes the holder's node); the next waiter takes it.
