@@ -90,6 +90,10 @@ pub(crate) struct CompareArgs {
     /// Sessions watching one znode in the fan-out phase (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     watchers: usize,
+    /// Sessions contending for one lock in the lock phase (0 skips the lock
+    /// phases; a 1-session phase runs first); at most --clients.
+    #[arg(long, default_value_t = 64)]
+    lock_clients: usize,
     /// Changes of the watched znode in the fan-out phase.
     #[arg(long, default_value_t = 5)]
     watch_rounds: usize,
@@ -122,6 +126,8 @@ pub(crate) enum Op {
     NewSession,
     /// A watch event delivered to one of many watchers.
     WatchEvent,
+    /// A lock taken and released.
+    Lock,
 }
 
 /// One measured phase: an operation, how many clients, how many in flight each.
@@ -275,6 +281,39 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 result.errors
             );
             run.results.push((phase, result));
+        }
+    }
+    if args.lock_clients > 0 {
+        let lock_dir = format!("{ROOT}/lock");
+        for clients in [1, args.lock_clients.min(args.clients)] {
+            let phase = Phase {
+                op: Op::Lock,
+                clients,
+                depth: 1,
+            };
+            for ((_, pids, sessions, _), run) in systems.iter().zip(runs.iter_mut()) {
+                settle(&all_pids, args.clock_ticks).await?;
+                let first = sessions.first().context("no session")?;
+                first.ensure(&lock_dir, b"").await?;
+                let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
+                let contenders = sessions.get(..clients).context("too few sessions")?;
+                let result = crate::compare_locks::run_lock_phase(
+                    contenders,
+                    &lock_dir,
+                    window,
+                    pids,
+                    args.clock_ticks,
+                )
+                .await
+                .with_context(|| format!("{}: the lock phase", run.kind.name()))?;
+                eprintln!(
+                    "{} {phase:?}: {:.0} locks/s, {} errors",
+                    run.kind.name(),
+                    result.ops as f64 / result.seconds,
+                    result.errors
+                );
+                run.results.push((phase, result));
+            }
         }
     }
     if args.watchers > 0 {
@@ -496,7 +535,7 @@ async fn request_loop(
             match op {
                 Op::Write => session.write(path, &value).await.map(|()| value.len()),
                 Op::Read => session.read(path).await,
-                Op::NewSession | Op::WatchEvent => Err(anyhow::anyhow!(
+                Op::NewSession | Op::WatchEvent | Op::Lock => Err(anyhow::anyhow!(
                     "{op:?} is not a request: it has a phase of its own"
                 )),
             }

@@ -256,6 +256,7 @@ fn print_row(phase: &Phase, kind: SystemKind, result: &PhaseResult) {
         ),
         Op::NewSession => format!("new session {} client{plural}", phase.clients),
         Op::WatchEvent => format!("watch event {} watchers", phase.clients),
+        Op::Lock => format!("lock+unlock {} client{plural}", phase.clients),
     };
     println!(
         "{name:<30} {:<10} {:>9.0} {:>8} {:>8} {:>13.1} {:>12.1} {:>7}",

@@ -180,6 +180,28 @@ impl Session {
         })
     }
 
+    /// Takes the lock kept under `dir` (which exists) and releases it.
+    pub(crate) async fn lock_and_release(&self, dir: &str) -> anyhow::Result<()> {
+        match self {
+            #[cfg(feature = "zookeeper")]
+            Session::ZooKeeper(client) => {
+                let prefix = zk::LockPrefix::new_curator(dir, "lock-")?;
+                let lock = client
+                    .lock(prefix, b"", zk::LockOptions::new(zk::Acls::anyone_all()))
+                    .await?;
+                // Released now, as corral's is, not by the drop's background delete.
+                client.delete(lock.lock_path(), None).await?;
+            }
+            Session::Corral(client) => {
+                let guard = corral_client::recipes::Lock::new(client, dir)?
+                    .acquire()
+                    .await?;
+                guard.release().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// getData of `path`; returns the length of the data read.
     pub(crate) async fn read(&self, path: &str) -> anyhow::Result<usize> {
         let data = match self {

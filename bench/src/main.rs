@@ -28,6 +28,7 @@ use crate::percentile::percentile;
 
 mod compare;
 mod compare_fanout;
+mod compare_locks;
 mod compare_report;
 mod compare_sessions;
 mod compare_system;

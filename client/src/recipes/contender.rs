@@ -37,7 +37,6 @@ pub(crate) async fn enter(client: &Client, dir: &str, data: &[u8]) -> Result<Hel
         ENTRIES.fetch_add(1, Ordering::Relaxed) & 0xff_ffff
     );
     let mut held = HeldNode::new(client, dir, Some(token.clone()));
-    ensure_dir(client, dir).await?;
     let create = CreateRequest {
         path: child_path(dir, &token),
         data: data.to_vec(),
@@ -46,12 +45,19 @@ pub(crate) async fn enter(client: &Client, dir: &str, data: &[u8]) -> Result<Hel
         ttl_ms: None,
     };
     let mut attempt = 0;
+    let mut made_dir = false;
     loop {
         match client.create_with(create.clone()).await {
             Ok((path, stat)) => {
                 held.path = Some(path);
                 held.czxid = stat.czxid;
                 return Ok(held);
+            }
+            // The directory is made on first use only: a lock's hot path
+            // is one create, not a read and a create.
+            Err(e) if e.code() == Some(ErrorCode::NoNode) && !made_dir => {
+                made_dir = true;
+                ensure_dir(client, dir).await?;
             }
             Err(e) if e.is_connection_loss() && attempt < LOSS_RETRIES_MAX => {
                 attempt += 1;

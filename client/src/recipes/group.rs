@@ -52,7 +52,6 @@ impl Group {
             return Err(Error::Zk(ZkError::new(ErrorCode::BadArguments, path)));
         }
         let mut held = HeldNode::new(&self.client, &self.dir, None);
-        ensure_dir(&self.client, &self.dir).await?;
         let create = CreateRequest {
             path: path.clone(),
             data: data.to_vec(),
@@ -61,12 +60,17 @@ impl Group {
             ttl_ms: None,
         };
         let mut attempt = 0;
+        let mut made_dir = false;
         loop {
             match self.client.create_with(create.clone()).await {
                 Ok((_, stat)) => {
                     held.path = Some(path);
                     held.czxid = stat.czxid;
                     return Ok(Membership { held });
+                }
+                Err(e) if e.code() == Some(ErrorCode::NoNode) && !made_dir => {
+                    made_dir = true;
+                    ensure_dir(&self.client, &self.dir).await?;
                 }
                 Err(e) if e.is_connection_loss() && attempt < LOSS_RETRIES_MAX => {
                     attempt += 1;
