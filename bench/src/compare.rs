@@ -247,12 +247,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 args.clock_ticks,
             )
             .await?;
-            eprintln!(
-                "{} {phase:?}: {:.0} ops/s, {} errors",
-                run.kind.name(),
-                result.ops as f64 / result.seconds,
-                result.errors
-            );
+            report_progress(run.kind, &phase, &result, "ops");
             run.results.push((phase, result));
         }
     }
@@ -274,12 +269,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 args.clock_ticks,
             )
             .await?;
-            eprintln!(
-                "{} {phase:?}: {:.0} sessions/s, {} errors",
-                run.kind.name(),
-                result.ops as f64 / result.seconds,
-                result.errors
-            );
+            report_progress(run.kind, &phase, &result, "sessions");
             run.results.push((phase, result));
         }
     }
@@ -306,12 +296,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 )
                 .await
                 .with_context(|| format!("{}: the lock phase", run.kind.name()))?;
-                eprintln!(
-                    "{} {phase:?}: {:.0} locks/s, {} errors",
-                    run.kind.name(),
-                    result.ops as f64 / result.seconds,
-                    result.errors
-                );
+                report_progress(run.kind, &phase, &result, "locks");
                 run.results.push((phase, result));
             }
         }
@@ -438,6 +423,16 @@ impl Window {
             until: from + Duration::from_secs(seconds),
         }
     }
+}
+
+/// Says on stderr how a phase went on one system, as it ends.
+fn report_progress(kind: SystemKind, phase: &Phase, result: &PhaseResult, unit: &str) {
+    eprintln!(
+        "{} {phase:?}: {:.0} {unit}/s, {} errors",
+        kind.name(),
+        result.ops as f64 / result.seconds,
+        result.errors
+    );
 }
 
 /// Runs one phase on one system; reads the CPU time of `pids` (and of this
