@@ -275,6 +275,10 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
     }
     if args.lock_clients > 0 {
         let lock_dir = format!("{ROOT}/lock");
+        for (_, _, sessions, _) in &systems {
+            let first = sessions.first().context("no session")?;
+            first.ensure(&lock_dir, b"").await?;
+        }
         for clients in [1, args.lock_clients.min(args.clients)] {
             let phase = Phase {
                 op: Op::Lock,
@@ -283,8 +287,6 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             };
             for ((_, pids, sessions, _), run) in systems.iter().zip(runs.iter_mut()) {
                 settle(&all_pids, args.clock_ticks).await?;
-                let first = sessions.first().context("no session")?;
-                first.ensure(&lock_dir, b"").await?;
                 let window = Window::after(Duration::from_secs(args.warmup_seconds), args.seconds);
                 let contenders = sessions.get(..clients).context("too few sessions")?;
                 let result = crate::compare_locks::run_lock_phase(

@@ -7,10 +7,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use corral_core::tree::{Acl, CreateMode, CreateRequest, ErrorCode};
+use corral_core::tree::{Acl, CreateMode, CreateRequest};
 
-use super::directory::{LOSS_RETRIES_MAX, ensure_dir, retry_read};
-use super::held_node::{HeldNode, find_by_token, node_lost};
+use super::directory::{create_child, find_created, list_children, retry_read};
+use super::held_node::{HeldNode, node_lost};
 use super::sequence::{by_sequence, child_path};
 use crate::client::Client;
 use crate::error::Result;
@@ -44,34 +44,11 @@ pub(crate) async fn enter(client: &Client, dir: &str, data: &[u8]) -> Result<Hel
         mode: CreateMode::EphemeralSequential,
         ttl_ms: None,
     };
-    let mut attempt = 0;
-    let mut made_dir = false;
-    loop {
-        match client.create_with(create.clone()).await {
-            Ok((path, stat)) => {
-                held.path = Some(path);
-                held.czxid = stat.czxid;
-                return Ok(held);
-            }
-            // The directory is made on first use only: a lock's hot path
-            // is one create, not a read and a create.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) && !made_dir => {
-                made_dir = true;
-                ensure_dir(client, dir).await?;
-            }
-            Err(e) if e.is_connection_loss() && attempt < LOSS_RETRIES_MAX => {
-                attempt += 1;
-                if let Some(path) = find_by_token(client, dir, &token).await? {
-                    if let Some(stat) = retry_read(|| client.exists(&path)).await? {
-                        held.path = Some(path);
-                        held.czxid = stat.czxid;
-                        return Ok(held);
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let (path, stat) =
+        create_child(client, dir, create, || find_created(client, dir, &token)).await?;
+    held.path = Some(path);
+    held.czxid = stat.czxid;
+    Ok(held)
 }
 
 /// Whether `held` is the lowest contender now.
@@ -97,12 +74,8 @@ pub(crate) async fn wait_first(held: &HeldNode) -> Result<()> {
 
 /// Where `held` stands among the contenders.
 async fn place(held: &HeldNode) -> Result<Place> {
-    let children = match retry_read(|| held.client.get_children(&held.dir)).await {
-        Ok(children) => by_sequence(children),
-        // The directory went with our node in it.
-        Err(e) if e.code() == Some(ErrorCode::NoNode) => return Err(node_lost(held.path())),
-        Err(e) => return Err(e),
-    };
+    // Not among them (with the directory, if that went too): lost.
+    let children = by_sequence(list_children(&held.client, &held.dir).await?);
     let ours = held.path().rsplit('/').next().unwrap_or_default();
     match children.iter().position(|name| name == ours) {
         Some(0) => Ok(Place::First),
@@ -113,9 +86,7 @@ async fn place(held: &HeldNode) -> Result<Place> {
 
 /// The lowest contender's name in `dir`, if any.
 pub(crate) async fn first_in(client: &Client, dir: &str) -> Result<Option<String>> {
-    match retry_read(|| client.get_children(dir)).await {
-        Ok(children) => Ok(by_sequence(children).into_iter().next()),
-        Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(by_sequence(list_children(client, dir).await?)
+        .into_iter()
+        .next())
 }

@@ -6,7 +6,7 @@
 use corral_core::tree::path::validate_path;
 use corral_core::tree::{Acl, CreateMode, CreateRequest, ErrorCode, ReadOp, ReadOpResult, ZkError};
 
-use super::directory::{LOSS_RETRIES_MAX, ensure_dir, retry_read};
+use super::directory::{create_child, list_children, retry_read};
 use super::follow::Follow;
 use super::held_node::HeldNode;
 use super::sequence::{check_dir, child_path};
@@ -59,43 +59,24 @@ impl Group {
             mode: CreateMode::Ephemeral,
             ttl_ms: None,
         };
-        let mut attempt = 0;
-        let mut made_dir = false;
-        loop {
-            match self.client.create_with(create.clone()).await {
-                Ok((_, stat)) => {
-                    held.path = Some(path);
-                    held.czxid = stat.czxid;
-                    return Ok(Membership { held });
-                }
-                Err(e) if e.code() == Some(ErrorCode::NoNode) && !made_dir => {
-                    made_dir = true;
-                    ensure_dir(&self.client, &self.dir).await?;
-                }
-                Err(e) if e.is_connection_loss() && attempt < LOSS_RETRIES_MAX => {
-                    attempt += 1;
-                    // Ours if it exists and this session owns it; another
-                    // owner means the name is taken, which the retry reports.
-                    if let Some(stat) = retry_read(|| self.client.exists(&path)).await? {
-                        if stat.ephemeral_owner == self.client.session_id() {
-                            held.path = Some(path);
-                            held.czxid = stat.czxid;
-                            return Ok(Membership { held });
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // After a loss: ours if it exists and this session owns it; another
+        // owner means the name is taken, which the create sent again reports.
+        let session = self.client.session_id();
+        let recover = || async {
+            let stat = retry_read(|| self.client.exists(&path)).await?;
+            Ok(stat
+                .filter(|stat| stat.ephemeral_owner == session)
+                .map(|stat| (path.clone(), stat)))
+        };
+        let (path, stat) = create_child(&self.client, &self.dir, create, recover).await?;
+        held.path = Some(path);
+        held.czxid = stat.czxid;
+        Ok(Membership { held })
     }
 
     /// The members now, by name.
     pub async fn members(&self) -> Result<Vec<Member>> {
-        let mut names = match retry_read(|| self.client.get_children(&self.dir)).await {
-            Ok(names) => names,
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
+        let mut names = list_children(&self.client, &self.dir).await?;
         names.sort_unstable();
         let mut members = Vec::with_capacity(names.len());
         for chunk in names.chunks(MEMBERS_PER_READ_MAX) {

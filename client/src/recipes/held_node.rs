@@ -4,8 +4,7 @@
 
 use corral_core::tree::{ErrorCode, EventType, MultiOp, MultiOpResult};
 
-use super::directory::{LOSS_RETRIES_MAX, retry_read};
-use super::sequence::child_path;
+use super::directory::{LOSS_RETRIES_MAX, find_by_token};
 use crate::client::Client;
 use crate::error::{Error, Result};
 
@@ -155,23 +154,6 @@ impl Drop for HeldNode {
             }
         });
     }
-}
-
-/// The path of the child of `dir` whose name starts with `token`, if any.
-pub(crate) async fn find_by_token(
-    client: &Client,
-    dir: &str,
-    token: &str,
-) -> Result<Option<String>> {
-    let children = match retry_read(|| client.get_children(dir)).await {
-        Ok(children) => children,
-        Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    Ok(children
-        .iter()
-        .find(|name| name.starts_with(token))
-        .map(|name| child_path(dir, name)))
 }
 
 /// The error of a held node that is gone.

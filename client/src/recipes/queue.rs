@@ -17,8 +17,9 @@ use std::sync::{Mutex, PoisonError};
 
 use corral_core::tree::{Acl, CreateMode, CreateRequest, ErrorCode};
 
-use super::directory::{LOSS_RETRIES_MAX, ensure_dir, retry_read};
-use super::held_node::find_by_token;
+use super::directory::{
+    LOSS_RETRIES_MAX, create_child, find_created, list_children, make_dir, retry_read,
+};
 use super::sequence::{by_sequence, check_dir, child_path};
 use crate::client::Client;
 use crate::error::Result;
@@ -84,23 +85,9 @@ impl Queue {
             mode: CreateMode::PersistentSequential,
             ttl_ms: None,
         };
-        let mut attempt = 0;
-        loop {
-            match self.client.create_with(create.clone()).await {
-                Ok((path, _)) => return Ok(path),
-                Err(e) if e.code() == Some(ErrorCode::NoNode) && attempt == 0 => {
-                    attempt += 1;
-                    ensure_dir(&self.client, &self.dir).await?;
-                }
-                Err(e) if e.is_connection_loss() && attempt < LOSS_RETRIES_MAX => {
-                    attempt += 1;
-                    if let Some(path) = find_by_token(&self.client, &self.dir, &token).await? {
-                        return Ok(path);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let recover = || find_created(&self.client, &self.dir, &token);
+        let (path, _) = create_child(&self.client, &self.dir, create, recover).await?;
+        Ok(path)
     }
 
     /// Takes the oldest item, waiting for one if the queue is empty.
@@ -110,19 +97,18 @@ impl Queue {
     /// may take the item with no consumer receiving it.
     pub async fn pop(&self) -> Result<Item> {
         loop {
-            if let Some(item) = self.try_pop().await? {
+            if let Some(item) = self.take_known().await? {
                 return Ok(item);
             }
-            // Empty: list again with a watch, and wait only if still empty.
-            let listed = retry_read(|| self.client.get_children_watch(&self.dir)).await;
-            match listed {
+            // Nothing known: list with a watch, and wait only if still empty.
+            match retry_read(|| self.client.get_children_watch(&self.dir)).await {
                 Ok((children, _, changed)) => {
                     if !self.remember(children) {
                         changed.await?;
                     }
                 }
                 Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                    ensure_dir(&self.client, &self.dir).await?;
+                    make_dir(&self.client, &self.dir).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -133,26 +119,11 @@ impl Queue {
     ///
     /// Cancel safety: as [`Queue::pop`].
     pub async fn try_pop(&self) -> Result<Option<Item>> {
-        let mut listed = false;
-        loop {
-            let next = self.known().pop_front();
-            let name = match next {
-                Some(name) => name,
-                None if listed => return Ok(None),
-                None => {
-                    listed = true;
-                    match retry_read(|| self.client.get_children(&self.dir)).await {
-                        Ok(children) => self.remember(children),
-                        Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
-                        Err(e) => return Err(e),
-                    };
-                    continue;
-                }
-            };
-            if let Take::Taken(item) = self.take(child_path(&self.dir, &name)).await? {
-                return Ok(Some(item));
-            }
+        if let Some(item) = self.take_known().await? {
+            return Ok(Some(item));
         }
+        self.remember(list_children(&self.client, &self.dir).await?);
+        self.take_known().await
     }
 
     /// The number of items queued now.
@@ -183,6 +154,20 @@ impl Queue {
         known.clear();
         known.extend(by_sequence(children).into_iter().take(KNOWN_ITEMS_MAX));
         !known.is_empty()
+    }
+
+    /// Takes the first item of the last listing that no other consumer has
+    /// taken first; `None` once none is left.
+    async fn take_known(&self) -> Result<Option<Item>> {
+        loop {
+            let next = self.known().pop_front();
+            let Some(name) = next else {
+                return Ok(None);
+            };
+            if let Take::Taken(item) = self.take(child_path(&self.dir, &name)).await? {
+                return Ok(Some(item));
+            }
+        }
     }
 
     /// Reads the item at `path` and deletes it: taken if the delete was ours.

@@ -115,28 +115,33 @@ pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
             exit_code: EXIT_REFUSED,
         });
     };
-    let outcome = if args.command.is_empty() {
-        if args.session.json {
-            print_json(&LockJson {
+    let outcome = match args.command.split_first() {
+        None => {
+            let json = LockJson {
                 path: guard.path(),
                 fencing_token: guard.fencing_token(),
-            })?;
-        } else {
-            print_line(guard.path())?;
+            };
+            let held = guard.path();
+            announce_and_hold(
+                held,
+                &json,
+                args.session.json,
+                &mut stop,
+                guard.lost(),
+                &args.path,
+            )
+            .await
+            .map(|()| None)
         }
-        tokio::select! {
-            () = stop.recv() => Ok(None),
-            why = guard.lost() => Err(lost(&args.path, why)),
+        Some((program, arguments)) => {
+            run_holding(
+                (program, arguments),
+                (guard.path(), guard.fencing_token()),
+                &mut stop,
+                guard.lost(),
+            )
+            .await
         }
-    } else {
-        run_holding(
-            &args.command,
-            guard.path(),
-            guard.fencing_token(),
-            &mut stop,
-            guard.lost(),
-        )
-        .await
     };
     // Released whatever happened; a lost lock has nothing left to release.
     let released = guard.release().await;
@@ -149,15 +154,11 @@ pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
 /// (passed on to it as SIGTERM). `Ok(Some(failure))` carries a non-zero
 /// exit of the command.
 async fn run_holding(
-    command: &[String],
-    path: &str,
-    token: i64,
+    (program, arguments): (&String, &[String]),
+    (path, token): (&str, i64),
     stop: &mut StopSignals,
     lost_lock: impl std::future::Future<Output = Error>,
 ) -> CliResult<Option<Failure>> {
-    let Some((program, arguments)) = command.split_first() else {
-        return Ok(None);
-    };
     let mut child = tokio::process::Command::new(program)
         .args(arguments)
         .env("CORRAL_LOCK_PATH", path)
@@ -223,21 +224,43 @@ pub(crate) async fn elect(client: &Client, args: &ElectArgs) -> CliResult {
         () = stop.recv() => return Ok(()),
         won = election.campaign(value.as_bytes()) => won?,
     };
-    if args.session.json {
-        print_json(&LeadershipJson {
-            path: leadership.path(),
-            term: leadership.term(),
-        })?;
-    } else {
-        print_line(leadership.path())?;
-    }
-    let outcome = tokio::select! {
-        () = stop.recv() => Ok(()),
-        why = leadership.lost() => Err(lost(&args.path, why)),
+    let json = LeadershipJson {
+        path: leadership.path(),
+        term: leadership.term(),
     };
+    let outcome = announce_and_hold(
+        leadership.path(),
+        &json,
+        args.session.json,
+        &mut stop,
+        leadership.lost(),
+        &args.path,
+    )
+    .await;
     let resigned = leadership.resign().await;
     outcome?;
     resigned.map_err(Failure::from)
+}
+
+/// Prints what is held (its node's `path`, or `held` as JSON with
+/// `--json`), then holds it until Ctrl-C or SIGTERM (`Ok`) or until it is lost.
+async fn announce_and_hold<T: Serialize>(
+    path: &str,
+    held: &T,
+    json: bool,
+    stop: &mut StopSignals,
+    lost_it: impl std::future::Future<Output = Error>,
+    dir: &str,
+) -> CliResult {
+    if json {
+        print_json(held)?;
+    } else {
+        print_line(path)?;
+    }
+    tokio::select! {
+        () = stop.recv() => Ok(()),
+        why = lost_it => Err(lost(dir, why)),
+    }
 }
 
 fn print_leader(leader: Option<&Leader>, json: bool) -> CliResult {
