@@ -1,8 +1,9 @@
-//! The lock phases of `compare`: loops that take one shared lock and release
-//! it at once, until the window ends. With one loop the latency is an
-//! uncontended acquire and release; with many, the rate is the lock's
-//! hand-offs per second (each release must reach the next waiter, which then
-//! sees itself first).
+//! The lock phases of `compare`: loops that take one shared lock and let it
+//! go at once (a drop: the node is deleted in the background), until the
+//! window ends. With one loop the latency is an acquire, which waits for the
+//! loop's previous release; with many, the rate is the lock's hand-offs per
+//! second (each release must reach the next waiter, which then sees itself
+//! first).
 //!
 //! ZooKeeper is driven through zookeeper-client's lock (Curator's layout: an
 //! ephemeral-sequential node per contender, each watching its predecessor),

@@ -180,7 +180,12 @@ impl Session {
         })
     }
 
-    /// Takes the lock kept under `dir` (which exists) and releases it.
+    /// Takes the lock kept under `dir` (which exists) and lets it go.
+    ///
+    /// Both let go the way zookeeper-client's lock offers (it has no
+    /// release): by dropping it, which deletes the node in the background.
+    /// Deleting it first and then dropping it would send ZooKeeper a second
+    /// delete per lock, a failed write it logs.
     pub(crate) async fn lock_and_release(&self, dir: &str) -> anyhow::Result<()> {
         match self {
             #[cfg(feature = "zookeeper")]
@@ -189,14 +194,13 @@ impl Session {
                 let lock = client
                     .lock(prefix, b"", zk::LockOptions::new(zk::Acls::anyone_all()))
                     .await?;
-                // Released now, as corral's is, not by the drop's background delete.
-                client.delete(lock.lock_path(), None).await?;
+                drop(lock);
             }
             Session::Corral(client) => {
                 let guard = corral_client::recipes::Lock::new(client, dir)?
                     .acquire()
                     .await?;
-                guard.release().await?;
+                drop(guard);
             }
         }
         Ok(())
