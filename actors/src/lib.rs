@@ -54,6 +54,7 @@ pub mod spec;
 pub mod storage;
 pub mod storage_actor;
 pub mod view;
+pub mod znode;
 
 pub use node::{RunningNode, StartError, start};
 pub use spec::{NodeSpec, PeerSpec};

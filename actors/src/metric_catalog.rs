@@ -200,6 +200,24 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "session streams closed because their watch events overflowed",
     ),
     (
+        "corral_znode_actors",
+        Kind::Gauge,
+        "",
+        "ZnodeActors running on this node: one per watched znode",
+    ),
+    (
+        "corral_znode_actor_overflows_total",
+        Kind::Counter,
+        "",
+        "ZnodeActors whose queue filled: their watchers' streams were closed",
+    ),
+    (
+        "corral_watch_events_fanned_out_total",
+        Kind::Counter,
+        "",
+        "watch events ZnodeActors queued for this node's sessions",
+    ),
+    (
         "corral_znodes",
         Kind::Gauge,
         "",

@@ -139,7 +139,9 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     // stops the replica, and with it the node).
     let (storage_tx, storage_rx) = tokio::sync::oneshot::channel();
     let tick_pending = Arc::new(AtomicBool::new(false));
+    let (fanout, fanout_rx) = crate::znode::fanout_mark::FanoutMark::new();
     let args = ReplicaArgs {
+        fanout,
         tick_pending: tick_pending.clone(),
         spec: spec.clone(),
         node: core,
@@ -172,6 +174,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         heard,
         draining: draining_rx,
         inflight: inflight.clone(),
+        fanout: fanout_rx,
     };
     let tasks = vec![
         tokio::spawn(tick(spec.tick_ms, replica.clone(), tick_pending)),

@@ -130,7 +130,7 @@ proptest! {
             let failed = a.result.is_err() || a.result.as_ref().ok().and_then(Response::multi_error).is_some();
             if failed {
                 prop_assert_eq!(nodes(&t), before, "refused {:?} changed the tree", command);
-                prop_assert!(a.notifications.is_empty());
+                prop_assert!(a.fired.firings.is_empty());
             }
             if let Err(e) = &a.result {
                 // Every error names its subject; only an empty path names the empty string.

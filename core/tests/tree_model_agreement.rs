@@ -633,7 +633,7 @@ impl Run {
                         )
                         .map(|(path, stat)| Response::Create { path, stat }),
                 };
-                (a.result, want, a.notifications)
+                (a.result.clone(), want, a.notifications())
             }
             Op::Delete { s, path, version } => {
                 let sess = sid(s);
@@ -651,7 +651,7 @@ impl Run {
                         .delete(&ids, PATHS[*path], *version, z, &mut ev)
                         .map(|()| Response::Delete),
                 };
-                (a.result, want, a.notifications)
+                (a.result.clone(), want, a.notifications())
             }
             Op::Set {
                 s,
@@ -675,7 +675,7 @@ impl Run {
                         .set(&ids, PATHS[*path], &[*data; 3], *version, z, t, &mut ev)
                         .map(|stat| Response::SetData { stat }),
                 };
-                (a.result, want, a.notifications)
+                (a.result.clone(), want, a.notifications())
             }
             Op::SetAcl {
                 s,
@@ -708,7 +708,7 @@ impl Run {
                             Ok(Response::SetAcl { stat: n.stat })
                         }),
                 };
-                (a.result, want, a.notifications)
+                (a.result.clone(), want, a.notifications())
             }
             Op::Multi { s, ops } => {
                 let sess = sid(s);
@@ -742,7 +742,7 @@ impl Run {
                     None => Err(expired(sess)),
                     Some(ids) => Ok(self.model.multi(sess, &ids, ops, z, t, &mut ev)),
                 };
-                (a.result, want, a.notifications)
+                (a.result.clone(), want, a.notifications())
             }
             Op::Close { s } => {
                 let sess = sid(s);
@@ -754,19 +754,19 @@ impl Run {
                         Ok(Response::Close)
                     }
                 };
-                (a.result, want, a.notifications)
+                (a.result.clone(), want, a.notifications())
             }
             Op::Reap => {
                 let candidates = self.tree.data().containers_to_reap(self.now);
                 let a = self.entry(Command::ReapContainers { paths: candidates });
                 let paths = self.model.reap(z, &mut ev);
                 (
-                    a.result,
+                    a.result.clone(),
                     Ok(Response::Housekeeping {
                         sessions: vec![],
                         paths,
                     }),
-                    a.notifications,
+                    a.notifications(),
                 )
             }
             Op::GetData { s, path, watch }

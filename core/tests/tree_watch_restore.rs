@@ -77,9 +77,9 @@ fn one_shot_watches_fire_for_changes_since_the_clients_zxid() {
         data: b"x".to_vec(),
         version: -1,
     });
-    assert_eq!(a.notifications.len(), 1);
-    assert_eq!(a.notifications[0].session, s);
-    assert_eq!(a.notifications[0].event.event_type, NodeDataChanged);
+    assert_eq!(a.notifications().len(), 1);
+    assert_eq!(a.notifications()[0].session, s);
+    assert_eq!(a.notifications()[0].event.event_type, NodeDataChanged);
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn persistent_watches_replay_every_missed_event_in_order() {
         data: b"e".to_vec(),
         version: -1,
     });
-    assert_eq!(a.notifications.len(), 1);
+    assert_eq!(a.notifications().len(), 1);
 }
 
 #[test]

@@ -154,7 +154,7 @@ pub enum ReplicaMsg {
         /// The stream's number.
         stream: u64,
         /// Its event queue.
-        events: mpsc::Sender<crate::session::SessionEvent>,
+        events: crate::session::EventRoute,
         /// Mailbox permit.
         gate: Gate,
     },
@@ -207,6 +207,8 @@ pub struct ReplicaArgs {
     pub heard: Arc<Mutex<BTreeSet<SessionId>>>,
     /// Set by the ticker when it sends a Tick, cleared when it is handled.
     pub tick_pending: Arc<std::sync::atomic::AtomicBool>,
+    /// The fan-out watermark the session writers wait on.
+    pub fanout: Arc<crate::znode::fanout_mark::FanoutMark>,
 }
 
 /// The ReplicaActor.
@@ -275,6 +277,10 @@ pub struct ReplicaState {
     shutdown: Option<(RpcReplyPort<()>, u64)>,
     /// Where each local session's watch events go.
     routes: HashMap<SessionId, watch_routes::Route>,
+    /// The ZnodeActor of each watched znode.
+    znodes: HashMap<String, crate::znode::ZnodeRef>,
+    /// Firings handed to ZnodeActors and not yet fanned out.
+    fanout: Arc<crate::znode::fanout_mark::FanoutMark>,
     /// Linearizable reads waiting for their index, by context number.
     reads: BTreeMap<u64, linear_reads::PendingRead>,
     next_read_id: u64,
@@ -351,6 +357,8 @@ impl Actor for ReplicaActor {
             snapshot_in_progress: false,
             shutdown: None,
             routes: HashMap::new(),
+            znodes: HashMap::new(),
+            fanout: args.fanout,
             reads: BTreeMap::new(),
             next_read_id: 1,
             log_clock: replica_metrics::LogClock::default(),

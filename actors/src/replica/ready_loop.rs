@@ -176,7 +176,7 @@ impl ReplicaState {
         self.tree = Tree::from_data(data);
         self.tree.set_history_limit(self.spec.watch_history_changes);
         // Watches were this node's; the sessions restore theirs on reconnect.
-        self.routes.clear();
+        self.drop_all_routes();
         self.applied_since_snapshot = 0;
         self.bytes_since_snapshot = 0;
         tracing::info!(
@@ -221,11 +221,10 @@ impl ReplicaState {
         super::replica_metrics::hot_metrics()
             .applied_entries
             .increment(1);
-        // Queued before the view is published and writers are answered, so a
-        // session's writer finds an entry's events before any reply at or after it.
-        for n in applied.notifications {
-            self.deliver(n.session, crate::session::SessionEvent::Event(n.event));
-        }
+        // Handed on with a fan-out ticket before the view is published and
+        // writers are answered, so a session's writer waits for an entry's
+        // events before any reply at or after it.
+        self.fan_out(applied.fired);
         (applied.result, origin)
     }
 

@@ -1,31 +1,38 @@
-//! Watch events from apply to the sessions on this node: one bounded queue per
-//! session stream, and the watch operations that sessions ask the replica to
-//! evaluate between two applies.
+//! Watch events from apply to the sessions on this node: one event route per
+//! session stream, one ZnodeActor per watched znode, and the watch operations
+//! that sessions ask the replica to evaluate between two applies.
 //!
-//! The replica never waits on a session: a queue that is full means the
-//! stream has fallen too far behind, so the route and the session's watches
-//! here are dropped and the stream closes; the client resumes and restores
-//! its watches, replaying what it missed from the change history.
+//! The core's watch index stays the truth of who watches what; the replica
+//! keeps each ZnodeActor's routes in step with it, in apply order:
+//! - a watch set on a znode gives its actor the session's route (`Watch`);
+//! - a watch removed (removeWatches, a session moving, closing or falling
+//!   behind) takes it back (`Forget`), and a znode no longer watched stops its
+//!   actor;
+//! - apply hands each firing to the watched znode's actor with a fan-out
+//!   ticket, before the view of that zxid is published.
+//!
+//! The replica never waits on a session or an actor: a full queue means its
+//! stream (or every stream watching that znode) fell too far behind, so those
+//! routes break, their watches here are dropped and the streams close; the
+//! clients resume and restore their watches, replaying what they missed from
+//! the change history.
 
 use super::*;
-use crate::session::{SessionEvent, WatchOp};
+use crate::session::{EventRoute, SessionEvent, WatchOp};
+use crate::znode::{ZnodeMsg, ZnodeRef};
+use corral_core::tree::Fired;
 
 /// Where one session's events go.
 pub(super) struct Route {
     /// The stream's number.
     pub(super) stream: u64,
     /// Its bounded event queue.
-    pub(super) events: mpsc::Sender<SessionEvent>,
+    pub(super) events: EventRoute,
 }
 
 impl ReplicaState {
     /// Routes `session`'s events to `stream`, replacing an older stream's route.
-    pub(super) fn route_events(
-        &mut self,
-        session: SessionId,
-        stream: u64,
-        events: mpsc::Sender<SessionEvent>,
-    ) {
+    pub(super) fn route_events(&mut self, session: SessionId, stream: u64, events: EventRoute) {
         if let Some(old) = self.routes.insert(session, Route { stream, events }) {
             // The older stream's watches were its own; the new one restores its set.
             tracing::debug!(
@@ -34,7 +41,7 @@ impl ReplicaState {
                 stream,
                 "session moved to a new stream"
             );
-            self.tree.remove_session_watches(session);
+            self.forget_session(session);
         }
         metrics::gauge!("corral_session_routes").set(self.routes.len() as f64);
     }
@@ -47,25 +54,110 @@ impl ReplicaState {
             .is_some_and(|r| r.stream == stream)
         {
             self.routes.remove(&session);
-            self.tree.remove_session_watches(session);
+            self.forget_session(session);
         }
         metrics::gauge!("corral_session_routes").set(self.routes.len() as f64);
     }
 
-    /// Queues one event for its session; a full queue drops the route.
-    pub(super) fn deliver(&mut self, session: SessionId, event: SessionEvent) {
+    /// Closes every session stream's events and stops every ZnodeActor (the
+    /// tree was replaced, and with it the watches).
+    pub(super) fn drop_all_routes(&mut self) {
+        for route in self.routes.values() {
+            route.events.break_off();
+        }
+        self.routes.clear();
+        self.znodes.clear();
+        metrics::gauge!("corral_session_routes").set(0.0);
+    }
+
+    /// Drops every watch of `session` here and takes its route from their actors.
+    fn forget_session(&mut self, session: SessionId) {
+        for path in self.tree.remove_session_watches(session) {
+            self.forget(&path, session);
+        }
+    }
+
+    /// Takes `session`'s route from `path`'s actor; stops the actor if no one
+    /// watches `path` any more.
+    fn forget(&mut self, path: &str, session: SessionId) {
+        if !self.tree.watches().is_watched(path) {
+            self.znodes.remove(path);
+        } else if self.tree.watches().kinds(session, path).is_empty() {
+            self.tell_znode(path, ZnodeMsg::Forget(session));
+        }
+    }
+
+    /// Gives `path`'s actor (started if need be) `session`'s route, if the
+    /// session watches `path` and has a route here.
+    fn watch(&mut self, path: &str, session: SessionId) {
+        if self.tree.watches().kinds(session, path).is_empty() {
+            return;
+        }
         let Some(route) = self.routes.get(&session) else {
             return;
         };
-        if route.events.try_send(event).is_err() {
-            tracing::warn!(
-                node = self.spec.id,
-                session,
-                "session's watch events overflowed: closing its stream"
-            );
-            metrics::counter!("corral_watch_event_overflows_total").increment(1);
-            self.routes.remove(&session);
-            self.tree.remove_session_watches(session);
+        let route = route.events.clone();
+        route.set_watching();
+        if !self.znodes.contains_key(path) {
+            self.znodes.insert(path.to_owned(), ZnodeRef::spawn(path));
+        }
+        self.tell_znode(path, ZnodeMsg::Watch { session, route });
+    }
+
+    /// Queues `msg` for `path`'s actor; a full queue gives up on its watchers.
+    fn tell_znode(&mut self, path: &str, msg: ZnodeMsg) {
+        let full = match self.znodes.get(path) {
+            Some(z) => z.send(msg).is_err(),
+            None => false,
+        };
+        if full {
+            self.znode_overflowed(path);
+        }
+    }
+
+    /// `path`'s actor fell too far behind: every stream watching `path` is
+    /// closed and its watches dropped, and the actor is let go.
+    fn znode_overflowed(&mut self, path: &str) {
+        tracing::warn!(
+            node = self.spec.id,
+            path,
+            "a znode's watchers fell behind: closing their streams"
+        );
+        metrics::counter!("corral_znode_actor_overflows_total").increment(1);
+        self.znodes.remove(path);
+        let watchers = self.tree.watches().watchers(path);
+        for session in watchers {
+            if let Some(route) = self.routes.remove(&session) {
+                route.events.break_off();
+            }
+            self.forget_session(session);
+        }
+        metrics::gauge!("corral_session_routes").set(self.routes.len() as f64);
+    }
+
+    /// Hands what one applied entry fired to the watched znodes' actors.
+    pub(super) fn fan_out(&mut self, fired: Fired) {
+        for (session, paths) in fired.closed {
+            for path in paths {
+                self.forget(&path, session);
+            }
+        }
+        for firing in fired.firings {
+            let path = firing.watched.clone();
+            if self.znodes.contains_key(&path) {
+                let ticket = self.fanout.ticket(firing.event.zxid);
+                self.tell_znode(&path, ZnodeMsg::Fire { firing, ticket });
+            }
+            if !self.tree.watches().is_watched(&path) {
+                self.znodes.remove(&path);
+            }
+        }
+    }
+
+    /// Queues one event for its session directly (a restore's replay).
+    fn deliver(&mut self, session: SessionId, event: SessionEvent) {
+        if let Some(route) = self.routes.get(&session) {
+            route.events.send(event);
         }
     }
 
@@ -90,14 +182,30 @@ impl ReplicaState {
             };
         }
         let result = match op {
-            WatchOp::Read(request) => self.tree.read(session, &request),
+            WatchOp::Read(request) => {
+                let result = self.tree.read(session, &request);
+                if let Some(path) = watched_path(&request) {
+                    match request {
+                        Request::RemoveWatches { .. } => self.forget(path, session),
+                        _ => self.watch(path, session),
+                    }
+                }
+                result
+            }
             WatchOp::Restore(watches) => match self.tree.restore_watches(session, &watches) {
                 Ok(restored) => {
-                    for n in restored.notifications {
-                        self.deliver(n.session, SessionEvent::Event(n.event));
+                    for path in watches.paths() {
+                        self.watch(path, session);
                     }
                     for r in restored.resync {
                         self.deliver(session, SessionEvent::Resync(r));
+                    }
+                    for n in restored.notifications {
+                        let event = SessionEvent::Event {
+                            event: n.event,
+                            seq: 0,
+                        };
+                        self.deliver(n.session, event);
                     }
                     Ok(Response::Noop)
                 }
@@ -105,5 +213,17 @@ impl ReplicaState {
             },
         };
         Submitted { zxid, result }
+    }
+}
+
+/// The znode whose watches a watch operation may change.
+fn watched_path(request: &Request) -> Option<&str> {
+    match request {
+        Request::GetData { path, .. }
+        | Request::Exists { path, .. }
+        | Request::GetChildren { path, .. }
+        | Request::AddWatch { path, .. }
+        | Request::RemoveWatches { path, .. } => Some(path),
+        _ => None,
     }
 }

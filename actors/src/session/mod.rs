@@ -24,7 +24,9 @@
 mod events;
 mod writer;
 
-pub use events::{SESSION_EVENTS_MAX, SessionEvent, WatchOp, touches_watches};
+pub use events::{
+    EventInbox, EventRoute, SESSION_EVENTS_MAX, SessionEvent, WatchOp, event_queue, touches_watches,
+};
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +77,8 @@ pub struct SessionContext {
     pub draining: watch::Receiver<bool>,
     /// Requests in flight on this node (for a graceful stop).
     pub inflight: Arc<Semaphore>,
+    /// The fan-out watermark: every watch event at or below it is queued.
+    pub fanout: watch::Receiver<i64>,
 }
 
 impl SessionContext {
@@ -150,7 +154,7 @@ impl SessionContext {
     }
 
     /// Routes `session`'s watch events to this stream's queue.
-    async fn route(&self, session: SessionId, stream: u64, events: mpsc::Sender<SessionEvent>) {
+    async fn route(&self, session: SessionId, stream: u64, events: EventRoute) {
         let gate = self.gate.clone().acquire_owned().await.ok();
         let msg = ReplicaMsg::RouteEvents {
             session,
@@ -232,10 +236,10 @@ async fn run_session(
         .await
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel::<Queued>(ctx.spec.session_requests_inflight_max.max(1));
-    let (events_tx, events_rx) = mpsc::channel(SESSION_EVENTS_MAX);
+    let (events_tx, events_rx) = event_queue();
     let stream = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     ctx.route(session, stream, events_tx).await;
-    let outbox = Outbox::new(writer, events_rx, session);
+    let outbox = Outbox::new(writer, events_rx, ctx.fanout.clone(), session);
     let writer_task = tokio::spawn(write_replies(outbox, rx, ctx.clone()));
     let result = read_requests(&mut reader, &tx, session, ctx).await;
     drop(tx);

@@ -3,22 +3,26 @@
 //!
 //! The rules (DESIGN.md's guarantees):
 //! - an event for zxid E goes out before any reply whose zxid is ≥ E;
-//! - events go out in the order the replica queued them (zxid order);
+//! - events go out in zxid order (and, within a zxid, in change order);
 //! - a read is evaluated on a view that has applied every event already sent,
 //!   so a client that was told "changed" reads the change.
 //!
-//! The replica queues a change's events before it publishes the view or
-//! answers the writes of that change, so "everything up to zxid R" is in the
-//! queue by the time a reply at R is known: the writer drains the queue, sends
-//! the events up to R, then the reply.
+//! Events come from several ZnodeActors, each at its own pace, so they may be
+//! queued out of order. Apply takes a fan-out ticket for each firing before it
+//! publishes the view or answers the writes of that zxid, and the fan-out mark
+//! stays below the oldest ticket still held (`znode::fanout_mark`). Once the
+//! mark reaches R, every event up to zxid R is in the queue: before a reply at
+//! R the writer of a session that watches something waits for that, drains
+//! the queue into a buffer ordered by (zxid, change), sends the events up to
+//! R, then the reply. Events with no reply to wait for go out as the mark
+//! passes them.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use corral_core::tree::{ErrorCode, Response, SessionId, ZkError};
 use corral_transport::FrameWriter;
 use corral_transport::wire::ServerMessage;
-use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::SessionContext;
 
@@ -27,7 +31,7 @@ use super::SessionContext;
 /// writer on flow control, and the reader behind it, instead of growing this
 /// buffer.
 const FLUSH_BYTES: usize = 64 * 1024;
-use super::events::{SESSION_EVENTS_MAX, SessionEvent, WatchOp};
+use super::events::{EventInbox, SESSION_EVENTS_MAX, SessionEvent, WatchOp};
 use crate::replica::Submitted;
 
 /// One request waiting for its turn to be answered.
@@ -87,9 +91,13 @@ impl std::fmt::Display for WriterStop {
 /// The session stream's sending half and the events not yet sent.
 pub(super) struct Outbox {
     writer: FrameWriter,
-    events: mpsc::Receiver<SessionEvent>,
-    /// Drained from `events`, waiting for their turn.
-    held: VecDeque<SessionEvent>,
+    events: EventInbox,
+    /// The fan-out mark: every event at or below it is queued.
+    fanout: watch::Receiver<i64>,
+    /// Drained from `events`, waiting for their turn, by (zxid, change, arrival).
+    held: BTreeMap<(i64, u32, u64), SessionEvent>,
+    /// Events drained so far, which breaks ties in `held`.
+    arrivals: u64,
     /// The highest zxid of an event sent.
     sent_event_zxid: i64,
     session: SessionId,
@@ -98,31 +106,31 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox for `session` over `writer`, fed by `events`.
+    /// An outbox for `session` over `writer`, fed by `events`, ordered by `fanout`.
     pub(super) fn new(
         writer: FrameWriter,
-        events: mpsc::Receiver<SessionEvent>,
+        events: EventInbox,
+        fanout: watch::Receiver<i64>,
         session: SessionId,
     ) -> Outbox {
         Outbox {
             writer,
             events,
-            held: VecDeque::new(),
+            fanout,
+            held: BTreeMap::new(),
+            arrivals: 0,
             sent_event_zxid: 0,
             session,
             events_sent: metrics::counter!("corral_watch_events_sent_total"),
         }
     }
 
-    /// Moves every queued event into `held`; fails once the replica dropped the queue.
+    /// Moves every queued event into `held`; fails once the queue broke.
     fn drain(&mut self) -> Result<(), WriterStop> {
-        loop {
-            match self.events.try_recv() {
-                Ok(e) => self.hold(e)?,
-                Err(TryRecvError::Empty) => return Ok(()),
-                Err(TryRecvError::Disconnected) => return Err(WriterStop::EventsLost),
-            }
+        while let Some(e) = self.events.try_recv().map_err(|_| WriterStop::EventsLost)? {
+            self.hold(e)?;
         }
+        Ok(())
     }
 
     /// Keeps an event until its turn; a session that holds more than its
@@ -131,16 +139,41 @@ impl Outbox {
         if self.held.len() >= SESSION_EVENTS_MAX {
             return Err(WriterStop::EventsLost);
         }
-        self.held.push_back(e);
+        self.arrivals += 1;
+        self.held.insert((e.zxid(), e.seq(), self.arrivals), e);
         Ok(())
+    }
+
+    /// Waits until every event of this session up to `zxid` is queued.
+    async fn settle(&mut self, zxid: i64) -> Result<(), WriterStop> {
+        // A session that never watched here gets only a restore's replay,
+        // which the replica queues at once.
+        if !self.events.is_watching() || *self.fanout.borrow() >= zxid {
+            return Ok(());
+        }
+        match self.fanout.wait_for(|m| *m >= zxid).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(WriterStop::EventsLost),
+        }
+    }
+
+    /// The zxid up to which held events are complete and may go out.
+    fn ready_upto(&self) -> i64 {
+        if self.events.is_watching() {
+            *self.fanout.borrow()
+        } else {
+            i64::MAX
+        }
     }
 
     /// Buffers the held events with a zxid up to `zxid`, in order.
     fn push_events_upto(&mut self, zxid: i64) -> Result<(), WriterStop> {
-        while self.held.front().is_some_and(|e| e.zxid() <= zxid) {
-            if let Some(e) = self.held.pop_front() {
-                self.push_event(e)?;
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().0 > zxid {
+                break;
             }
+            let e = entry.remove();
+            self.push_event(e)?;
         }
         Ok(())
     }
@@ -164,9 +197,22 @@ impl Outbox {
             .map_err(|e| WriterStop::Stream(e.to_string()))
     }
 
-    /// Sends every held event (nothing waits to be answered).
+    /// Sends every event that is complete (nothing waits to be answered).
+    async fn send_ready_events(&mut self) -> Result<(), WriterStop> {
+        // The mark first: the events it covers are queued by then.
+        let upto = self.ready_upto();
+        self.drain()?;
+        self.push_events_upto(upto)?;
+        self.flush().await
+    }
+
+    /// Sends every held event once it is complete (the stream is ending).
     async fn send_all_events(&mut self) -> Result<(), WriterStop> {
         self.drain()?;
+        if let Some((&(last, _, _), _)) = self.held.last_key_value() {
+            self.settle(last).await?;
+            self.drain()?;
+        }
         self.push_events_upto(i64::MAX)?;
         self.flush().await
     }
@@ -292,6 +338,7 @@ pub(super) async fn write_replies(
     ctx: SessionContext,
 ) -> Result<(), WriterStop> {
     loop {
+        let waiting = !out.held.is_empty();
         let next = tokio::select! {
             biased;
             p = fifo.recv() => p,
@@ -301,7 +348,17 @@ pub(super) async fn write_replies(
                     None => return Err(WriterStop::EventsLost),
                 }
                 if fifo.is_empty() {
-                    out.send_all_events().await?;
+                    out.send_ready_events().await?;
+                }
+                continue;
+            }
+            // Held events wait for the mark to pass them.
+            moved = out.fanout.changed(), if waiting => {
+                if moved.is_err() {
+                    return Err(WriterStop::EventsLost);
+                }
+                if fifo.is_empty() {
+                    out.send_ready_events().await?;
                 }
                 continue;
             }
@@ -321,13 +378,14 @@ pub(super) async fn write_replies(
             ),
             _ => {}
         }
+        out.settle(zxid).await?;
         out.drain()?;
         out.push_events_upto(zxid)?;
         if let Some(msg) = msg {
             out.push(&msg)?;
         }
         if fifo.is_empty() {
-            out.send_all_events().await?;
+            out.send_ready_events().await?;
         } else if out.writer.buffered_bytes() >= FLUSH_BYTES {
             out.flush().await?;
         }

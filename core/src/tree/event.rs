@@ -87,3 +87,50 @@ pub enum WatcherType {
     /// Persistent recursive watches (5).
     PersistentRecursive,
 }
+
+/// One change told to the watchers of one watched znode: what a ZnodeActor fans out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Firing {
+    /// The watched znode whose watchers hear it: the changed node, its parent
+    /// (child events) or an ancestor with a recursive watch.
+    pub watched: String,
+    /// The event each of them gets.
+    pub event: WatchedEvent,
+    /// The change's place in its entry, which orders the events of one zxid.
+    pub seq: u32,
+    /// The sessions to tell, by id: each session hears a change once, and only
+    /// with READ on the changed node.
+    pub tell: Vec<SessionId>,
+    /// The sessions whose last watch on `watched` this change consumed.
+    pub released: Vec<SessionId>,
+}
+
+/// What one entry did to this node's watches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fired {
+    /// The changes' events, grouped by the watched znode, in change order.
+    pub firings: Vec<Firing>,
+    /// The watched paths of each session the entry closed: gone without an event.
+    pub closed: Vec<(SessionId, Vec<String>)>,
+}
+
+impl Fired {
+    /// The events one by one, in change order and, within a change, by session id.
+    pub fn notifications(&self) -> Vec<Notification> {
+        let mut out: Vec<(u32, Notification)> = self
+            .firings
+            .iter()
+            .flat_map(|f| {
+                f.tell.iter().map(|s| {
+                    let n = Notification {
+                        session: *s,
+                        event: f.event.clone(),
+                    };
+                    (f.seq, n)
+                })
+            })
+            .collect();
+        out.sort_by_key(|(seq, n)| (*seq, n.session));
+        out.into_iter().map(|(_, n)| n).collect()
+    }
+}

@@ -67,7 +67,9 @@ pub use acl::{
 };
 pub use data_tree::DataTree;
 pub use error::{ErrorCode, ZkError};
-pub use event::{AddWatchMode, EventType, Notification, WatchKind, WatchedEvent, WatcherType};
+pub use event::{
+    AddWatchMode, EventType, Fired, Firing, Notification, WatchKind, WatchedEvent, WatcherType,
+};
 pub use limits::Limits;
 pub use mode::{CONTAINER_EPHEMERAL_OWNER, CreateMode, EphemeralType, TTL_MS_MAX};
 pub use read_ops::{ReadOutcome, WatchRegistration};

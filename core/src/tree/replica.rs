@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::data_tree::{DataTree, err};
 use super::error::{ErrorCode, ZkError};
-use super::event::Notification;
+use super::event::{Fired, Notification};
 use super::limits::Limits;
 use super::read_ops::WatchRegistration;
 use super::request::{Command, Entry, Request};
@@ -34,8 +34,15 @@ use super::write_ops::{Caller, Change, Stamp};
 pub struct Applied {
     /// The answer for the client that sent the entry (or the leader, for housekeeping).
     pub result: Result<Response, ZkError>,
-    /// Watch events to deliver, in order, each to its session.
-    pub notifications: Vec<Notification>,
+    /// Watch events to deliver, grouped by watched znode, and the watches it ended.
+    pub fired: Fired,
+}
+
+impl Applied {
+    /// The watch events one by one, in delivery order.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.fired.notifications()
+    }
 }
 
 /// The replicated data tree and this node's watches.
@@ -91,7 +98,7 @@ impl Tree {
             let result = Err(err(ErrorCode::SystemError, &subject));
             return Applied {
                 result,
-                notifications: Vec::new(),
+                fired: Fired::default(),
             };
         }
         let at = Stamp {
@@ -101,16 +108,13 @@ impl Tree {
         let mut changes = Vec::new();
         let result = self.apply_command(at, &entry.command, &mut changes);
         self.data.last_zxid = entry.zxid;
-        let notifications = self.watches.fire(&changes, entry.zxid, &self.data);
+        let fired = self.watches.fire(&changes, entry.zxid, &self.data);
         self.history.record(entry.zxid, changes);
         #[cfg(debug_assertions)]
         if let Err(broken) = self.check_invariants() {
             panic!("tree invariant broken after zxid {}: {broken}", entry.zxid);
         }
-        Applied {
-            result,
-            notifications,
-        }
+        Applied { result, fired }
     }
 
     /// Serves a request outside the log (a read, addWatch, removeWatches or sync) for
@@ -160,9 +164,10 @@ impl Tree {
         )
     }
 
-    /// Drops every watch of `session` on this node (its connection ended).
-    pub fn remove_session_watches(&mut self, session: SessionId) {
-        self.watches.remove_session(session);
+    /// Drops every watch of `session` on this node (its connection ended);
+    /// returns the paths it watched.
+    pub fn remove_session_watches(&mut self, session: SessionId) -> Vec<String> {
+        self.watches.remove_session(session)
     }
 
     /// Keeps the changes of at most `changes_max` recent znode changes for replay.

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::acl::{Perms, check_acl};
 use super::data_tree::DataTree;
 use super::error::{ErrorCode, ZkError};
-use super::event::{EventType, Notification, WatchKind, WatchedEvent, WatcherType};
+use super::event::{EventType, Fired, Firing, WatchKind, WatchedEvent, WatcherType};
 use super::path::parent_of;
 use super::session::SessionId;
 use super::write_ops::Change;
@@ -48,6 +48,40 @@ pub struct WatchIndex {
     recursive_count: usize,
     /// Number of (session, path) pairs with any watch, so `len` is O(1).
     pair_count: usize,
+}
+
+/// The firings of one change being gathered.
+struct Hearing<'a> {
+    /// The entry's firings so far.
+    firings: &'a mut Vec<Firing>,
+    /// (session, index of the firing that heard it).
+    told: &'a mut Vec<(SessionId, usize)>,
+    /// What happened.
+    event_type: EventType,
+    /// The changed node.
+    path: &'a str,
+    /// The entry's zxid.
+    zxid: i64,
+    /// The change's place in its entry.
+    seq: u32,
+}
+
+impl Hearing<'_> {
+    /// Starts the firing of `watched`'s watchers; returns its index.
+    fn group(&mut self, watched: &str) -> usize {
+        self.firings.push(Firing {
+            watched: watched.to_string(),
+            event: WatchedEvent {
+                event_type: self.event_type,
+                path: self.path.to_string(),
+                zxid: self.zxid,
+            },
+            seq: self.seq,
+            tell: Vec::new(),
+            released: Vec::new(),
+        });
+        self.firings.len() - 1
+    }
 }
 
 /// The bit for a watch kind.
@@ -172,114 +206,154 @@ impl WatchIndex {
         Ok(())
     }
 
-    /// Drops every watch of `session`.
-    pub fn remove_session(&mut self, session: SessionId) {
+    /// Drops every watch of `session`; returns the paths it watched.
+    pub fn remove_session(&mut self, session: SessionId) -> Vec<String> {
         let paths: Vec<String> = self
             .by_session
             .get(&session)
             .map(|p| p.iter().cloned().collect())
             .unwrap_or_default();
-        for p in paths {
-            self.set_bits(session, &p, 0);
+        for p in &paths {
+            self.set_bits(session, p, 0);
         }
+        paths
     }
 
-    /// Turns the changes of one entry into notifications, in change order and, within a
-    /// change, by session id; consumes the one-shot watches that fire.
-    pub(crate) fn fire(
-        &mut self,
-        changes: &[Change],
-        zxid: i64,
-        tree: &DataTree,
-    ) -> Vec<Notification> {
+    /// The sessions that watch `path`, by id.
+    pub fn watchers(&self, path: &str) -> Vec<SessionId> {
+        self.by_path
+            .get(path)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether any session watches `path`.
+    pub fn is_watched(&self, path: &str) -> bool {
+        self.by_path.contains_key(path)
+    }
+
+    /// Turns the changes of one entry into firings, one per watched znode that
+    /// hears a change, in change order; consumes the one-shot watches that fire.
+    pub(crate) fn fire(&mut self, changes: &[Change], zxid: i64, tree: &DataTree) -> Fired {
+        let mut out = Fired::default();
         // A session this entry closes is gone from `tree` and hears nothing of
         // the entry (not even of its own ephemerals): its watches go first.
         for change in changes {
             if let Change::SessionClosed(id) = change {
-                self.remove_session(*id);
+                let paths = self.remove_session(*id);
+                if !paths.is_empty() {
+                    out.closed.push((*id, paths));
+                }
             }
         }
-        let mut out = Vec::new();
+        if self.by_path.is_empty() {
+            return out;
+        }
+        let mut seq: u32 = 0;
         for change in changes {
-            if let Change::Node {
+            let Change::Node {
                 event_type,
                 path,
                 acl,
             } = change
+            else {
+                continue;
+            };
+            seq = seq.saturating_add(1);
+            let first = out.firings.len();
+            // (session, index of the firing that heard it first)
+            let mut told: Vec<(SessionId, usize)> = Vec::new();
+            let mut hear = Hearing {
+                firings: &mut out.firings,
+                told: &mut told,
+                event_type: *event_type,
+                path,
+                zxid,
+                seq,
+            };
+            match event_type {
+                EventType::NodeCreated | EventType::NodeDataChanged => {
+                    self.fire_data(path, &mut hear)
+                }
+                EventType::NodeDeleted => {
+                    self.fire_data(path, &mut hear);
+                    self.fire_exact(path, CHILD_TABLE, CHILD, &mut hear);
+                }
+                EventType::NodeChildrenChanged => {
+                    self.fire_exact(path, CHILD_TABLE, CHILD, &mut hear)
+                }
+            }
+            // Each session once per change, with the first watch that heard it
+            // (a deletion fires two tables, recursive watches every ancestor).
+            told.sort_unstable();
+            told.dedup_by_key(|(s, _)| *s);
+            // Readable by anyone: no session to look up, since every
+            // watching session is live (check_invariants).
+            let world_readable = check_acl(acl, Perms::READ, &[]);
+            for (session, at) in told {
+                debug_assert!(tree.session(session).is_some());
+                let may_read = world_readable
+                    || tree
+                        .session(session)
+                        .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities));
+                if may_read {
+                    out.firings[at].tell.push(session);
+                }
+            }
+            // A group that told no one and consumed nothing (its readers lack READ).
+            if out.firings[first..]
+                .iter()
+                .any(|f| f.tell.is_empty() && f.released.is_empty())
             {
-                let mut told = Vec::new();
-                match event_type {
-                    EventType::NodeCreated | EventType::NodeDataChanged => {
-                        self.fire_data(path, &mut told)
-                    }
-                    EventType::NodeDeleted => {
-                        self.fire_data(path, &mut told);
-                        self.fire_exact(path, CHILD_TABLE, CHILD, &mut told);
-                    }
-                    EventType::NodeChildrenChanged => {
-                        self.fire_exact(path, CHILD_TABLE, CHILD, &mut told)
-                    }
-                }
-                // Each session once, by id (a deletion fires two tables,
-                // recursive watches every ancestor).
-                told.sort_unstable();
-                told.dedup();
-                // Readable by anyone: no session to look up, since every
-                // watching session is live (check_invariants).
-                let world_readable = check_acl(acl, Perms::READ, &[]);
-                for session in told {
-                    debug_assert!(tree.session(session).is_some());
-                    let may_read = world_readable
-                        || tree
-                            .session(session)
-                            .is_some_and(|s| check_acl(acl, Perms::READ, &s.identities));
-                    if may_read {
-                        let event = WatchedEvent {
-                            event_type: *event_type,
-                            path: path.to_string(),
-                            zxid,
-                        };
-                        out.push(Notification { session, event });
-                    }
-                }
+                let tail = out.firings.split_off(first);
+                out.firings.extend(
+                    tail.into_iter()
+                        .filter(|f| !f.tell.is_empty() || !f.released.is_empty()),
+                );
             }
         }
         out
     }
 
     /// Fires the data table at `path` and recursive watches on its ancestors.
-    fn fire_data(&mut self, path: &str, told: &mut Vec<SessionId>) {
-        self.fire_exact(path, DATA_TABLE, DATA, told);
+    fn fire_data(&mut self, path: &str, hear: &mut Hearing<'_>) {
+        self.fire_exact(path, DATA_TABLE, DATA, hear);
         if self.recursive_count == 0 {
             return;
         }
-        let mut at = parent_of(path);
-        while let Some(p) = at {
+        let mut parent = parent_of(path);
+        while let Some(p) = parent {
             if let Some(m) = self.by_path.get(p) {
-                told.extend(
-                    m.iter()
-                        .filter(|(_, b)| **b & RECURSIVE != 0)
-                        .map(|(s, _)| *s),
-                );
+                let mut at = None;
+                for (s, _) in m.iter().filter(|(_, b)| **b & RECURSIVE != 0) {
+                    let at = *at.get_or_insert_with(|| hear.group(p));
+                    hear.told.push((*s, at));
+                }
             }
-            at = parent_of(p);
+            parent = parent_of(p);
         }
     }
 
     /// Fires every watch in `table` on exactly `path`, removing the `one_shot` bit.
-    fn fire_exact(&mut self, path: &str, table: u8, one_shot: u8, told: &mut Vec<SessionId>) {
+    fn fire_exact(&mut self, path: &str, table: u8, one_shot: u8, hear: &mut Hearing<'_>) {
         let Some(m) = self.by_path.get(path) else {
             return;
         };
+        let mut at = None;
         let mut consumed = Vec::new();
         for (session, bits) in m.iter().filter(|(_, b)| **b & table != 0) {
-            told.push(*session);
+            let at = *at.get_or_insert_with(|| hear.group(path));
+            hear.told.push((*session, at));
             if bits & one_shot != 0 {
-                consumed.push((*session, *bits));
+                consumed.push((*session, *bits, at));
             }
         }
-        for (session, bits) in consumed {
-            self.set_bits(session, path, bits & !one_shot);
+        for (session, bits, at) in consumed {
+            let left = bits & !one_shot;
+            if left == 0 {
+                hear.firings[at].released.push(session);
+            }
+            self.set_bits(session, path, left);
         }
     }
 

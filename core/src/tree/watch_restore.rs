@@ -237,8 +237,8 @@ pub(crate) fn restore(
     }
     if !replay.is_empty() {
         for (zxid, change) in history.after(since) {
-            out.notifications
-                .extend(replay.fire(std::slice::from_ref(change), *zxid, data));
+            let fired = replay.fire(std::slice::from_ref(change), *zxid, data);
+            out.notifications.extend(fired.notifications());
         }
     }
     // One-shot events carry the current zxid, so they come after every replayed one.

@@ -30,7 +30,7 @@ fn fails_unchanged(h: &mut H, want: ErrorCode, f: impl FnOnce(&mut H) -> Applied
     let before = h.fingerprint();
     let a = f(h);
     assert_eq!(code(&a), want, "{:?}", a.result);
-    assert!(a.notifications.is_empty());
+    assert!(a.notifications().is_empty());
     assert_eq!(h.fingerprint(), before, "tree changed by a failed request");
 }
 

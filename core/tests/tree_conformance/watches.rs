@@ -15,13 +15,13 @@ pub(super) fn watch_cases() -> Vec<Case> {
                 version: -1,
             });
             assert_eq!(events(&a), vec![(s, NodeDataChanged, "/a".into())]);
-            assert_eq!(a.notifications[0].event.zxid, h.zxid);
+            assert_eq!(a.notifications()[0].event.zxid, h.zxid);
             let a = h.req(Request::SetData {
                 path: "/a".into(),
                 data: b"2".to_vec(),
                 version: -1,
             });
-            assert!(a.notifications.is_empty(), "one-shot watch fired twice");
+            assert!(a.notifications().is_empty(), "one-shot watch fired twice");
             assert!(h.t.watches().is_empty());
         }),
         ("data_watch_fires_node_deleted", || {
@@ -122,7 +122,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                     data: vec![1],
                     version: -1
                 })
-                .notifications
+                .notifications()
                 .is_empty()
             );
         }),
@@ -133,7 +133,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
             h.watch_data(s, "/p");
             assert!(
                 h.req(create_req("/p/c", Persistent))
-                    .notifications
+                    .notifications()
                     .is_empty()
             );
         }),
@@ -197,7 +197,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                 );
                 assert!(
                     h.req(create_req("/a/b/c", Persistent))
-                        .notifications
+                        .notifications()
                         .is_empty()
                 );
             },
@@ -268,7 +268,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                 h.add_watch(s, "/r", AddWatchMode::PersistentRecursive);
                 assert!(
                     h.req(create_req("/rx", Persistent))
-                        .notifications
+                        .notifications()
                         .is_empty()
                 );
             },
@@ -299,7 +299,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                     version: -1,
                 });
                 assert_eq!(
-                    a.notifications
+                    a.notifications()
                         .iter()
                         .map(|n| n.session)
                         .collect::<Vec<_>>(),
@@ -323,7 +323,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                     data: vec![],
                     version: -1
                 })
-                .notifications
+                .notifications()
                 .is_empty()
             );
         }),
@@ -380,7 +380,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                         data: vec![],
                         version: -1
                     })
-                    .notifications
+                    .notifications()
                     .is_empty()
                 );
             },
@@ -399,7 +399,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                     data: vec![],
                     version: -1
                 })
-                .notifications
+                .notifications()
                 .is_empty()
             );
         }),
@@ -430,7 +430,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                     acl: Acl::open_unsafe(),
                     aversion: -1
                 })
-                .notifications
+                .notifications()
                 .is_empty()
             );
         }),
@@ -465,7 +465,7 @@ pub(super) fn watch_cases() -> Vec<Case> {
                     data: vec![],
                     version: 9
                 })
-                .notifications
+                .notifications()
                 .is_empty()
             );
             assert_eq!(h.t.watches().kinds(s, "/a"), vec![WatchKind::Data]);

@@ -232,7 +232,7 @@ pub fn code(a: &Applied) -> ErrorCode {
 
 /// Notifications as (session, type, path) triples.
 pub fn events(a: &Applied) -> Vec<(SessionId, EventType, String)> {
-    a.notifications
+    a.notifications()
         .iter()
         .map(|n| (n.session, n.event.event_type, n.event.path.clone()))
         .collect()
