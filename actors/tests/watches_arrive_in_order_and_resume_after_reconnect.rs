@@ -308,3 +308,103 @@ async fn watches_fire_in_order_and_resume_on_another_node() {
     .await
     .expect("test timed out");
 }
+
+/// Each watched znode has its own ZnodeActor, and they fan out at their own
+/// pace: a session watching many znodes still gets every event in zxid order,
+/// the events of one multi in the order of its ops, and all of them before
+/// the reply of a read that reflects them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_of_many_watched_znodes_keep_zxid_and_op_order() {
+    use corral_core::tree::MultiOp;
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let TestCluster {
+            root,
+            pki,
+            specs,
+            nodes,
+            leader,
+        } = start_cluster("fanorder", 3, |_| {}).await;
+        let follower = (1..=3).find(|&i| i != leader).unwrap();
+        let addr = |id: u64| specs[id as usize - 1].listen;
+        let mut w = Client::connect(&pki, addr(follower)).await;
+        let mut x = Client::connect(&pki, addr(leader)).await;
+        const ZNODES: usize = 12;
+        const ROUNDS: usize = 15;
+        let paths: Vec<String> = (0..ZNODES).map(|i| format!("/k{i:02}")).collect();
+        for p in &paths {
+            assert!(x.create(p, b"").await.1.is_ok());
+        }
+        assert!(w.call(Request::Sync { path: "/".into() }).await.1.is_ok());
+        for p in &paths {
+            let (_, r) = w
+                .call(Request::AddWatch {
+                    path: p.clone(),
+                    mode: AddWatchMode::Persistent,
+                })
+                .await;
+            assert_eq!(r, Ok(Response::AddWatch));
+        }
+        let mut want: Vec<(String, i64)> = Vec::new();
+        for round in 0..ROUNDS {
+            // One multi over every znode, in an order that differs by round.
+            let mut order: Vec<&String> = paths.iter().collect();
+            order.rotate_left(round % ZNODES);
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let ops = order
+                .iter()
+                .map(|p| MultiOp::SetData {
+                    path: (*p).clone(),
+                    data: vec![round as u8],
+                    version: -1,
+                })
+                .collect();
+            let (zm, r) = x.call(Request::Multi(ops)).await;
+            assert!(r.is_ok(), "{r:?}");
+            want.extend(order.iter().map(|p| ((*p).clone(), zm)));
+            // Then one write per znode, in that order too.
+            for p in order {
+                let (z, r) = x.call(set(p, &[round as u8, 1])).await;
+                assert!(r.is_ok(), "{r:?}");
+                want.push((p.clone(), z));
+            }
+        }
+        let last = want.last().unwrap().1;
+        // A read that reflects the last write: every event is before its reply.
+        loop {
+            let (zxid, r) = w
+                .call(Request::GetData {
+                    path: want.last().unwrap().0.clone(),
+                    watch: false,
+                })
+                .await;
+            assert!(r.is_ok(), "{r:?}");
+            if zxid >= last {
+                break;
+            }
+        }
+        let got: Vec<(String, i64)> = w
+            .transcript
+            .iter()
+            .filter_map(|m| match m {
+                ServerMessage::Event(e) => Some((e.path.clone(), e.zxid)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "every event arrived before the read's reply"
+        );
+        assert_eq!(got, want, "zxid order, and a multi's events in op order");
+
+        for node in nodes {
+            node.shutdown(Duration::from_secs(2)).await;
+        }
+        drop(root);
+    })
+    .await
+    .expect("test timed out");
+}

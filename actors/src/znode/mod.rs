@@ -127,3 +127,107 @@ async fn run(mut rx: mpsc::Receiver<ZnodeMsg>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{EventInbox, event_queue};
+    use corral_core::tree::{EventType, WatchedEvent};
+    use fanout_mark::{ALL_FANNED_OUT, FanoutMark};
+
+    /// Resolves once every sender of `inbox` is gone.
+    async fn gone(inbox: &mut EventInbox) {
+        while inbox.try_recv().is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    fn firing(zxid: i64, tell: Vec<SessionId>, released: Vec<SessionId>) -> Firing {
+        Firing {
+            watched: "/a".into(),
+            event: WatchedEvent {
+                event_type: EventType::NodeDataChanged,
+                path: "/a".into(),
+                zxid,
+            },
+            seq: 1,
+            tell,
+            released,
+        }
+    }
+
+    #[tokio::test]
+    async fn fans_out_to_its_routes_forgets_released_ones_and_stops_when_let_go() {
+        let (mark, mut marks) = FanoutMark::new();
+        let (route, mut inbox) = event_queue();
+        let (other, mut other_inbox) = event_queue();
+        let z = ZnodeRef::spawn("/a");
+        let watch = |session, route: &EventRoute| ZnodeMsg::Watch {
+            session,
+            route: route.clone(),
+        };
+        assert!(z.send(watch(1, &route)).is_ok());
+        assert!(z.send(watch(2, &other)).is_ok());
+        // Session 3 has no route here: it is skipped, not an error.
+        let fire = ZnodeMsg::Fire {
+            firing: firing(5, vec![1, 2, 3], vec![1]),
+            ticket: mark.ticket(5),
+        };
+        assert!(z.send(fire).is_ok());
+        assert_eq!(*marks.borrow(), 4, "zxid 5 is in flight");
+        marks.wait_for(|m| *m == ALL_FANNED_OUT).await.unwrap();
+        for inbox in [&mut inbox, &mut other_inbox] {
+            let e = inbox.try_recv().unwrap().unwrap();
+            assert_eq!((e.zxid(), e.seq()), (5, 1));
+        }
+        // Session 1's one-shot watch was consumed: it hears no more.
+        let fire = ZnodeMsg::Fire {
+            firing: firing(6, vec![1, 2], vec![]),
+            ticket: mark.ticket(6),
+        };
+        assert!(z.send(fire).is_ok());
+        marks.wait_for(|m| *m == ALL_FANNED_OUT).await.unwrap();
+        assert_eq!(other_inbox.try_recv().unwrap().map(|e| e.zxid()), Some(6));
+        assert_eq!(inbox.try_recv().unwrap(), None);
+        // Forget drops a route while the actor runs on.
+        let (third, mut third_inbox) = event_queue();
+        assert!(z.send(watch(3, &third)).is_ok());
+        assert!(z.send(ZnodeMsg::Forget(3)).is_ok());
+        drop(third);
+        let wait = std::time::Duration::from_secs(5);
+        tokio::time::timeout(wait, gone(&mut third_inbox))
+            .await
+            .expect("a forgotten route is let go");
+        assert_eq!(
+            other_inbox.try_recv(),
+            Ok(None),
+            "session 2 is still routed"
+        );
+        // Let go: the actor drops the routes it holds and ends.
+        drop(z);
+        drop(other);
+        tokio::time::timeout(wait, gone(&mut other_inbox))
+            .await
+            .expect("the actor let its routes go");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_is_reported_and_a_dropped_firing_releases_its_ticket() {
+        let (mark, marks) = FanoutMark::new();
+        let z = ZnodeRef::spawn("/a");
+        // The actor cannot run until this test yields: the queue fills.
+        for n in 0..ZNODE_QUEUE_MAX {
+            assert!(z.send(ZnodeMsg::Forget(n as SessionId)).is_ok());
+        }
+        let fire = ZnodeMsg::Fire {
+            firing: firing(9, vec![1], vec![]),
+            ticket: mark.ticket(9),
+        };
+        assert!(z.send(fire).is_err());
+        assert_eq!(
+            *marks.borrow(),
+            ALL_FANNED_OUT,
+            "the refused firing's ticket is gone"
+        );
+    }
+}

@@ -479,5 +479,79 @@ pub(super) fn watch_cases() -> Vec<Case> {
             assert_eq!(r.unwrap_err().code, E::BadArguments);
             assert!(h.t.watches().is_empty());
         }),
+        (
+            "firings_group_by_watched_znode_and_report_the_watches_they_end",
+            || {
+                // What each ZnodeActor is handed: one firing per watched znode that
+                // hears a change, each session once per change (at the first
+                // watch that heard it), consumed one-shots and a closed session's
+                // watches named so the actor can drop their routes.
+                let mut h = H::new();
+                h.put("/r", b"");
+                h.put("/r/a", b"");
+                let s = h.s;
+                let s2 = h.session(vec![]);
+                let s3 = h.session(vec![]);
+                h.watch_data(s, "/r/a");
+                h.add_watch(s, "/r", AddWatchMode::PersistentRecursive);
+                h.add_watch(s2, "/r", AddWatchMode::PersistentRecursive);
+                h.watch_data(s3, "/r/a");
+                let a = h.req(Request::SetData {
+                    path: "/r/a".into(),
+                    data: b"1".to_vec(),
+                    version: -1,
+                });
+                let groups: Vec<_> = a
+                    .fired
+                    .firings
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.watched.as_str(),
+                            f.seq,
+                            f.tell.clone(),
+                            f.released.clone(),
+                        )
+                    })
+                    .collect();
+                let mut at_a = vec![s, s3];
+                at_a.sort_unstable();
+                assert_eq!(
+                    groups,
+                    vec![("/r/a", 1, at_a.clone(), at_a), ("/r", 1, vec![s2], vec![]),],
+                    "s heard it at /r/a, so not again at /r"
+                );
+                assert!(a.fired.firings.iter().all(|f| f.event.path == "/r/a"));
+                assert!(!h.t.watches().is_watched("/r/a"));
+                assert!(h.t.watches().is_watched("/r"));
+                // A multi's changes share a zxid and keep their order in `seq`.
+                let a = h.req(Request::Multi(vec![
+                    MultiOp::SetData {
+                        path: "/r".into(),
+                        data: vec![],
+                        version: -1,
+                    },
+                    MultiOp::SetData {
+                        path: "/r/a".into(),
+                        data: vec![],
+                        version: -1,
+                    },
+                ]));
+                let seqs: Vec<_> = a
+                    .fired
+                    .firings
+                    .iter()
+                    .map(|f| (f.event.path.as_str(), f.seq))
+                    .collect();
+                assert_eq!(seqs, vec![("/r", 1), ("/r/a", 2)]);
+                assert_eq!(a.notifications().len(), 4, "s and s2, twice each");
+                // Closing s2 names its watches; it hears nothing of its own close.
+                let a = h.req_as(s2, Request::Close);
+                assert_eq!(a.fired.closed, vec![(s2, vec!["/r".to_string()])]);
+                assert!(a.fired.firings.is_empty());
+                assert!(h.t.watches().is_watched("/r"), "s still watches /r");
+                assert_eq!(h.t.watches().watchers("/r"), vec![s]);
+            },
+        ),
     ]
 }
