@@ -3,14 +3,17 @@
 //! One node is a supervision tree: a ReplicaActor drives the consensus core and
 //! applies committed entries to the data tree; one PeerActor per other replica
 //! owns that QUIC link; a StorageActor (linked under the replica) owns the
-//! write-ahead log and snapshots; one SessionActor per client session.
+//! write-ahead log and snapshots; one SessionActor per client session; one
+//! ZnodeActor per watched znode, which fans its watch events out.
 //!
 //! ```text
 //!  peers ──► inbound reader ──┐ (bounded gate)        ┌──► StorageActor (WAL, fdatasync)
 //!                             ├──► ReplicaActor ──────┤
 //!  clients ► SessionActor ────┘   (consensus + tree)  ├──► PeerActor × n (bounded queues)
-//!                 ▲                                   └──► read view (on demand) ┐
-//!                 └────────────────── reads, "applied ≥ zxid" ─────────────────┘
+//!                 ▲ ▲                                 ├──► read view (on demand) ┐
+//!                 │ └── events ◄── ZnodeActor × w ◄───┘ (one firing per watched  │
+//!                 │                                       znode, bounded queues) │
+//!                 └────────────────── reads, "applied ≥ zxid" ───────────────────┘
 //! ```
 //!
 //! - [`node::start`] recovers storage, binds the QUIC endpoint and starts
@@ -20,27 +23,29 @@
 //!   background snapshots.
 //! - [`storage`] and [`storage_actor`]: the WAL (segments, CRC32C per record,
 //!   group commit) and snapshot files; recovery on start.
-//! - [`peer`]: links to the other replicas; [`session`]: client sessions.
+//! - [`peer`]: links to the other replicas; [`session`]: client sessions;
+//!   [`znode`]: watch fan-out, one actor per watched znode.
 //! - Metrics (the `metrics` facade; the binary installs the exporter):
 //!   [`request_metrics`] for client requests, [`link_metrics`] for QUIC
 //!   links; the replica samples its gauges once per tick.
 //!
-//! The ReplicaActor and StorageActor are ractor actors. PeerActors and
-//! SessionActors are tokio tasks fronted by bounded channels: their input
-//! comes from the network, and ractor mailboxes are unbounded, so their bound
-//! *is* the channel (DESIGN.md, "Actors"). Everything they pass to the
+//! The ReplicaActor and StorageActor are ractor actors. PeerActors,
+//! SessionActors and ZnodeActors are tokio tasks fronted by bounded channels:
+//! the first two take input from the network, the third from apply, which
+//! must never wait; ractor mailboxes are unbounded, so their bound *is* the
+//! channel (DESIGN.md, "Actors"). Everything peers and sessions pass to the
 //! replica goes through one bounded gate (a semaphore whose permit travels
 //! with the message).
 //!
-//! Watch events take no ZnodeActor (DESIGN.md plans one per watched znode).
-//! Apply queues each event on its session's bounded stream queue
-//! (`replica::watch_routes`), as ZooKeeper's WatchManager does, because an
-//! event must be queued before any reply that reads past its zxid. With an
-//! actor between apply and the sessions, every read of a session that watches
-//! would wait for the fan-out to catch up. A herd still never stalls apply:
-//! queueing is a non-blocking `try_send`, a full queue closes only that stream
-//! (its client resumes and replays), and firing and queueing cost about
-//! 0.3–0.4 µs per watcher (3,333 watchers of one znode: 0.8–1.4 ms).
+//! Watch events: the core's watch index decides who hears a change; apply
+//! hands each watched znode's firing to that znode's ZnodeActor in one
+//! message, with a fan-out ticket, and the actor queues the event for each of
+//! its watchers' streams ([`znode`], `replica::watch_routes`). A herd of
+//! watchers costs apply one message. An event must still reach its session
+//! before any reply that reflects a later zxid: the fan-out mark (the zxid
+//! below the oldest ticket in flight) tells a watching session's writer when
+//! every event up to a reply's zxid is queued, and the writer orders what
+//! several actors queued by (zxid, change) (`session/writer.rs`).
 
 mod exact_encode;
 pub mod link_metrics;

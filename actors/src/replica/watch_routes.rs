@@ -82,7 +82,7 @@ impl ReplicaState {
     fn forget(&mut self, path: &str, session: SessionId) {
         if !self.tree.watches().is_watched(path) {
             self.znodes.remove(path);
-        } else if self.tree.watches().kinds(session, path).is_empty() {
+        } else if !self.tree.watches().is_watching(session, path) {
             self.tell_znode(path, ZnodeMsg::Forget(session));
         }
     }
@@ -90,7 +90,7 @@ impl ReplicaState {
     /// Gives `path`'s actor (started if need be) `session`'s route, if the
     /// session watches `path` and has a route here.
     fn watch(&mut self, path: &str, session: SessionId) {
-        if self.tree.watches().kinds(session, path).is_empty() {
+        if !self.tree.watches().is_watching(session, path) {
             return;
         }
         let Some(route) = self.routes.get(&session) else {
@@ -145,7 +145,8 @@ impl ReplicaState {
         for firing in fired.firings {
             let path = firing.watched.clone();
             if self.znodes.contains_key(&path) {
-                let ticket = self.fanout.ticket(firing.event.zxid);
+                let ticket = self.fanout.ticket((firing.event.zxid, firing.seq));
+                let firing = Box::new(firing);
                 self.tell_znode(&path, ZnodeMsg::Fire { firing, ticket });
             }
             if !self.tree.watches().is_watched(&path) {

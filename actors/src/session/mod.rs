@@ -8,7 +8,7 @@
 //!  client ──Request{xid}──► reader ──write──► ReplicaActor (Submit) ─► oneshot ─┐
 //!                             │                                                 ▼
 //!                             └──read/watch/ping──► [bounded FIFO] ──► writer ──Reply{xid}──► client
-//!  ReplicaActor ── apply ─► notifications ─► [bounded event queue] ──► writer ──Event──► client
+//!  ReplicaActor ── apply ─► ZnodeActor × w ─► [bounded event queue] ──► writer ──Event──► client
 //! ```
 //!
 //! The FIFO between reader and writer holds at most
@@ -77,8 +77,8 @@ pub struct SessionContext {
     pub draining: watch::Receiver<bool>,
     /// Requests in flight on this node (for a graceful stop).
     pub inflight: Arc<Semaphore>,
-    /// The fan-out watermark: every watch event at or below it is queued.
-    pub fanout: watch::Receiver<i64>,
+    /// The fan-out mark: the oldest watch firing not yet queued.
+    pub fanout: watch::Receiver<crate::znode::fanout_mark::FiringKey>,
 }
 
 impl SessionContext {

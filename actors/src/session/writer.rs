@@ -10,12 +10,13 @@
 //! Events come from several ZnodeActors, each at its own pace, so they may be
 //! queued out of order. Apply takes a fan-out ticket for each firing before it
 //! publishes the view or answers the writes of that zxid, and the fan-out mark
-//! stays below the oldest ticket still held (`znode::fanout_mark`). Once the
-//! mark reaches R, every event up to zxid R is in the queue: before a reply at
-//! R the writer of a session that watches something waits for that, drains
-//! the queue into a buffer ordered by (zxid, change), sends the events up to
-//! R, then the reply. Events with no reply to wait for go out as the mark
-//! passes them.
+//! is the oldest ticket still held, by (zxid, change) (`znode::fanout_mark`).
+//! Once the mark is past R, every event up to zxid R is in the queue: before a
+//! reply at R the writer of a session that watches something waits for that,
+//! drains the queue into a buffer ordered by (zxid, change), sends the events
+//! up to R, then the reply. An event with no reply to wait for goes out once
+//! the mark reaches its own firing: nothing ordered before it can come then,
+//! so a herd's watchers each send theirs as soon as it is queued.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,7 @@ use super::SessionContext;
 const FLUSH_BYTES: usize = 64 * 1024;
 use super::events::{EventInbox, SESSION_EVENTS_MAX, SessionEvent, WatchOp};
 use crate::replica::Submitted;
+use crate::znode::fanout_mark::{ALL_FANNED_OUT, FiringKey, reply_may_pass};
 
 /// One request waiting for its turn to be answered.
 pub(super) enum Pending {
@@ -92,8 +94,8 @@ impl std::fmt::Display for WriterStop {
 pub(super) struct Outbox {
     writer: FrameWriter,
     events: EventInbox,
-    /// The fan-out mark: every event at or below it is queued.
-    fanout: watch::Receiver<i64>,
+    /// The fan-out mark: the oldest firing whose events are not all queued.
+    fanout: watch::Receiver<FiringKey>,
     /// Drained from `events`, waiting for their turn, by (zxid, change, arrival).
     held: BTreeMap<(i64, u32, u64), SessionEvent>,
     /// Events drained so far, which breaks ties in `held`.
@@ -110,7 +112,7 @@ impl Outbox {
     pub(super) fn new(
         writer: FrameWriter,
         events: EventInbox,
-        fanout: watch::Receiver<i64>,
+        fanout: watch::Receiver<FiringKey>,
         session: SessionId,
     ) -> Outbox {
         Outbox {
@@ -148,28 +150,35 @@ impl Outbox {
     async fn settle(&mut self, zxid: i64) -> Result<(), WriterStop> {
         // A session that never watched here gets only a restore's replay,
         // which the replica queues at once.
-        if !self.events.is_watching() || *self.fanout.borrow() >= zxid {
+        if !self.events.is_watching() || reply_may_pass(*self.fanout.borrow(), zxid) {
             return Ok(());
         }
-        match self.fanout.wait_for(|m| *m >= zxid).await {
+        match self.fanout.wait_for(|m| reply_may_pass(*m, zxid)).await {
             Ok(_) => Ok(()),
             Err(_) => Err(WriterStop::EventsLost),
         }
     }
 
-    /// The zxid up to which held events are complete and may go out.
-    fn ready_upto(&self) -> i64 {
+    /// The held events up to this key may go out: nothing ordered before them
+    /// can still come.
+    fn ready_upto(&self) -> FiringKey {
         if self.events.is_watching() {
             *self.fanout.borrow()
         } else {
-            i64::MAX
+            ALL_FANNED_OUT
         }
     }
 
     /// Buffers the held events with a zxid up to `zxid`, in order.
     fn push_events_upto(&mut self, zxid: i64) -> Result<(), WriterStop> {
+        self.push_events_through((zxid, u32::MAX))
+    }
+
+    /// Buffers the held events up to `key` (zxid, change), in order.
+    fn push_events_through(&mut self, key: FiringKey) -> Result<(), WriterStop> {
         while let Some(entry) = self.held.first_entry() {
-            if entry.key().0 > zxid {
+            let (zxid, seq, _) = *entry.key();
+            if (zxid, seq) > key {
                 break;
             }
             let e = entry.remove();
@@ -202,7 +211,7 @@ impl Outbox {
         // The mark first: the events it covers are queued by then.
         let upto = self.ready_upto();
         self.drain()?;
-        self.push_events_upto(upto)?;
+        self.push_events_through(upto)?;
         self.flush().await
     }
 

@@ -51,8 +51,8 @@ pub enum ZnodeMsg {
     Forget(SessionId),
     /// Tell the firing's sessions; the ticket is dropped once they are told.
     Fire {
-        /// What happened and who hears it.
-        firing: Firing,
+        /// What happened and who hears it (boxed: a queue slot stays small).
+        firing: Box<Firing>,
         /// Holds the fan-out mark below this zxid until the events are queued.
         ticket: FanoutTicket,
     },
@@ -170,11 +170,11 @@ mod tests {
         assert!(z.send(watch(2, &other)).is_ok());
         // Session 3 has no route here: it is skipped, not an error.
         let fire = ZnodeMsg::Fire {
-            firing: firing(5, vec![1, 2, 3], vec![1]),
-            ticket: mark.ticket(5),
+            firing: Box::new(firing(5, vec![1, 2, 3], vec![1])),
+            ticket: mark.ticket((5, 1)),
         };
         assert!(z.send(fire).is_ok());
-        assert_eq!(*marks.borrow(), 4, "zxid 5 is in flight");
+        assert_eq!(*marks.borrow(), (5, 1), "zxid 5 is in flight");
         marks.wait_for(|m| *m == ALL_FANNED_OUT).await.unwrap();
         for inbox in [&mut inbox, &mut other_inbox] {
             let e = inbox.try_recv().unwrap().unwrap();
@@ -182,8 +182,8 @@ mod tests {
         }
         // Session 1's one-shot watch was consumed: it hears no more.
         let fire = ZnodeMsg::Fire {
-            firing: firing(6, vec![1, 2], vec![]),
-            ticket: mark.ticket(6),
+            firing: Box::new(firing(6, vec![1, 2], vec![])),
+            ticket: mark.ticket((6, 1)),
         };
         assert!(z.send(fire).is_ok());
         marks.wait_for(|m| *m == ALL_FANNED_OUT).await.unwrap();
@@ -220,8 +220,8 @@ mod tests {
             assert!(z.send(ZnodeMsg::Forget(n as SessionId)).is_ok());
         }
         let fire = ZnodeMsg::Fire {
-            firing: firing(9, vec![1], vec![]),
-            ticket: mark.ticket(9),
+            firing: Box::new(firing(9, vec![1], vec![])),
+            ticket: mark.ticket((9, 1)),
         };
         assert!(z.send(fire).is_err());
         assert_eq!(

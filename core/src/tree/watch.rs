@@ -219,6 +219,11 @@ impl WatchIndex {
         paths
     }
 
+    /// Whether `session` has any watch on `path`.
+    pub fn is_watching(&self, session: SessionId, path: &str) -> bool {
+        self.bits(session, path) != 0
+    }
+
     /// The sessions that watch `path`, by id.
     pub fn watchers(&self, path: &str) -> Vec<SessionId> {
         self.by_path
