@@ -8,7 +8,8 @@
 //!   watch missed while it moved, and never reads data older than it has seen;
 //! - a session whose client vanishes expires after its timeout: its ephemeral
 //!   is gone on every node and a watcher of it gets NodeDeleted;
-//! - a client whose certificate comes from another CA is refused clearly.
+//! - a client whose certificate comes from another CA is refused clearly;
+//! - a node runs one ZnodeActor per watched znode, for as long as it is watched.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -17,9 +18,11 @@ use std::time::Duration;
 use corral_certs::{IssueOptions, init_ca, issue_client};
 use corral_client::{
     AddWatchMode, Client, ClientConfig, EventType, ReadOp, ReadOpResult, SessionState, WatchItem,
+    WatcherType,
 };
 use corral_core::tree::{Acl, CreateMode, ErrorCode, Id, MultiOp, MultiOpResult, Perms};
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::node_status::{http_get, metric_value};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 /// Bounds every single wait for an event or a state.
@@ -406,6 +409,76 @@ async fn vanished_client_expires(cluster: &Cluster) {
     }
 }
 
+/// `corral_znode_actors` on node `id`.
+async fn znode_actors(cluster: &Cluster, id: u64) -> f64 {
+    let addr = cluster.node(id).unwrap().metrics_listen;
+    let (code, body) = http_get(addr, "/metrics", STEP).await.unwrap();
+    assert_eq!(code, 200);
+    metric_value(&body, "corral_znode_actors").unwrap_or(0.0)
+}
+
+/// Waits until node `id` runs `want` ZnodeActors (they stop asynchronously).
+async fn expect_znode_actors(cluster: &Cluster, id: u64, want: f64, when: &str) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let got = znode_actors(cluster, id).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{when}: {got} ZnodeActors, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A ZnodeActor per watched znode: started by the first watch, shared by the
+/// next, stopped when the last watch on it goes (fired, removed, or its
+/// session closed).
+async fn znode_actors_follow_the_watches(cluster: &Cluster) {
+    let ids = cluster.ids();
+    let id = ids[1];
+    let writer = cluster.client(ids[0]).await.unwrap();
+    for p in ["/za", "/zb"] {
+        writer.create(p, b"", CreateMode::Persistent).await.unwrap();
+    }
+    let a = cluster.client(id).await.unwrap();
+    let b = cluster.client(id).await.unwrap();
+    a.sync("/").await.unwrap();
+    b.sync("/").await.unwrap();
+    let base = znode_actors(cluster, id).await;
+    let (_, _, fired) = a.get_data_watch("/za").await.unwrap();
+    let _also = b.get_data_watch("/za").await.unwrap();
+    let mut persistent = a.add_watch("/zb", AddWatchMode::Persistent).await.unwrap();
+    let _missing = b.exists_watch("/zc").await.unwrap();
+    expect_znode_actors(cluster, id, base + 3.0, "three watched znodes").await;
+    // /za's one-shot watches fire: its actor goes with them.
+    writer.set_data("/za", b"1", None).await.unwrap();
+    let e = tokio::time::timeout(STEP, fired).await.unwrap().unwrap();
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDataChanged, "/za")
+    );
+    expect_znode_actors(cluster, id, base + 2.0, "after /za fired").await;
+    // A persistent watch keeps its actor through events.
+    writer.set_data("/zb", b"1", None).await.unwrap();
+    let e = next_event(&mut persistent).await;
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDataChanged, "/zb")
+    );
+    expect_znode_actors(cluster, id, base + 2.0, "after /zb's event").await;
+    a.remove_watches("/zb", WatcherType::Any).await.unwrap();
+    expect_znode_actors(cluster, id, base + 1.0, "after removeWatches").await;
+    // The exist watch on /zc goes with its session.
+    b.close().await.unwrap();
+    expect_znode_actors(cluster, id, base, "after the session closed").await;
+    for p in ["/za", "/zb"] {
+        writer.delete(p, None).await.unwrap();
+    }
+}
+
 async fn client_from_another_ca_is_refused(cluster: &Cluster) {
     let dir = cluster.root().join("other-ca");
     init_ca(&dir, &IssueOptions::ca()).unwrap();
@@ -428,6 +501,7 @@ async fn sessions_end_to_end() {
             .await
             .unwrap();
         every_operation(&cluster).await;
+        znode_actors_follow_the_watches(&cluster).await;
         client_from_another_ca_is_refused(&cluster).await;
         vanished_client_expires(&cluster).await;
         session_moves_when_its_node_dies(&mut cluster).await;
