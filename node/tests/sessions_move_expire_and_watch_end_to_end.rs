@@ -471,8 +471,19 @@ async fn znode_actors_follow_the_watches(cluster: &Cluster) {
     expect_znode_actors(cluster, id, base + 2.0, "after /zb's event").await;
     a.remove_watches("/zb", WatcherType::Any).await.unwrap();
     expect_znode_actors(cluster, id, base + 1.0, "after removeWatches").await;
+    // b's close deletes its ephemeral /ze and ends b's own watch on it in the
+    // same entry that fires (and consumes) a's: a is still told.
+    b.create("/ze", b"", CreateMode::Ephemeral).await.unwrap();
+    let _own = b.get_data_watch("/ze").await.unwrap();
+    let (_, _, deleted) = a.get_data_watch("/ze").await.unwrap();
+    expect_znode_actors(cluster, id, base + 2.0, "/zc and /ze watched").await;
     // The exist watch on /zc goes with its session.
     b.close().await.unwrap();
+    let e = tokio::time::timeout(STEP, deleted).await.unwrap().unwrap();
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeDeleted, "/ze")
+    );
     expect_znode_actors(cluster, id, base, "after the session closed").await;
     for p in ["/za", "/zb"] {
         writer.delete(p, None).await.unwrap();

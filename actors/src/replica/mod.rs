@@ -279,6 +279,8 @@ pub struct ReplicaState {
     routes: HashMap<SessionId, watch_routes::Route>,
     /// The ZnodeActor of each watched znode.
     znodes: HashMap<String, crate::znode::ZnodeRef>,
+    /// Znodes that may have lost their last watch in the current operation.
+    maybe_unwatched: Vec<String>,
     /// Firings handed to ZnodeActors and not yet fanned out.
     fanout: Arc<crate::znode::fanout_mark::FanoutMark>,
     /// Linearizable reads waiting for their index, by context number.
@@ -358,6 +360,7 @@ impl Actor for ReplicaActor {
             shutdown: None,
             routes: HashMap::new(),
             znodes: HashMap::new(),
+            maybe_unwatched: Vec::new(),
             fanout: args.fanout,
             reads: BTreeMap::new(),
             next_read_id: 1,

@@ -42,6 +42,7 @@ impl ReplicaState {
                 "session moved to a new stream"
             );
             self.forget_session(session);
+            self.reap_znodes();
         }
         metrics::gauge!("corral_session_routes").set(self.routes.len() as f64);
     }
@@ -55,6 +56,7 @@ impl ReplicaState {
         {
             self.routes.remove(&session);
             self.forget_session(session);
+            self.reap_znodes();
         }
         metrics::gauge!("corral_session_routes").set(self.routes.len() as f64);
     }
@@ -67,23 +69,34 @@ impl ReplicaState {
         }
         self.routes.clear();
         self.znodes.clear();
+        self.maybe_unwatched.clear();
         metrics::gauge!("corral_session_routes").set(0.0);
     }
 
     /// Drops every watch of `session` here and takes its route from their actors.
     fn forget_session(&mut self, session: SessionId) {
         for path in self.tree.remove_session_watches(session) {
-            self.forget(&path, session);
+            self.forget(path, session);
         }
     }
 
-    /// Takes `session`'s route from `path`'s actor; stops the actor if no one
-    /// watches `path` any more.
-    fn forget(&mut self, path: &str, session: SessionId) {
-        if !self.tree.watches().is_watched(path) {
-            self.znodes.remove(path);
-        } else if !self.tree.watches().is_watching(session, path) {
-            self.tell_znode(path, ZnodeMsg::Forget(session));
+    /// Takes `session`'s route from `path`'s actor once the session no longer
+    /// watches `path`; the actor stops at the next reap if no one does.
+    fn forget(&mut self, path: String, session: SessionId) {
+        if self.znodes.contains_key(&path) && !self.tree.watches().is_watching(session, &path) {
+            self.tell_znode(&path, ZnodeMsg::Forget(session));
+        }
+        self.maybe_unwatched.push(path);
+    }
+
+    /// Stops the actors of the znodes no longer watched. Called once an
+    /// operation is complete: an entry may consume a znode's last watch in one
+    /// change and still owe its actor the firing of another.
+    fn reap_znodes(&mut self) {
+        for path in std::mem::take(&mut self.maybe_unwatched) {
+            if !self.tree.watches().is_watched(&path) {
+                self.znodes.remove(&path);
+            }
         }
     }
 
@@ -137,11 +150,6 @@ impl ReplicaState {
 
     /// Hands what one applied entry fired to the watched znodes' actors.
     pub(super) fn fan_out(&mut self, fired: Fired) {
-        for (session, paths) in fired.closed {
-            for path in paths {
-                self.forget(&path, session);
-            }
-        }
         for firing in fired.firings {
             let path = firing.watched.clone();
             if self.znodes.contains_key(&path) {
@@ -149,10 +157,14 @@ impl ReplicaState {
                 let firing = Box::new(firing);
                 self.tell_znode(&path, ZnodeMsg::Fire { firing, ticket });
             }
-            if !self.tree.watches().is_watched(&path) {
-                self.znodes.remove(&path);
+            self.maybe_unwatched.push(path);
+        }
+        for (session, paths) in fired.closed {
+            for path in paths {
+                self.forget(path, session);
             }
         }
+        self.reap_znodes();
     }
 
     /// Queues one event for its session directly (a restore's replay).
@@ -187,7 +199,7 @@ impl ReplicaState {
                 let result = self.tree.read(session, &request);
                 if let Some(path) = watched_path(&request) {
                     match request {
-                        Request::RemoveWatches { .. } => self.forget(path, session),
+                        Request::RemoveWatches { .. } => self.forget(path.to_owned(), session),
                         _ => self.watch(path, session),
                     }
                 }
@@ -213,6 +225,7 @@ impl ReplicaState {
                 Err(e) => Err(e),
             },
         };
+        self.reap_znodes();
         Submitted { zxid, result }
     }
 }
