@@ -112,7 +112,7 @@ impl ReplicaState {
         let route = route.events.clone();
         route.set_watching();
         if !self.znodes.contains_key(path) {
-            self.znodes.insert(path.to_owned(), ZnodeRef::spawn(path));
+            self.znodes.insert(path.to_owned(), ZnodeRef::start());
         }
         self.tell_znode(path, ZnodeMsg::Watch { session, route });
     }

@@ -18,23 +18,27 @@
 //! across znodes is restored at the session: see [`fanout_mark`] and the
 //! session writer.
 //!
-//! Like PeerActors and SessionActors, a ZnodeActor is a tokio task fronted by
-//! a bounded channel (ractor mailboxes are unbounded). The replica never waits
-//! on it: a full queue means its watchers fell too far behind, so their
+//! A ZnodeActor is a bounded mailbox and its state, with a tokio task that
+//! runs only while the mailbox holds work (ractor mailboxes are unbounded,
+//! and a task and channel per idle znode would cost ~3 KiB each: 150 MB for
+//! 50,000 watched znodes). An idle actor is a few hundred bytes, and a watch
+//! or forget that finds it idle is applied at once. The replica never waits
+//! on it: a full mailbox means its watchers fell too far behind, so their
 //! streams are closed (their clients resume and replay) and the actor is
 //! replaced on the next watch.
 
 pub mod fanout_mark;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_core::tree::{Firing, SessionId};
-use tokio::sync::mpsc;
+use metrics::Counter;
 
 use crate::session::{EventRoute, SessionEvent};
 use fanout_mark::FanoutTicket;
 
-/// Messages a ZnodeActor holds at most before its watchers count as lost.
+/// Messages a ZnodeActor's mailbox holds at most before its watchers count as lost.
 pub const ZNODE_QUEUE_MAX: usize = 4_096;
 
 /// What the replica tells a ZnodeActor.
@@ -58,72 +62,130 @@ pub enum ZnodeMsg {
     },
 }
 
-/// The replica's handle on a running ZnodeActor; dropping it stops the actor
-/// once it has handled what is queued.
+/// The replica's handle on a ZnodeActor; dropping it stops the actor once it
+/// has handled what is queued.
 #[derive(Debug)]
 pub struct ZnodeRef {
-    tx: mpsc::Sender<ZnodeMsg>,
+    actor: Arc<Znode>,
 }
 
 /// The actor's queue is full.
 #[derive(Debug)]
 pub struct ZnodeFull;
 
+/// A ZnodeActor: its mailbox and its state, shared by the replica's handle
+/// and, while there is work, the task that does it.
+#[derive(Debug)]
+struct Znode {
+    inner: Mutex<ZnodeInner>,
+}
+
+#[derive(Debug, Default)]
+struct ZnodeInner {
+    /// Messages not yet handled, in the order sent.
+    mailbox: VecDeque<ZnodeMsg>,
+    /// Whether a task is handling the mailbox.
+    running: bool,
+    /// The watchers' event routes (taken by the task while it runs).
+    routes: HashMap<SessionId, EventRoute>,
+}
+
+impl Drop for Znode {
+    fn drop(&mut self) {
+        metrics::gauge!("corral_znode_actors").decrement(1.0);
+    }
+}
+
 impl ZnodeRef {
-    /// Starts the ZnodeActor of `path`.
-    pub fn spawn(path: &str) -> ZnodeRef {
-        let (tx, rx) = mpsc::channel(ZNODE_QUEUE_MAX);
-        let path = path.to_owned();
-        tokio::spawn(async move {
-            let gauge = metrics::gauge!("corral_znode_actors");
-            gauge.increment(1.0);
-            run(rx).await;
-            gauge.decrement(1.0);
-            tracing::trace!(path, "znode actor stopped");
+    /// Starts the ZnodeActor of a znode.
+    pub fn start() -> ZnodeRef {
+        metrics::gauge!("corral_znode_actors").increment(1.0);
+        let actor = Arc::new(Znode {
+            inner: Mutex::new(ZnodeInner::default()),
         });
-        ZnodeRef { tx }
+        ZnodeRef { actor }
     }
 
     /// Queues `msg` without waiting.
     pub fn send(&self, msg: ZnodeMsg) -> Result<(), ZnodeFull> {
-        // Closed only if the task panicked: its routes are gone with it, and a
-        // dropped Fire releases its ticket.
-        match self.tx.try_send(msg) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(ZnodeFull),
+        let mut inner = self.actor.lock();
+        let idle = !inner.running && inner.mailbox.is_empty();
+        match msg {
+            // Nothing queued before it: a change of routes needs no task.
+            ZnodeMsg::Watch { session, route } if idle => {
+                inner.routes.insert(session, route);
+            }
+            ZnodeMsg::Forget(session) if idle => {
+                inner.routes.remove(&session);
+            }
+            msg => {
+                if inner.mailbox.len() >= ZNODE_QUEUE_MAX {
+                    return Err(ZnodeFull);
+                }
+                inner.mailbox.push_back(msg);
+                if !inner.running {
+                    inner.running = true;
+                    tokio::spawn(run(Arc::clone(&self.actor)));
+                }
+            }
         }
+        Ok(())
     }
 }
 
-/// The actor's loop: until the replica drops its handle and the queue is empty.
-async fn run(mut rx: mpsc::Receiver<ZnodeMsg>) {
-    let mut routes: HashMap<SessionId, EventRoute> = HashMap::new();
+impl Znode {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ZnodeInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Handles the mailbox until it is empty, then lets the task go.
+async fn run(actor: Arc<Znode>) {
     let delivered = metrics::counter!("corral_watch_events_fanned_out_total");
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            ZnodeMsg::Watch { session, route } => {
-                routes.insert(session, route);
+    loop {
+        let (batch, mut routes) = {
+            let mut inner = actor.lock();
+            if inner.mailbox.is_empty() {
+                inner.running = false;
+                return;
             }
-            ZnodeMsg::Forget(session) => {
-                routes.remove(&session);
-            }
-            ZnodeMsg::Fire { firing, ticket } => {
-                let mut told = 0u64;
-                for session in &firing.tell {
-                    if let Some(route) = routes.get(session) {
-                        let event = SessionEvent::Event {
-                            event: firing.event.clone(),
-                            seq: firing.seq,
-                        };
-                        told += u64::from(route.send(event));
-                    }
+            (
+                std::mem::take(&mut inner.mailbox),
+                std::mem::take(&mut inner.routes),
+            )
+        };
+        for msg in batch {
+            handle(msg, &mut routes, &delivered);
+        }
+        actor.lock().routes = routes;
+    }
+}
+
+/// Handles one message.
+fn handle(msg: ZnodeMsg, routes: &mut HashMap<SessionId, EventRoute>, delivered: &Counter) {
+    match msg {
+        ZnodeMsg::Watch { session, route } => {
+            routes.insert(session, route);
+        }
+        ZnodeMsg::Forget(session) => {
+            routes.remove(&session);
+        }
+        ZnodeMsg::Fire { firing, ticket } => {
+            let mut told = 0u64;
+            for session in &firing.tell {
+                if let Some(route) = routes.get(session) {
+                    let event = SessionEvent::Event {
+                        event: firing.event.clone(),
+                        seq: firing.seq,
+                    };
+                    told += u64::from(route.send(event));
                 }
-                for session in &firing.released {
-                    routes.remove(session);
-                }
-                delivered.increment(told);
-                drop(ticket);
             }
+            for session in &firing.released {
+                routes.remove(session);
+            }
+            delivered.increment(told);
+            drop(ticket);
         }
     }
 }
@@ -131,7 +193,7 @@ async fn run(mut rx: mpsc::Receiver<ZnodeMsg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{EventInbox, event_queue};
+    use crate::session::{EventInbox, EventsLost, event_queue};
     use corral_core::tree::{EventType, WatchedEvent};
     use fanout_mark::{ALL_FANNED_OUT, FanoutMark};
 
@@ -161,7 +223,7 @@ mod tests {
         let (mark, mut marks) = FanoutMark::new();
         let (route, mut inbox) = event_queue();
         let (other, mut other_inbox) = event_queue();
-        let z = ZnodeRef::spawn("/a");
+        let z = ZnodeRef::start();
         let watch = |session, route: &EventRoute| ZnodeMsg::Watch {
             session,
             route: route.clone(),
@@ -214,20 +276,47 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_full_queue_is_reported_and_a_dropped_firing_releases_its_ticket() {
         let (mark, marks) = FanoutMark::new();
-        let z = ZnodeRef::spawn("/a");
-        // The actor cannot run until this test yields: the queue fills.
+        let z = ZnodeRef::start();
+        // The actor's task cannot run until this test yields: the mailbox fills.
+        let (route, mut inbox) = event_queue();
+        assert!(z.send(ZnodeMsg::Watch { session: 1, route }).is_ok());
         for n in 0..ZNODE_QUEUE_MAX {
-            assert!(z.send(ZnodeMsg::Forget(n as SessionId)).is_ok());
+            let fire = ZnodeMsg::Fire {
+                firing: Box::new(firing(n as i64 + 1, vec![1], vec![])),
+                ticket: mark.ticket((n as i64 + 1, 1)),
+            };
+            assert!(z.send(fire).is_ok());
         }
         let fire = ZnodeMsg::Fire {
-            firing: Box::new(firing(9, vec![1], vec![])),
-            ticket: mark.ticket((9, 1)),
+            firing: Box::new(firing(1 << 20, vec![1], vec![])),
+            ticket: mark.ticket((1 << 20, 1)),
         };
         assert!(z.send(fire).is_err());
-        assert_eq!(
-            *marks.borrow(),
-            ALL_FANNED_OUT,
-            "the refused firing's ticket is gone"
-        );
+        assert_eq!(*marks.borrow(), (1, 1), "the queued firings are in flight");
+        // Let the task run: it hands on every queued firing, then idles.
+        marks
+            .clone()
+            .wait_for(|m| *m == ALL_FANNED_OUT)
+            .await
+            .unwrap();
+        let mut got = 0;
+        while let Ok(Some(_)) = inbox.try_recv() {
+            got += 1;
+        }
+        assert_eq!(got, ZNODE_QUEUE_MAX, "the refused firing was not queued");
+        // Idle again: a change of routes applies at once, and work restarts it.
+        assert!(z.send(ZnodeMsg::Forget(1)).is_ok());
+        let fire = ZnodeMsg::Fire {
+            firing: Box::new(firing(1 << 21, vec![1], vec![])),
+            ticket: mark.ticket((1 << 21, 1)),
+        };
+        assert!(z.send(fire).is_ok());
+        marks
+            .clone()
+            .wait_for(|m| *m == ALL_FANNED_OUT)
+            .await
+            .unwrap();
+        // Forgotten: no event came, and the actor let the route go.
+        assert_eq!(inbox.try_recv(), Err(EventsLost));
     }
 }
