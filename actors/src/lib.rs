@@ -29,12 +29,13 @@
 //!   [`request_metrics`] for client requests, [`link_metrics`] for QUIC
 //!   links; the replica samples its gauges once per tick.
 //!
-//! The ReplicaActor and StorageActor are ractor actors. PeerActors,
-//! SessionActors and ZnodeActors are tokio tasks fronted by bounded channels:
-//! the first two take input from the network, the third from apply, which
-//! must never wait; ractor mailboxes are unbounded, so their bound *is* the
-//! channel (DESIGN.md, "Actors"). Everything peers and sessions pass to the
-//! replica goes through one bounded gate (a semaphore whose permit travels
+//! The ReplicaActor and StorageActor are ractor actors. PeerActors and
+//! SessionActors are tokio tasks fronted by bounded channels: their input
+//! comes from the network, and ractor mailboxes are unbounded, so their bound
+//! *is* the channel (DESIGN.md, "Actors"). A ZnodeActor is a bounded mailbox
+//! that apply fills without waiting, with a task only while it holds work, so
+//! an idle watched znode costs no task. Everything peers and sessions pass to
+//! the replica goes through one bounded gate (a semaphore whose permit travels
 //! with the message).
 //!
 //! Watch events: the core's watch index decides who hears a change; apply
