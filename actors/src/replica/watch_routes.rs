@@ -62,11 +62,9 @@ impl ReplicaState {
     }
 
     /// Closes every session stream's events and stops every ZnodeActor (the
-    /// tree was replaced, and with it the watches).
+    /// tree was replaced, and with it the watches): once the actors let their
+    /// routes go, the writers find their queues closed and the clients resume.
     pub(super) fn drop_all_routes(&mut self) {
-        for route in self.routes.values() {
-            route.events.break_off();
-        }
         self.routes.clear();
         self.znodes.clear();
         self.maybe_unwatched.clear();

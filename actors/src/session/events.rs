@@ -15,7 +15,8 @@ use tokio::sync::{Notify, mpsc};
 /// replays what it missed) on reconnect.
 pub const SESSION_EVENTS_MAX: usize = 8_192;
 
-/// One item for a session's stream, queued by the replica.
+/// One item for a session's stream, queued by a ZnodeActor (or by the replica,
+/// for a restore).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
     /// A watch fired; `seq` orders the events of one zxid (the change's
@@ -145,11 +146,6 @@ impl EventRoute {
             metrics::counter!("corral_watch_event_overflows_total").increment(1);
             self.state.woken.notify_one();
         }
-    }
-
-    /// Whether the route broke.
-    pub fn is_broken(&self) -> bool {
-        self.state.broken.load(Ordering::Acquire)
     }
 
     /// Notes that the session watches something, so its replies wait for fan-out.

@@ -53,7 +53,8 @@ impl FanoutMark {
     }
 
     /// Firings in flight.
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
         let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         pending.values().sum()
     }

@@ -54,8 +54,10 @@ pub struct WatchIndex {
 struct Hearing<'a> {
     /// The entry's firings so far.
     firings: &'a mut Vec<Firing>,
+    /// Where this change's firings start in `firings`.
+    first: usize,
     /// (session, index of the firing that heard it).
-    told: &'a mut Vec<(SessionId, usize)>,
+    told: Vec<(SessionId, usize)>,
     /// What happened.
     event_type: EventType,
     /// The changed node.
@@ -67,8 +69,15 @@ struct Hearing<'a> {
 }
 
 impl Hearing<'_> {
-    /// Starts the firing of `watched`'s watchers; returns its index.
+    /// The index of this change's firing of `watched`'s watchers, started if
+    /// need be (a deletion fires both tables of one path: one firing).
     fn group(&mut self, watched: &str) -> usize {
+        if let Some(at) = self.firings[self.first..]
+            .iter()
+            .position(|f| f.watched == watched)
+        {
+            return self.first + at;
+        }
         self.firings.push(Firing {
             watched: watched.to_string(),
             event: WatchedEvent {
@@ -266,11 +275,10 @@ impl WatchIndex {
             };
             seq = seq.saturating_add(1);
             let first = out.firings.len();
-            // (session, index of the firing that heard it first)
-            let mut told: Vec<(SessionId, usize)> = Vec::new();
             let mut hear = Hearing {
                 firings: &mut out.firings,
-                told: &mut told,
+                first,
+                told: Vec::new(),
                 event_type: *event_type,
                 path,
                 zxid,
@@ -290,6 +298,7 @@ impl WatchIndex {
             }
             // Each session once per change, with the first watch that heard it
             // (a deletion fires two tables, recursive watches every ancestor).
+            let mut told = hear.told;
             told.sort_unstable();
             told.dedup_by_key(|(s, _)| *s);
             // Readable by anyone: no session to look up, since every
