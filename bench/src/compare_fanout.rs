@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::compare::PhaseResult;
 use crate::compare_system::{Session, SystemAddress, Watcher};
+use crate::percentile::percentile;
 use crate::process_cpu::cpu_time_us;
 
 /// Sessions opened at once while setting up the watchers.
@@ -72,6 +73,10 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
     for share in shares {
         listeners.spawn(listen(share, f.rounds, heard.clone(), wake.clone()));
     }
+    // The listeners' first poll of every stream happens now, not inside the
+    // first round (10,000 first polls cost this one-thread load generator
+    // tens of milliseconds).
+    tokio::time::sleep(ROUND_PAUSE).await;
     let me = std::process::id();
     let server_before = cpu_time_us(f.pids, f.clock_ticks)?;
     let bench_before = cpu_time_us(&[me], f.clock_ticks)?;
@@ -103,21 +108,41 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
         bench_cpu_us: bench_after.saturating_sub(bench_before),
         ..PhaseResult::default()
     };
+    let mut per_round: Vec<Vec<u32>> = vec![Vec::with_capacity(f.watchers); f.rounds];
     while let Some(joined) = listeners.join_next().await {
         for arrivals in joined? {
             result.errors += (f.rounds - arrivals.len()) as u64;
-            for (arrived, start) in arrivals.iter().zip(&starts) {
+            for ((arrived, start), round) in arrivals.iter().zip(&starts).zip(&mut per_round) {
                 let us = arrived.saturating_duration_since(*start).as_micros();
-                result
-                    .latencies_us
-                    .push(u32::try_from(us).unwrap_or(u32::MAX));
+                round.push(u32::try_from(us).unwrap_or(u32::MAX));
             }
         }
     }
+    for (r, latencies) in per_round.iter_mut().enumerate() {
+        latencies.sort_unstable();
+        report_round(f.address.kind.name(), r, latencies);
+    }
+    result.latencies_us = per_round.concat();
     result.latencies_us.sort_unstable();
     result.ops = result.latencies_us.len() as u64;
     close_all(kept).await;
     Ok(result)
+}
+
+/// Prints how one round's events spread out in time: when the first, the
+/// median and the last arrived (a slow start and a long tail look alike in p99).
+fn report_round(system: &str, round: usize, sorted_us: &[u32]) {
+    let ms = |q: f64| f64::from(percentile(sorted_us, q)) / 1e3;
+    eprintln!(
+        "{system}: round {round}: {} events, ms after the write: first {:.1}, p10 {:.1}, p50 {:.1}, p90 {:.1}, p99 {:.1}, last {:.1}",
+        sorted_us.len(),
+        ms(0.0),
+        ms(0.1),
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(1.0)
+    );
 }
 
 /// Opens `count` sessions, session i on node i mod N, each watching `path`.

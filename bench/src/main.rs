@@ -32,6 +32,7 @@ mod compare_locks;
 mod compare_report;
 mod compare_sessions;
 mod compare_system;
+mod fanout_only;
 mod fdatasync;
 mod percentile;
 mod process_cpu;
@@ -59,6 +60,9 @@ enum Workload {
     Compare(Box<compare::CompareArgs>),
     /// The write benchmark with metrics on and off, alternately, in one run.
     MetricsCost(metrics_cost::MetricsCostArgs),
+    /// The watch fan-out phase of `compare` alone, on a cluster it starts
+    /// (no ZooKeeper), with each round's spread in time.
+    Fanout(fanout_only::FanoutArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,10 +134,11 @@ fn main() -> anyhow::Result<()> {
         Workload::Writes(args) => runtime.block_on(writes(args)),
         Workload::Compare(args) => runtime.block_on(compare::run(*args)),
         Workload::MetricsCost(args) => runtime.block_on(metrics_cost::metrics_cost(args)),
+        Workload::Fanout(args) => runtime.block_on(fanout_only::fanout(args)),
     }
 }
 
-fn corral_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn corral_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let path = match given {
         Some(path) => path,
         None => std::env::current_exe()?
