@@ -322,6 +322,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 watchers: args.watchers,
                 rounds: args.watch_rounds,
                 pids,
+                quiet_pids: &all_pids,
                 clock_ticks: args.clock_ticks,
             })
             .await

@@ -20,6 +20,7 @@ use crate::compare::PhaseResult;
 use crate::compare_system::{Session, SystemAddress, Watcher};
 use crate::percentile::percentile;
 use crate::process_cpu::cpu_time_us;
+use crate::quiet_servers::until_quiet;
 
 /// Sessions opened at once while setting up the watchers.
 const OPEN_CONCURRENCY: usize = 64;
@@ -46,6 +47,8 @@ pub(crate) struct Fanout<'a> {
     pub(crate) rounds: usize,
     /// The servers' PIDs, for their CPU time.
     pub(crate) pids: &'a [u32],
+    /// Every server's PID (of both systems): the rounds start once they are quiet.
+    pub(crate) quiet_pids: &'a [u32],
     /// `getconf CLK_TCK`.
     pub(crate) clock_ticks: u64,
 }
@@ -73,10 +76,13 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
     for share in shares {
         listeners.spawn(listen(share, f.rounds, heard.clone(), wake.clone()));
     }
-    // The listeners' first poll of every stream happens now, not inside the
-    // first round (10,000 first polls cost this one-thread load generator
-    // tens of milliseconds).
-    tokio::time::sleep(ROUND_PAUSE).await;
+    // The first round starts once the servers have finished setting the
+    // watches up (sessions opened, watches set: seconds of work for 10,000),
+    // as every phase starts on quiet servers; the listeners meanwhile poll
+    // each stream once (10,000 first polls cost this one-thread load
+    // generator tens of milliseconds).
+    let settled = until_quiet(f.quiet_pids, f.clock_ticks).await?;
+    eprintln!("{}: watches set, {settled}", f.address.kind.name());
     let me = std::process::id();
     let server_before = cpu_time_us(f.pids, f.clock_ticks)?;
     let bench_before = cpu_time_us(&[me], f.clock_ticks)?;

@@ -62,6 +62,7 @@ pub(crate) async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
         watchers: args.watchers,
         rounds: args.rounds,
         pids: &pids,
+        quiet_pids: &pids,
         clock_ticks: args.clock_ticks,
     })
     .await
