@@ -20,7 +20,7 @@ use crate::compare::PhaseResult;
 use crate::compare_system::{Session, SystemAddress, Watcher};
 use crate::percentile::percentile;
 use crate::process_cpu::cpu_time_us;
-use crate::quiet_servers::until_quiet;
+use crate::quiet_servers::{self, until_quiet};
 
 /// Sessions opened at once while setting up the watchers.
 const OPEN_CONCURRENCY: usize = 64;
@@ -209,7 +209,10 @@ async fn listen(
         )
     });
     let mut all = futures_util::stream::select_all(streams);
-    while let Ok(Some(i)) = tokio::time::timeout(ROUND_TIMEOUT, all.next()).await {
+    // The first event comes after the wait for quiet servers, then a round.
+    let mut wait = quiet_servers::LONGEST_WAIT + quiet_servers::SAMPLE + ROUND_TIMEOUT;
+    while let Ok(Some(i)) = tokio::time::timeout(wait, all.next()).await {
+        wait = ROUND_TIMEOUT;
         arrivals[i].push(Instant::now());
         heard.fetch_add(1, Ordering::AcqRel);
         wake.notify_one();

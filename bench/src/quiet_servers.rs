@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use crate::process_cpu::cpu_time_us;
 
 /// How often the servers' CPU time is read.
-const SAMPLE: Duration = Duration::from_millis(500);
+pub(crate) const SAMPLE: Duration = Duration::from_millis(500);
 /// Quiet: all servers together used less than this share of one core over
 /// the last sample (idle heartbeats and timers stay well under it).
 const QUIET_SHARE_OF_A_CORE: f64 = 0.10;
 /// A phase starts after this much waiting, quiet or not.
-const LONGEST_WAIT: Duration = Duration::from_secs(20);
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(20);
 
 /// How the wait for quiet servers ended.
 #[derive(Debug, Clone, Copy)]
