@@ -74,7 +74,12 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
         shares[i % LISTENERS].push(watcher);
     }
     for share in shares {
-        listeners.spawn(listen(share, f.rounds, heard.clone(), wake.clone()));
+        let round_done = RoundDone {
+            heard: heard.clone(),
+            wake: wake.clone(),
+            watchers: f.watchers,
+        };
+        listeners.spawn(listen(share, f.rounds, round_done));
     }
     // The first round starts once the servers have finished setting the
     // watches up (sessions opened, watches set: seconds of work for 10,000),
@@ -181,15 +186,30 @@ async fn open_watchers(
     Ok(opened)
 }
 
+/// The count of events heard, shared by the listeners, and the writer's
+/// wake-up once a round's last event is in.
+struct RoundDone {
+    heard: Arc<AtomicUsize>,
+    wake: Arc<Notify>,
+    watchers: usize,
+}
+
+impl RoundDone {
+    /// Counts one event; wakes the writer only when it completes a round (a
+    /// wake-up per event would cost this one-thread load generator a task
+    /// poll per event).
+    fn heard_one(&self) {
+        let heard = self.heard.fetch_add(1, Ordering::AcqRel) + 1;
+        if heard % self.watchers.max(1) == 0 {
+            self.wake.notify_one();
+        }
+    }
+}
+
 /// Waits for `rounds` changes on each of `watchers`; returns, per watcher,
 /// when each arrived (fewer if its stream failed, or nothing arrived on any
 /// of them for a round's timeout).
-async fn listen(
-    watchers: Vec<Watcher>,
-    rounds: usize,
-    heard: Arc<AtomicUsize>,
-    wake: Arc<Notify>,
-) -> Vec<Vec<Instant>> {
+async fn listen(watchers: Vec<Watcher>, rounds: usize, round_done: RoundDone) -> Vec<Vec<Instant>> {
     use futures_util::StreamExt as _;
     let mut arrivals: Vec<Vec<Instant>> = watchers
         .iter()
@@ -214,8 +234,7 @@ async fn listen(
     while let Ok(Some(i)) = tokio::time::timeout(wait, all.next()).await {
         wait = ROUND_TIMEOUT;
         arrivals[i].push(Instant::now());
-        heard.fetch_add(1, Ordering::AcqRel);
-        wake.notify_one();
+        round_done.heard_one();
     }
     arrivals
 }
