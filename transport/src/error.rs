@@ -102,6 +102,12 @@ pub enum TransportError {
         /// postcard's error.
         source: postcard::Error,
     },
+    /// A frame meant for many streams could not be encoded.
+    #[error("encoding a shared frame: {what}")]
+    EncodeShared {
+        /// What went wrong.
+        what: String,
+    },
     /// A message could not be encoded, or encodes larger than allowed.
     #[error("encoding a frame for {peer}: {what}")]
     Encode {

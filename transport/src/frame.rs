@@ -245,6 +245,19 @@ pub struct FrameWriter {
     pending: Bytes,
 }
 
+/// Encodes `msg` once as a whole frame (header and body), to be sent on many
+/// streams with [`FrameWriter::push_frame`].
+pub fn encode_frame<M: Serialize + ?Sized>(msg: &M) -> Result<Bytes> {
+    let shared = |what: String| TransportError::EncodeShared { what };
+    let mut buf = postcard::to_extend(msg, vec![0u8; FRAME_HEADER_BYTES])
+        .map_err(|e| shared(e.to_string()))?;
+    let body_bytes = buf.len() - FRAME_HEADER_BYTES;
+    let len = u32::try_from(body_bytes)
+        .map_err(|_| shared(format!("a body of {body_bytes} bytes does not fit a frame")))?;
+    buf[..FRAME_HEADER_BYTES].copy_from_slice(&len.to_le_bytes());
+    Ok(Bytes::from(buf))
+}
+
 impl FrameWriter {
     /// Wraps `send`; frames above `frame_bytes_max` are refused before sending.
     pub fn new(send: quinn::SendStream, peer: SocketAddr, frame_bytes_max: u32) -> Self {
@@ -296,6 +309,29 @@ impl FrameWriter {
                 })
             }
         }
+    }
+
+    /// Appends a frame made by [`encode_frame`] (no encoding, and no copy
+    /// when nothing else is buffered: quinn is handed the shared bytes).
+    pub fn push_frame(&mut self, frame: &Bytes) -> Result<()> {
+        let body_bytes = frame.len().saturating_sub(FRAME_HEADER_BYTES);
+        if frame.len() < FRAME_HEADER_BYTES
+            || u32::try_from(body_bytes).map_or(true, |len| len > self.frame_bytes_max)
+        {
+            return Err(TransportError::Encode {
+                peer: self.peer,
+                what: format!(
+                    "shared frame of {body_bytes} bytes exceeds frame_bytes_max {}",
+                    self.frame_bytes_max
+                ),
+            });
+        }
+        if self.buf.is_empty() && self.pending.is_empty() {
+            self.pending = frame.clone();
+        } else {
+            self.buf.extend_from_slice(frame);
+        }
+        Ok(())
     }
 
     /// Bytes pushed and not yet accepted by quinn.

@@ -2,13 +2,14 @@
 //! before anything is allocated for it, a truncated or garbage frame is a decode
 //! error, and each ends only its own stream; the same connection's other
 //! streams and other connections go on being served. Also proves that frames
-//! pushed through the coalescing sender arrive complete and in order, and that
-//! frames already buffered are read without waiting.
+//! pushed through the coalescing sender arrive complete and in order, that a
+//! frame encoded once goes out on many streams in order with the others, and
+//! that frames already buffered are read without waiting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use corral_transport::frame::READ_BUFFER_BYTES_INITIAL;
+use corral_transport::frame::{READ_BUFFER_BYTES_INITIAL, encode_frame};
 use corral_transport::{CloseCode, FrameSender, Link, LinkConfig, TransportError};
 use serde::{Deserialize, Serialize};
 use support::*;
@@ -226,6 +227,65 @@ async fn coalesced_frames_arrive_complete_and_in_order() {
                 .unwrap(),
             None
         );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_frame_encoded_once_is_sent_on_many_streams_in_order_with_the_others() {
+    within(async {
+        let (addr, _errors) = echo_server().await;
+        let small = LinkConfig {
+            frame_bytes_max: 1024,
+            ..config()
+        };
+        let dialer =
+            corral_transport::Endpoint::client(loopback(), node_store(&pki().main, 2), small)
+                .unwrap();
+        let link = dialer.connect_peer(addr, 1).await.unwrap();
+        let shared_msg = Echo {
+            seq: 5,
+            text: "one encoding for every stream".into(),
+        };
+        let shared = encode_frame(&shared_msg).unwrap();
+        for _stream in 0..3 {
+            let (mut writer, mut reader) = link.open_bi().await.unwrap();
+            let before = Echo {
+                seq: 4,
+                text: "pushed".into(),
+            };
+            // Alone (handed to quinn as is), after a pushed frame (copied
+            // behind it), and before one.
+            writer.push_frame(&shared).unwrap();
+            writer.flush().await.unwrap();
+            writer.push(&before).unwrap();
+            writer.push_frame(&shared).unwrap();
+            writer.push(&before).unwrap();
+            writer.flush().await.unwrap();
+            for want in [&shared_msg, &before, &shared_msg, &before] {
+                let got = tokio::time::timeout(STEP, reader.read::<Echo>())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(got.as_ref(), Some(want));
+            }
+        }
+        // A shared frame above this stream's limit is refused, and nothing of
+        // it stays buffered.
+        let big = encode_frame(&Echo {
+            seq: 6,
+            text: "x".repeat(2000),
+        })
+        .unwrap();
+        let (mut writer, mut reader) = link.open_bi().await.unwrap();
+        let err = writer.push_frame(&big).unwrap_err();
+        assert!(
+            matches!(err, TransportError::Encode { .. }) && err.to_string().contains("1024"),
+            "{err}"
+        );
+        assert_eq!(writer.buffered_bytes(), 0);
+        writer.send(&shared_msg).await.unwrap();
+        assert_eq!(reader.read::<Echo>().await.unwrap(), Some(shared_msg));
     })
     .await
 }

@@ -18,7 +18,7 @@
 //! the change history.
 
 use super::*;
-use crate::session::{EventRoute, SessionEvent, WatchOp};
+use crate::session::{EventRoute, SessionEvent, SharedEvent, WatchOp};
 use crate::znode::{ZnodeMsg, ZnodeRef};
 use corral_core::tree::Fired;
 
@@ -212,11 +212,19 @@ impl ReplicaState {
                         self.deliver(session, SessionEvent::Resync(r));
                     }
                     for n in restored.notifications {
-                        let event = SessionEvent::Event {
-                            event: n.event,
-                            seq: 0,
-                        };
-                        self.deliver(n.session, event);
+                        match SharedEvent::new(n.event) {
+                            Ok(event) => {
+                                self.deliver(n.session, SessionEvent::Event { event, seq: 0 })
+                            }
+                            // Only a bug in an encoder gets here: the session
+                            // resumes rather than miss the event silently.
+                            Err(e) => {
+                                tracing::error!(error = %e, "a replayed watch event does not encode: the stream closes");
+                                if let Some(route) = self.routes.get(&n.session) {
+                                    route.events.break_off();
+                                }
+                            }
+                        }
                     }
                     Ok(Response::Noop)
                 }

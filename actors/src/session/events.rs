@@ -5,8 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use corral_core::tree::Request;
 use corral_core::tree::{ResyncNeeded, WatchedEvent, WatchesToRestore};
+use corral_transport::TransportError;
+use corral_transport::frame::encode_frame;
 use corral_transport::wire::ServerMessage;
 use tokio::sync::{Notify, mpsc};
 
@@ -22,8 +25,8 @@ pub enum SessionEvent {
     /// A watch fired; `seq` orders the events of one zxid (the change's
     /// place in its entry).
     Event {
-        /// The event.
-        event: WatchedEvent,
+        /// The event, encoded once for every watcher.
+        event: SharedEvent,
         /// The change's place in its entry.
         seq: u32,
     },
@@ -47,17 +50,34 @@ impl SessionEvent {
             SessionEvent::Resync(_) => 0,
         }
     }
+}
 
-    /// The frame that carries it to the client.
-    pub fn into_message(self) -> ServerMessage {
-        match self {
-            SessionEvent::Event { event, .. } => ServerMessage::Event(event),
-            SessionEvent::Resync(r) => ServerMessage::ResyncNeeded {
-                path: r.path,
-                last_zxid_seen: r.last_zxid_seen,
-                oldest_zxid: r.oldest_zxid,
-            },
-        }
+/// A watch event encoded once as its stream frame (`ServerMessage::Event`),
+/// shared by every session told of it: a herd costs a reference each, not an
+/// encoding and a copy each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedEvent {
+    /// The change's zxid, which orders the event among replies.
+    pub zxid: i64,
+    /// The whole frame, for [`FrameWriter::push_frame`](corral_transport::FrameWriter::push_frame).
+    pub frame: Bytes,
+}
+
+impl SharedEvent {
+    /// Encodes `event` once.
+    pub fn new(event: WatchedEvent) -> Result<Self, TransportError> {
+        let zxid = event.zxid;
+        let frame = encode_frame(&ServerMessage::Event(event))?;
+        Ok(Self { zxid, frame })
+    }
+}
+
+/// The frame of a resync notice.
+pub(super) fn resync_message(r: ResyncNeeded) -> ServerMessage {
+    ServerMessage::ResyncNeeded {
+        path: r.path,
+        last_zxid_seen: r.last_zxid_seen,
+        oldest_zxid: r.oldest_zxid,
     }
 }
 

@@ -25,8 +25,8 @@ mod events;
 mod writer;
 
 pub use events::{
-    EventInbox, EventRoute, EventsLost, SESSION_EVENTS_MAX, SessionEvent, WatchOp, event_queue,
-    touches_watches,
+    EventInbox, EventRoute, EventsLost, SESSION_EVENTS_MAX, SessionEvent, SharedEvent, WatchOp,
+    event_queue, touches_watches,
 };
 
 use std::collections::BTreeSet;

@@ -32,7 +32,7 @@ use super::SessionContext;
 /// writer on flow control, and the reader behind it, instead of growing this
 /// buffer.
 const FLUSH_BYTES: usize = 64 * 1024;
-use super::events::{EventInbox, SESSION_EVENTS_MAX, SessionEvent, WatchOp};
+use super::events::{EventInbox, SESSION_EVENTS_MAX, SessionEvent, WatchOp, resync_message};
 use crate::replica::Submitted;
 use crate::znode::fanout_mark::{ALL_FANNED_OUT, FiringKey, reply_may_pass};
 
@@ -190,7 +190,13 @@ impl Outbox {
     fn push_event(&mut self, e: SessionEvent) -> Result<(), WriterStop> {
         self.sent_event_zxid = self.sent_event_zxid.max(e.zxid());
         self.events_sent.increment(1);
-        self.push(&e.into_message())
+        match e {
+            SessionEvent::Event { event, .. } => self
+                .writer
+                .push_frame(&event.frame)
+                .map_err(|e| WriterStop::Stream(e.to_string())),
+            SessionEvent::Resync(r) => self.push(&resync_message(r)),
+        }
     }
 
     fn push(&mut self, msg: &ServerMessage) -> Result<(), WriterStop> {

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use corral_core::tree::{Firing, SessionId};
 use metrics::Counter;
 
-use crate::session::{EventRoute, SessionEvent};
+use crate::session::{EventRoute, SessionEvent, SharedEvent};
 use fanout_mark::FanoutTicket;
 
 /// Messages a ZnodeActor's mailbox holds at most before its watchers count as lost.
@@ -178,8 +178,30 @@ async fn handle(msg: ZnodeMsg, routes: &mut HashMap<SessionId, EventRoute>, deli
             routes.remove(&session);
         }
         ZnodeMsg::Fire { firing, ticket } => {
+            let Firing {
+                event,
+                seq,
+                tell,
+                released,
+                ..
+            } = *firing;
+            let event = match SharedEvent::new(event) {
+                Ok(event) => event,
+                Err(e) => {
+                    // Only a bug in an encoder gets here: the watchers resume
+                    // rather than miss the event silently.
+                    tracing::error!(error = %e, "a watch event does not encode: its watchers' streams close");
+                    for route in tell.iter().filter_map(|s| routes.get(s)) {
+                        route.break_off();
+                    }
+                    for session in &released {
+                        routes.remove(session);
+                    }
+                    return;
+                }
+            };
             let mut told = 0u64;
-            for (i, session) in firing.tell.iter().enumerate() {
+            for (i, session) in tell.iter().enumerate() {
                 if i > 0 && i % FANOUT_SLICE == 0 {
                     // Lets the writers just woken, their links and the rest
                     // of the node run; the ticket holds the mark meanwhile.
@@ -187,13 +209,13 @@ async fn handle(msg: ZnodeMsg, routes: &mut HashMap<SessionId, EventRoute>, deli
                 }
                 if let Some(route) = routes.get(session) {
                     let event = SessionEvent::Event {
-                        event: firing.event.clone(),
-                        seq: firing.seq,
+                        event: event.clone(),
+                        seq,
                     };
                     told += u64::from(route.send(event));
                 }
             }
-            for session in &firing.released {
+            for session in &released {
                 routes.remove(session);
             }
             delivered.increment(told);
