@@ -88,6 +88,21 @@ async fn send_raw(link: &Link, bytes: &[u8]) {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
+/// A link to `addr` whose own frames may carry at most 1,024 bytes (the
+/// dialer is returned too: the link lives as long as it does).
+async fn link_sending_at_most_1024(
+    addr: std::net::SocketAddr,
+) -> (corral_transport::Endpoint, Link) {
+    let small = LinkConfig {
+        frame_bytes_max: 1024,
+        ..config()
+    };
+    let dialer =
+        corral_transport::Endpoint::client(loopback(), node_store(&pki().main, 2), small).unwrap();
+    let link = dialer.connect_peer(addr, 1).await.unwrap();
+    (dialer, link)
+}
+
 async fn assert_echo_works(link: &Link) {
     let (mut writer, mut reader) = link.open_bi().await.unwrap();
     let msg = Echo {
@@ -235,14 +250,7 @@ async fn coalesced_frames_arrive_complete_and_in_order() {
 async fn a_frame_encoded_once_is_sent_on_many_streams_in_order_with_the_others() {
     within(async {
         let (addr, _errors) = echo_server().await;
-        let small = LinkConfig {
-            frame_bytes_max: 1024,
-            ..config()
-        };
-        let dialer =
-            corral_transport::Endpoint::client(loopback(), node_store(&pki().main, 2), small)
-                .unwrap();
-        let link = dialer.connect_peer(addr, 1).await.unwrap();
+        let (_dialer, link) = link_sending_at_most_1024(addr).await;
         let shared_msg = Echo {
             seq: 5,
             text: "one encoding for every stream".into(),
@@ -294,14 +302,7 @@ async fn a_frame_encoded_once_is_sent_on_many_streams_in_order_with_the_others()
 async fn an_oversized_frame_is_refused_by_the_sender_and_the_stream_goes_on() {
     within(async {
         let (addr, _errors) = echo_server().await;
-        let small = LinkConfig {
-            frame_bytes_max: 1024,
-            ..config()
-        };
-        let dialer =
-            corral_transport::Endpoint::client(loopback(), node_store(&pki().main, 2), small)
-                .unwrap();
-        let link = dialer.connect_peer(addr, 1).await.unwrap();
+        let (_dialer, link) = link_sending_at_most_1024(addr).await;
         let (mut writer, mut reader) = link.open_bi().await.unwrap();
         let big = Echo {
             seq: 1,
