@@ -119,7 +119,9 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
         bench_cpu_us: bench_after.saturating_sub(bench_before),
         ..PhaseResult::default()
     };
-    let mut per_round: Vec<Vec<u32>> = vec![Vec::with_capacity(f.watchers); f.rounds];
+    let mut per_round: Vec<Vec<u32>> = (0..f.rounds)
+        .map(|_| Vec::with_capacity(f.watchers))
+        .collect();
     while let Some(joined) = listeners.join_next().await {
         for arrivals in joined? {
             result.errors += (f.rounds - arrivals.len()) as u64;

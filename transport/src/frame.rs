@@ -245,16 +245,33 @@ pub struct FrameWriter {
     pending: Bytes,
 }
 
+/// Appends `msg` to `buf` as one frame (length header, then body); returns
+/// the buffer and the body's length. A body too long for the header keeps a
+/// zero header: the callers refuse it.
+fn append_frame<M: Serialize + ?Sized>(
+    mut buf: Vec<u8>,
+    msg: &M,
+) -> std::result::Result<(Vec<u8>, usize), postcard::Error> {
+    let header_at = buf.len();
+    buf.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    let mut buf = postcard::to_extend(msg, buf)?;
+    let body_bytes = buf.len() - header_at - FRAME_HEADER_BYTES;
+    if let Ok(len) = u32::try_from(body_bytes) {
+        buf[header_at..header_at + FRAME_HEADER_BYTES].copy_from_slice(&len.to_le_bytes());
+    }
+    Ok((buf, body_bytes))
+}
+
 /// Encodes `msg` once as a whole frame (header and body), to be sent on many
 /// streams with [`FrameWriter::push_frame`].
 pub fn encode_frame<M: Serialize + ?Sized>(msg: &M) -> Result<Bytes> {
     let shared = |what: String| TransportError::EncodeShared { what };
-    let mut buf = postcard::to_extend(msg, vec![0u8; FRAME_HEADER_BYTES])
-        .map_err(|e| shared(e.to_string()))?;
-    let body_bytes = buf.len() - FRAME_HEADER_BYTES;
-    let len = u32::try_from(body_bytes)
-        .map_err(|_| shared(format!("a body of {body_bytes} bytes does not fit a frame")))?;
-    buf[..FRAME_HEADER_BYTES].copy_from_slice(&len.to_le_bytes());
+    let (buf, body_bytes) = append_frame(Vec::new(), msg).map_err(|e| shared(e.to_string()))?;
+    if u32::try_from(body_bytes).is_err() {
+        return Err(shared(format!(
+            "a body of {body_bytes} bytes does not fit a frame"
+        )));
+    }
     Ok(Bytes::from(buf))
 }
 
@@ -277,55 +294,42 @@ impl FrameWriter {
             self.buf.reserve(WRITE_BUFFER_BYTES_INITIAL);
         }
         let header_at = self.buf.len();
-        self.buf.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
-        let buf = std::mem::take(&mut self.buf);
-        let encoded = postcard::to_extend(msg, buf);
-        self.buf = match encoded {
-            Ok(buf) => buf,
-            Err(e) => {
-                // postcard consumed the buffer: the frames pushed before are lost,
-                // which only a bug in a Serialize impl can cause.
-                return Err(TransportError::Encode {
-                    peer: self.peer,
-                    what: e.to_string(),
-                });
+        let body_bytes;
+        (self.buf, body_bytes) = append_frame(std::mem::take(&mut self.buf), msg).map_err(|e| {
+            // postcard consumed the buffer: the frames pushed before are lost,
+            // which only a bug in a Serialize impl can cause.
+            TransportError::Encode {
+                peer: self.peer,
+                what: e.to_string(),
             }
-        };
-        let body_bytes = self.buf.len() - header_at - FRAME_HEADER_BYTES;
-        match u32::try_from(body_bytes) {
-            Ok(len) if len <= self.frame_bytes_max => {
-                self.buf[header_at..header_at + FRAME_HEADER_BYTES]
-                    .copy_from_slice(&len.to_le_bytes());
-                Ok(())
-            }
-            _ => {
-                self.buf.truncate(header_at);
-                Err(TransportError::Encode {
-                    peer: self.peer,
-                    what: format!(
-                        "frame of {body_bytes} bytes exceeds frame_bytes_max {}",
-                        self.frame_bytes_max
-                    ),
-                })
-            }
+        })?;
+        self.refuse_oversized(body_bytes)
+            .inspect_err(|_| self.buf.truncate(header_at))
+    }
+
+    /// Refuses a frame body above `frame_bytes_max`.
+    fn refuse_oversized(&self, body_bytes: usize) -> Result<()> {
+        if u32::try_from(body_bytes).is_ok_and(|len| len <= self.frame_bytes_max) {
+            return Ok(());
         }
+        Err(TransportError::Encode {
+            peer: self.peer,
+            what: format!(
+                "frame of {body_bytes} bytes exceeds frame_bytes_max {}",
+                self.frame_bytes_max
+            ),
+        })
     }
 
     /// Appends a frame made by [`encode_frame`] (no encoding, and no copy
     /// when nothing else is buffered: quinn is handed the shared bytes).
     pub fn push_frame(&mut self, frame: &Bytes) -> Result<()> {
-        let body_bytes = frame.len().saturating_sub(FRAME_HEADER_BYTES);
-        if frame.len() < FRAME_HEADER_BYTES
-            || u32::try_from(body_bytes).map_or(true, |len| len > self.frame_bytes_max)
-        {
-            return Err(TransportError::Encode {
-                peer: self.peer,
-                what: format!(
-                    "shared frame of {body_bytes} bytes exceeds frame_bytes_max {}",
-                    self.frame_bytes_max
-                ),
-            });
-        }
+        // Shorter than a header is no frame at all: refused as oversized.
+        let body_bytes = frame
+            .len()
+            .checked_sub(FRAME_HEADER_BYTES)
+            .unwrap_or(usize::MAX);
+        self.refuse_oversized(body_bytes)?;
         if self.buf.is_empty() && self.pending.is_empty() {
             self.pending = frame.clone();
         } else {

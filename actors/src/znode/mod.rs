@@ -185,8 +185,8 @@ async fn handle(msg: ZnodeMsg, routes: &mut HashMap<SessionId, EventRoute>, deli
                 released,
                 ..
             } = *firing;
-            let event = match SharedEvent::new(event) {
-                Ok(event) => event,
+            let told = match SharedEvent::new(event) {
+                Ok(event) => tell_all(&event, seq, &tell, routes).await,
                 Err(e) => {
                     // Only a bug in an encoder gets here: the watchers resume
                     // rather than miss the event silently.
@@ -194,27 +194,9 @@ async fn handle(msg: ZnodeMsg, routes: &mut HashMap<SessionId, EventRoute>, deli
                     for route in tell.iter().filter_map(|s| routes.get(s)) {
                         route.break_off();
                     }
-                    for session in &released {
-                        routes.remove(session);
-                    }
-                    return;
+                    0
                 }
             };
-            let mut told = 0u64;
-            for (i, session) in tell.iter().enumerate() {
-                if i > 0 && i % FANOUT_SLICE == 0 {
-                    // Lets the writers just woken, their links and the rest
-                    // of the node run; the ticket holds the mark meanwhile.
-                    tokio::task::yield_now().await;
-                }
-                if let Some(route) = routes.get(session) {
-                    let event = SessionEvent::Event {
-                        event: event.clone(),
-                        seq,
-                    };
-                    told += u64::from(route.send(event));
-                }
-            }
             for session in &released {
                 routes.remove(session);
             }
@@ -222,6 +204,32 @@ async fn handle(msg: ZnodeMsg, routes: &mut HashMap<SessionId, EventRoute>, deli
             drop(ticket);
         }
     }
+}
+
+/// Queues `event` for each of `tell` that has a route here, [`FANOUT_SLICE`]
+/// at a time; returns how many were queued.
+async fn tell_all(
+    event: &SharedEvent,
+    seq: u32,
+    tell: &[SessionId],
+    routes: &HashMap<SessionId, EventRoute>,
+) -> u64 {
+    let mut told = 0u64;
+    for (i, session) in tell.iter().enumerate() {
+        if i > 0 && i % FANOUT_SLICE == 0 {
+            // Lets the writers just woken, their links and the rest of the
+            // node run; the firing's ticket holds the mark meanwhile.
+            tokio::task::yield_now().await;
+        }
+        if let Some(route) = routes.get(session) {
+            let event = SessionEvent::Event {
+                event: event.clone(),
+                seq,
+            };
+            told += u64::from(route.send(event));
+        }
+    }
+    told
 }
 
 #[cfg(test)]
