@@ -229,7 +229,7 @@ fn random_body(rng: &mut SimRng) -> Body {
         _ => rng.next_u64(),
     };
     let (a, b, c) = (num(), num(), num());
-    match a % 14 {
+    match a % 15 {
         0 => Body::PreVote {
             last_index: b,
             last_term: c,
@@ -284,6 +284,7 @@ fn random_body(rng: &mut SimRng) -> Body {
             prev_term: c % 4,
             commit: a,
         },
+        13 => Body::Persisted { index: b },
         _ => Body::ReadIndexResponse {
             index: b,
             context: Bytes::from_static(b"ctx"),

@@ -439,6 +439,7 @@ fn body() -> impl Strategy<Value = Body> {
         bytes().prop_map(|context| Body::ReadIndex { context }),
         (any::<u64>(), bytes())
             .prop_map(|(index, context)| Body::ReadIndexResponse { index, context }),
+        any::<u64>().prop_map(|index| Body::Persisted { index }),
     ]
 }
 fn peer_message() -> impl Strategy<Value = PeerMessage> {

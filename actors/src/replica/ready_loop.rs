@@ -2,7 +2,7 @@
 //! the tree, publishing the read view, and noticing role changes.
 
 use super::*;
-use commit_news::is_commit_news;
+use commit_news::{is_commit_news, is_durable_news};
 
 impl ReplicaState {
     pub(super) fn schedule_flush(&mut self, myself: &ActorRef<ReplicaMsg>) {
@@ -30,6 +30,8 @@ impl ReplicaState {
             for msg in ready.messages {
                 if is_commit_news(&msg) {
                     self.hold_news(msg);
+                } else if is_durable_news(&msg) {
+                    self.send_durable_news(msg);
                 } else {
                     self.send_consensus(msg);
                 }

@@ -27,7 +27,10 @@ impl ReplicaState {
             forward_id,
         };
         let outcome = match self.propose_ref(command, Some(origin)) {
-            Ok(_) => return,
+            Ok((index, _)) => {
+                self.note_forwarded(from, index);
+                return;
+            }
             Err(ProposeError::NotLeader { leader }) => ForwardOutcome::NotLeader { leader },
             Err(ProposeError::Backpressure | ProposeError::Transferring) => ForwardOutcome::Busy,
             Err(e) => ForwardOutcome::Refused {

@@ -194,6 +194,13 @@ pub enum Body {
         /// Leader's commit index.
         commit: u64,
     },
+    /// The leader's own log is durable through `index` (in the message's
+    /// term): a follower that with the leader makes a quorum commits its own
+    /// durable entries of this term up to there without waiting for commit news.
+    Persisted {
+        /// Last index of the leader's log that is durable.
+        index: u64,
+    },
 }
 
 /// Outcome of an append as seen by the follower.

@@ -62,7 +62,13 @@
 //! changes add, remove or promote one server at a time and take effect when
 //! appended (see `membership.rs`); leader transfer catches the target up and
 //! sends it `TimeoutNow`; ReadIndex answers "reads are safe once applied ≥ N"
-//! after a heartbeat quorum confirms leadership. zxid = log index, epoch = term.
+//! after a heartbeat quorum confirms leadership. Where the leader and one
+//! follower make a quorum (three voters or fewer), the leader tells lagging
+//! followers once its own write is durable, and a follower commits what both
+//! hold durably of the leader's term without waiting for commit news (see
+//! `leader_durable.rs`); ReadIndex then waits for what the leader announced,
+//! since a follower may have answered a client for it. zxid = log index,
+//! epoch = term.
 //!
 //! The founding membership is log entry 1 (term 1), so a node that joins later
 //! learns the whole configuration history from the log or a snapshot; it starts
@@ -118,6 +124,7 @@
 
 mod config;
 mod election;
+mod leader_durable;
 mod log;
 mod membership;
 mod message;
@@ -247,6 +254,10 @@ pub struct Node {
     append_pending: bool,
     /// Leader: bytes of entries proposed and not yet committed.
     uncommitted_bytes: u64,
+    /// Follower: how far the leader of this term says its log is durable.
+    leader_durable: leader_durable::LeaderDurable,
+    /// Leader: the highest durable index it told followers of, in its term.
+    durable_announced: leader_durable::Announced,
 }
 
 impl Node {
@@ -297,6 +308,8 @@ impl Node {
             rejects: RejectCounters::default(),
             append_pending: false,
             uncommitted_bytes: 0,
+            leader_durable: leader_durable::LeaderDurable::default(),
+            durable_announced: leader_durable::Announced::default(),
             log,
             cfg,
         };

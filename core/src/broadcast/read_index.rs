@@ -126,7 +126,9 @@ impl Node {
         let read = PendingRead {
             requester,
             context,
-            index: self.log.committed,
+            // A follower may have committed up to what we announced as durable
+            // and answered its client: the read must see that write too.
+            index: self.read_floor(),
             round: self.reads.round,
             acks: BTreeSet::from([self.cfg.id]),
         };

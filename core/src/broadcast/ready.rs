@@ -279,6 +279,9 @@ impl Node {
         }
         if self.role == Role::Leader {
             self.maybe_commit();
+            self.tell_followers_durable();
+        } else {
+            self.commit_by_leader_durability();
         }
         self.debug_check();
     }

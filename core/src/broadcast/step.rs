@@ -145,7 +145,8 @@ impl Node {
             Body::Append { .. }
             | Body::Commit { .. }
             | Body::Heartbeat { .. }
-            | Body::Snapshot { .. } => {
+            | Body::Snapshot { .. }
+            | Body::Persisted { .. } => {
                 self.become_follower(msg.term, Some(msg.from));
             }
             _ => {
@@ -164,7 +165,8 @@ impl Node {
             Body::Append { .. }
             | Body::Commit { .. }
             | Body::Heartbeat { .. }
-            | Body::Snapshot { .. } => {
+            | Body::Snapshot { .. }
+            | Body::Persisted { .. } => {
                 let reply = self.msg(
                     msg.from,
                     Body::AppendResponse(AppendResult::Reject {
@@ -210,7 +212,8 @@ impl Node {
             Body::Append { .. }
             | Body::Commit { .. }
             | Body::Heartbeat { .. }
-            | Body::Snapshot { .. } => {
+            | Body::Snapshot { .. }
+            | Body::Persisted { .. } => {
                 // Someone won this term.
                 self.become_follower(msg.term, Some(msg.from));
                 self.step_follower(msg)
@@ -268,6 +271,11 @@ impl Node {
             } => {
                 self.follow(from);
                 self.handle_snapshot_chunk(from, meta, offset, total_bytes, data)
+            }
+            Body::Persisted { index } => {
+                self.follow(from);
+                self.handle_leader_persisted(from, index);
+                Ok(())
             }
             Body::TimeoutNow => {
                 if self.leader != Some(from) {
