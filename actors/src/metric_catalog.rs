@@ -96,6 +96,12 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "entries proposed as leader",
     ),
     (
+        "corral_replica_commits_on_leader_durable_total",
+        Kind::Counter,
+        "",
+        "follower: commits learned from the leader's news that its write is durable",
+    ),
+    (
         "corral_replica_rejected_messages_total",
         Kind::Counter,
         "why",

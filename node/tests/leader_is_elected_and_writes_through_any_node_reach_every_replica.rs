@@ -1,15 +1,20 @@
 //! Proves that 3- and 5-node clusters of real `corral serve` processes elect
 //! one leader, that writes sent through every node (followers forward them)
 //! commit, and that afterwards every node serves the same tree: each node's
-//! whole tree is read through a session on that node and compared.
+//! whole tree is read through a session on that node and compared. With
+//! three voters the followers commit forwarded writes on the leader's news
+//! that its write is durable; with five, where a pair is no quorum, never.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corral_client::CreateMode;
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::node_status::{http_get, metric_value};
 use corral_tests::tree_dump::dump_tree;
+
+const EARLY_COMMITS: &str = "corral_replica_commits_on_leader_durable_total";
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 const WRITES_PER_NODE: usize = 30;
@@ -81,6 +86,35 @@ async fn elect_write_compare(nodes: u64) {
             "node {id}'s tree differs from node {first_id}'s"
         );
     }
+
+    // The counters are sampled once a tick (50 ms): wait for a sample past
+    // the writes.
+    let deadline = Instant::now() + Duration::from_secs(if nodes <= 3 { 5 } else { 1 });
+    let early = loop {
+        let mut early = 0.0;
+        for &id in &ids {
+            early += early_commits(&cluster, id).await;
+        }
+        if early > 0.0 || Instant::now() >= deadline {
+            break early;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if nodes <= 3 {
+        assert!(early > 0.0, "no follower committed on the leader's news");
+    } else {
+        assert_eq!(early, 0.0, "a pair of {nodes} voters is no quorum");
+    }
+}
+
+/// `corral_replica_commits_on_leader_durable_total` on node `id`.
+async fn early_commits(cluster: &Cluster, id: u64) -> f64 {
+    let addr = cluster.node(id).unwrap().metrics_listen;
+    let (code, body) = http_get(addr, "/metrics", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    metric_value(&body, EARLY_COMMITS).unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

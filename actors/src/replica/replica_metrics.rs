@@ -96,6 +96,8 @@ impl ReplicaState {
         metrics::gauge!("corral_replica_persisted_index").set(node.persisted_index() as f64);
         metrics::gauge!("corral_replica_leader_id").set(node.leader().unwrap_or(0) as f64);
         metrics::gauge!("corral_snapshot_index").set(node.snapshot_meta().index as f64);
+        metrics::counter!("corral_replica_commits_on_leader_durable_total")
+            .absolute(node.commits_on_leader_durable());
 
         let data = self.tree.data();
         metrics::gauge!("corral_sessions").set(data.session_count() as f64);

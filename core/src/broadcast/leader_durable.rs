@@ -144,5 +144,6 @@ impl Node {
             return;
         }
         self.log.commit_to(index);
+        self.commits_on_leader_durable += 1;
     }
 }

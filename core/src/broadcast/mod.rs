@@ -258,6 +258,8 @@ pub struct Node {
     leader_durable: leader_durable::LeaderDurable,
     /// Leader: the highest durable index it told followers of, in its term.
     durable_announced: leader_durable::Announced,
+    /// Follower: commits learned from the leader's durable news.
+    commits_on_leader_durable: u64,
 }
 
 impl Node {
@@ -310,6 +312,7 @@ impl Node {
             uncommitted_bytes: 0,
             leader_durable: leader_durable::LeaderDurable::default(),
             durable_announced: leader_durable::Announced::default(),
+            commits_on_leader_durable: 0,
             log,
             cfg,
         };
@@ -380,6 +383,12 @@ impl Node {
     /// Membership in force (including uncommitted changes in the log).
     pub fn membership(&self) -> &Membership {
         &self.membership
+    }
+
+    /// How many times this node, as a follower, committed on its leader's
+    /// news that the leader's write is durable, before any commit news.
+    pub fn commits_on_leader_durable(&self) -> u64 {
+        self.commits_on_leader_durable
     }
 
     /// Rejected inputs, per reason.
