@@ -28,7 +28,15 @@ fn deliver(c: &mut Cluster, ready: &Ready, to: NodeId) {
 fn propose_and_persist_on_leader(
     voters: &[NodeId],
 ) -> (Cluster, u64, corral_core::broadcast::Persist, Ready) {
-    let mut c = Cluster::new(voters, &[]);
+    propose_and_persist_with_learners(voters, &[])
+}
+
+/// [`propose_and_persist_on_leader`] in a cluster with `learners` too.
+fn propose_and_persist_with_learners(
+    voters: &[NodeId],
+    learners: &[NodeId],
+) -> (Cluster, u64, corral_core::broadcast::Persist, Ready) {
+    let mut c = Cluster::new(voters, learners);
     c.elect(1);
     let index = c
         .node_mut(1)
@@ -94,6 +102,18 @@ fn five_voters_get_no_durable_news_since_a_pair_is_no_quorum() {
         after.messages
     );
     assert!(c.node(2).committed_index() < index);
+}
+
+#[test]
+fn a_learner_gets_no_durable_news_since_it_counts_in_no_quorum() {
+    let (_c, index, _follower_write, after) = propose_and_persist_with_learners(&[1, 2, 3], &[4]);
+    let told: Vec<NodeId> = after
+        .messages
+        .iter()
+        .filter(|m| is_durable_news(m))
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(told, vec![2, 3], "voters only, about index {index}");
 }
 
 #[test]

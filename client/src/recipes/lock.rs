@@ -75,6 +75,11 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// The guard of the holder's node `held`.
+    pub(super) fn new(held: HeldNode) -> LockGuard {
+        LockGuard { held }
+    }
+
     /// The holder's node.
     pub fn path(&self) -> &str {
         self.held.path()

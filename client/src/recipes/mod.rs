@@ -1,7 +1,7 @@
 //! Coordination recipes built on the client's operations, with ZooKeeper's
 //! well-known algorithms (and Curator's and etcd's names for them): a
-//! [`Lock`], a leader [`Election`], [`Group`] membership (service
-//! registration and discovery), and a FIFO [`Queue`].
+//! [`Lock`], a read-write [`RwLock`], a leader [`Election`], [`Group`]
+//! membership (service registration and discovery), and a FIFO [`Queue`].
 //!
 //! ```text
 //!  /locks/db ─ c<session><n>-0000000007  ◄─ holds the lock (lowest)
@@ -16,7 +16,9 @@
 //!   nodes. The lowest holds; every other contender watches only the one just
 //!   before it, so a release wakes one client, not the herd. A contender's
 //!   name starts with a token unique to it, so a create cut by a connection
-//!   loss finds its node instead of queueing twice.
+//!   loss finds its node instead of queueing twice. A read lock of an
+//!   [`RwLock`] waits only for the last writer before it, so readers hold
+//!   together.
 //! - What a session holds (a lock, a leadership, a membership) is an
 //!   ephemeral node: it ends when the session does. `lost()` resolves then,
 //!   and the holder's creation zxid is a fencing token that grows with every
@@ -57,9 +59,11 @@ mod group;
 mod held_node;
 mod lock;
 mod queue;
+mod rw_lock;
 mod sequence;
 
 pub use election::{Election, Leader, LeaderObserver, Leadership};
 pub use group::{Group, GroupWatch, Member, Membership};
 pub use lock::{Lock, LockGuard};
 pub use queue::{Item, Queue};
+pub use rw_lock::RwLock;

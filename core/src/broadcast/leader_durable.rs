@@ -2,8 +2,8 @@
 //!
 //! A follower normally learns that an entry is committed from the leader:
 //! its ack goes to the leader, which counts a quorum and sends commit news
-//! back. Where the leader and one follower make a quorum (three voters or
-//! fewer), the follower can count that quorum itself: once the leader's
+//! back. Where the leader and a follower make a quorum (three voters or
+//! fewer, the follower a voter), the follower can count that quorum itself: once the leader's
 //! write is durable it sends `Persisted { index }`, and a follower whose own
 //! durable log holds an entry of the leader's term commits up to
 //! min(its own durable index, the leader's).
@@ -46,14 +46,14 @@ pub(crate) struct Announced {
 }
 
 impl Node {
-    /// Whether a leader and one follower make a quorum, with no membership
-    /// change uncommitted in this node's log.
-    fn pair_is_quorum(&self) -> bool {
+    /// Whether `leader` and `follower` together make a quorum, with no
+    /// membership change uncommitted in this node's log.
+    fn pair_is_quorum(&self, leader: NodeId, follower: NodeId) -> bool {
         let settled = self
             .conf_entries
             .last()
             .is_none_or(|(index, _)| *index <= self.log.committed);
-        settled && quorum::majority(&self.membership.voters) <= 2
+        settled && quorum::has_quorum(&self.membership.voters, |id| id == leader || id == follower)
     }
 
     /// Leader, after its own write became durable: tells each follower that
@@ -64,15 +64,16 @@ impl Node {
         if self.role != Role::Leader
             || stable <= self.log.committed
             || self.log.term_at(stable) != Some(self.term)
-            || !self.pair_is_quorum()
         {
             return;
         }
+        let me = self.cfg.id;
         let lagging: Vec<NodeId> = self
             .progress
             .iter()
             .filter(|(_, pr)| pr.state == ReplicationState::Replicate && pr.match_index < stable)
             .map(|(&id, _)| id)
+            .filter(|&id| self.pair_is_quorum(me, id))
             .collect();
         if lagging.is_empty() {
             return;
@@ -121,14 +122,14 @@ impl Node {
     /// the two make a quorum and the entry is of the leader's term.
     pub(crate) fn commit_by_leader_durability(&mut self) {
         let heard = self.leader_durable;
+        let me = self.cfg.id;
         if self.role != Role::Follower
             || heard.term != self.term
             || self.leader != Some(heard.leader)
-            || !self.pair_is_quorum()
+            || !self.pair_is_quorum(heard.leader, me)
         {
             return;
         }
-        let me = self.cfg.id;
         let mine = self.log.stable;
         let index = quorum::committed_index(&self.membership.voters, |id| {
             if id == me {
