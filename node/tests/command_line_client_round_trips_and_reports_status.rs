@@ -414,8 +414,9 @@ fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
 /// `lock -- COMMAND` runs the command holding the lock (its environment
 /// names the lock and the fencing token) and passes its exit code on; while
 /// `lock` without a command holds it until SIGTERM, `--wait-ms` gives up
-/// with exit 1; `elect` wins when the leader before it resigns, and `elect
-/// -l` prints each leader in turn.
+/// with exit 1; `lock --read` holders hold together and exclude a plain
+/// `lock`, and a writer excludes them; `elect` wins when the leader before
+/// it resigns, and `elect -l` prints each leader in turn.
 fn lock_and_elect_from_the_shell(cli: &Cli) {
     let script = "echo \"$CORRAL_LOCK_PATH $CORRAL_FENCING_TOKEN\"; exit 7";
     let output = cli.run(&["lock", "/locks/job", "--", "sh", "-c", script]);
@@ -442,6 +443,43 @@ fn lock_and_elect_from_the_shell(cli: &Cli) {
     kill(holder.pid(), Signal::SIGTERM).unwrap();
     assert!(holder.wait_success("lock"), "lock ends cleanly on SIGTERM");
     assert_eq!(cli.ok(&["ls", "/locks/job"]), "", "released");
+
+    let mut readers: Vec<Running> = (0..2)
+        .map(|_| Running::start(cli, &["lock", "--read", "/locks/shared"]))
+        .collect();
+    for reader in &mut readers {
+        assert!(
+            reader.next_line().starts_with("/locks/shared/"),
+            "readers hold together"
+        );
+    }
+    let stderr = cli.fails(
+        &["lock", "--wait-ms", "0", "/locks/shared", "--", "true"],
+        1,
+    );
+    assert!(stderr.contains("is held by another session"), "{stderr}");
+    for mut reader in readers {
+        kill(reader.pid(), Signal::SIGTERM).unwrap();
+        assert!(reader.wait_success("lock --read"));
+    }
+    let mut writer = Running::start(cli, &["lock", "/locks/shared"]);
+    writer.next_line();
+    let read = [
+        "lock",
+        "--read",
+        "--wait-ms",
+        "0",
+        "/locks/shared",
+        "--",
+        "true",
+    ];
+    let stderr = cli.fails(&read, 1);
+    assert!(stderr.contains("by a writer"), "{stderr}");
+    kill(writer.pid(), Signal::SIGTERM).unwrap();
+    assert!(writer.wait_success("lock"));
+    let output = cli.run(&read);
+    assert!(output.status.success(), "a read lock once the writer left");
+    assert_eq!(cli.ok(&["ls", "/locks/shared"]), "", "released");
 
     let mut listener = Running::start(cli, &["elect", "-l", "/elections/x"]);
     assert_eq!(listener.next_line(), "(no leader)");

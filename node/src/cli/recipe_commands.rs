@@ -7,13 +7,15 @@
 //! exits with its exit code. Without a command it prints the holder's node
 //! and holds the lock until Ctrl-C or SIGTERM. If the lock is lost while held
 //! (the session expired, or someone deleted the node), a running command gets
-//! SIGTERM and `corral` exits 3.
+//! SIGTERM and `corral` exits 3. With `--read` it takes a shared (read)
+//! lock: `--read` holders of one path run together, and a plain `corral
+//! lock` on it waits for them all (and they for it).
 
 use std::process::ExitStatus;
 use std::time::Duration;
 
 use clap::Args;
-use corral_client::recipes::{Election, Leader, Lock};
+use corral_client::recipes::{Election, Leader, Lock, LockGuard, RwLock};
 use corral_client::{Client, Error};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -25,9 +27,13 @@ use super::failure::{CliResult, EXIT_REFUSED, Failure};
 use super::output::{print_json, print_line};
 use super::stop_signals::StopSignals;
 
-/// `corral lock [--wait-ms MS] PATH [-- COMMAND [ARG...]]`.
+/// `corral lock [--read] [--wait-ms MS] PATH [-- COMMAND [ARG...]]`.
 #[derive(Debug, Args)]
 pub(crate) struct LockArgs {
+    /// Take a shared (read) lock: other `--read` holders run at the same
+    /// time; a plain `corral lock` on the path excludes them all.
+    #[arg(long)]
+    read: bool,
     /// Give up (exit 1) if the lock is not taken within MS milliseconds; 0
     /// tries once. Without it, waits as long as it takes.
     #[arg(long, value_name = "MS")]
@@ -84,10 +90,40 @@ struct LeaderFields<'a> {
     term: i64,
 }
 
+/// The lock `corral lock` takes: exclusive, or shared with `--read`.
+enum Taker {
+    Exclusive(Lock),
+    Shared(RwLock),
+}
+
+impl Taker {
+    fn new(client: &Client, args: &LockArgs) -> Result<Taker, Error> {
+        Ok(if args.read {
+            Taker::Shared(RwLock::new(client, &args.path)?)
+        } else {
+            Taker::Exclusive(Lock::new(client, &args.path)?)
+        })
+    }
+
+    async fn acquire(&self) -> Result<LockGuard, Error> {
+        match self {
+            Taker::Exclusive(lock) => lock.acquire().await,
+            Taker::Shared(lock) => lock.read().await,
+        }
+    }
+
+    async fn try_acquire(&self) -> Result<Option<LockGuard>, Error> {
+        match self {
+            Taker::Exclusive(lock) => lock.try_acquire().await,
+            Taker::Shared(lock) => lock.try_read().await,
+        }
+    }
+}
+
 /// Runs `lock`.
 pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
     let mut stop = StopSignals::new()?;
-    let lock = Lock::new(client, &args.path)?;
+    let lock = Taker::new(client, args)?;
     let acquired = match args.wait_ms {
         Some(0) => lock.try_acquire().await?,
         Some(ms) => {
@@ -108,8 +144,13 @@ pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
     let Some(guard) = acquired else {
         return Err(Failure {
             message: format!(
-                "error: the lock {} is held by another session (waited {} ms)",
+                "error: the lock {} is {} (waited {} ms)",
                 args.path,
+                if args.read {
+                    "held, or waited for, by a writer"
+                } else {
+                    "held by another session"
+                },
                 args.wait_ms.unwrap_or(0)
             ),
             exit_code: EXIT_REFUSED,
