@@ -458,7 +458,7 @@ fn lock_and_elect_from_the_shell(cli: &Cli) {
         1,
     );
     assert!(stderr.contains("is held by another session"), "{stderr}");
-    for mut reader in readers {
+    for reader in readers {
         kill(reader.pid(), Signal::SIGTERM).unwrap();
         assert!(reader.wait_success("lock --read"));
     }
