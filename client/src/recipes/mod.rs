@@ -1,7 +1,8 @@
 //! Coordination recipes built on the client's operations, with ZooKeeper's
 //! well-known algorithms (and Curator's and etcd's names for them): a
-//! [`Lock`], a read-write [`RwLock`], a leader [`Election`], [`Group`]
-//! membership (service registration and discovery), and a FIFO [`Queue`].
+//! [`Lock`], a read-write [`RwLock`], a counting [`Semaphore`], a leader
+//! [`Election`], [`Group`] membership (service registration and discovery),
+//! and a FIFO [`Queue`].
 //!
 //! ```text
 //!  /locks/db ─ c<session><n>-0000000007  ◄─ holds the lock (lowest)
@@ -60,6 +61,7 @@ mod held_node;
 mod lock;
 mod queue;
 mod rw_lock;
+mod semaphore;
 mod sequence;
 
 pub use election::{Election, Leader, LeaderObserver, Leadership};
@@ -67,3 +69,4 @@ pub use group::{Group, GroupWatch, Member, Membership};
 pub use lock::{Lock, LockGuard};
 pub use queue::{Item, Queue};
 pub use rw_lock::RwLock;
+pub use semaphore::{Lease, Semaphore};
