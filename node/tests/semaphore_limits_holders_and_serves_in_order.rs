@@ -110,8 +110,8 @@ async fn never_more_holders_than_leases(clients: &[Client]) {
     let holding = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    for client in clients.iter().take(SESSIONS).cloned() {
-        let (holding, most) = (holding.clone(), most.clone());
+    for client in clients.iter().take(SESSIONS) {
+        let (client, holding, most) = (client.clone(), holding.clone(), most.clone());
         tasks.spawn(async move {
             let sem = Semaphore::new(&client, dir, LEASES).unwrap();
             for _ in 0..TURNS {
