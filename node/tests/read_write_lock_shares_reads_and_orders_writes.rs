@@ -13,45 +13,15 @@ use std::time::Duration;
 use corral_client::recipes::{Lock, RwLock};
 use corral_client::{Client, CreateMode};
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::steps::{children_become, sessions_spread, step};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(180);
-/// Bounds every single wait for a step.
-const STEP: Duration = Duration::from_secs(20);
 /// Writers and readers in the contention round, and the turns of each.
 const CONTENDERS: usize = 3;
 const TURNS: usize = 4;
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
-}
-
-async fn step<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not within {STEP:?}"))
-}
-
-/// Waits until `dir` has `count` children as `client` sees them.
-async fn children_become(client: &Client, dir: &str, count: usize) {
-    step(&format!("{dir} to have {count} children"), async {
-        loop {
-            if client.get_children(dir).await.unwrap().len() == count {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-}
-
-/// `count` sessions, spread over the nodes in turn.
-async fn sessions(cluster: &Cluster, count: usize) -> Vec<Client> {
-    let ids = cluster.ids();
-    let mut clients = Vec::new();
-    for i in 0..count {
-        clients.push(cluster.client(ids[i % ids.len()]).await.unwrap());
-    }
-    clients
 }
 
 async fn readers_share_and_writers_queue_in_order(clients: &[Client]) {
@@ -166,7 +136,7 @@ async fn read_write_lock_shares_reads_and_orders_writes() {
         let cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
             .await
             .unwrap();
-        let clients = sessions(&cluster, 5).await;
+        let clients = sessions_spread(&cluster, 5).await;
         readers_share_and_writers_queue_in_order(&clients).await;
         writers_exclude_everyone_under_contention(&clients).await;
     })

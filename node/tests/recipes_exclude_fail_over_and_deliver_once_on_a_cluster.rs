@@ -24,11 +24,10 @@ use std::time::Duration;
 use corral_client::recipes::{Election, Group, Lock, Queue};
 use corral_client::{Client, CreateMode, ErrorCode, MultiOp, MultiOpResult, SessionState};
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::steps::{children_become, step};
 use tokio::sync::Mutex;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
-/// Bounds every single wait for a recipe's step.
-const STEP: Duration = Duration::from_secs(20);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
@@ -41,25 +40,6 @@ async fn sessions(cluster: &Cluster) -> Vec<Client> {
         clients.push(cluster.client(id).await.unwrap());
     }
     clients
-}
-
-async fn step<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not within {STEP:?}"))
-}
-
-/// Waits until `dir` has `count` children as `client` sees them.
-async fn children_become(client: &Client, dir: &str, count: usize) {
-    step(&format!("{dir} to have {count} children"), async {
-        loop {
-            if client.get_children(dir).await.unwrap().len() == count {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
 }
 
 async fn lock_excludes_and_fences(cluster: &Cluster) {

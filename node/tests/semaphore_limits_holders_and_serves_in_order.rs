@@ -14,10 +14,9 @@ use std::time::Duration;
 use corral_client::Client;
 use corral_client::recipes::Semaphore;
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::steps::{children_become, sessions_spread, step};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(180);
-/// Bounds every single wait for a step.
-const STEP: Duration = Duration::from_secs(20);
 /// Leases of the semaphores under test.
 const LEASES: usize = 2;
 /// Sessions and turns of each in the contention round.
@@ -26,35 +25,6 @@ const TURNS: usize = 4;
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
-}
-
-async fn step<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not within {STEP:?}"))
-}
-
-/// Waits until `dir` has `count` children as `client` sees them.
-async fn children_become(client: &Client, dir: &str, count: usize) {
-    step(&format!("{dir} to have {count} children"), async {
-        loop {
-            if client.get_children(dir).await.unwrap().len() == count {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-}
-
-/// `count` sessions, spread over the nodes in turn.
-async fn sessions(cluster: &Cluster, count: usize) -> Vec<Client> {
-    let ids = cluster.ids();
-    let mut clients = Vec::new();
-    for i in 0..count {
-        clients.push(cluster.client(ids[i % ids.len()]).await.unwrap());
-    }
-    clients
 }
 
 async fn leases_are_counted_and_handed_on(cluster: &Cluster, clients: &[Client]) {
@@ -140,7 +110,7 @@ async fn semaphore_limits_holders_and_serves_in_order() {
         let cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
             .await
             .unwrap();
-        let clients = sessions(&cluster, SESSIONS).await;
+        let clients = sessions_spread(&cluster, SESSIONS).await;
         leases_are_counted_and_handed_on(&cluster, &clients).await;
         never_more_holders_than_leases(&clients).await;
     })

@@ -7,6 +7,8 @@
 //!   leader or an applied index. The test files live in `node/tests/`,
 //!   where `CARGO_BIN_EXE_corral` names the binary.
 //! - [`node_status`]: what a node reports over HTTP (`/ready`, `/metrics`).
+//! - [`steps`]: bounded steps for recipe scenarios (a wait for a directory's
+//!   children, sessions spread over the nodes).
 //! - [`tree_dump`]: every znode as one node serves it, to compare replicas.
 //! - [`linearizability`]: the Wing–Gong–Lowe search with memoization, generic
 //!   over a sequential [`linearizability::Model`] and partitioned by key, so a
@@ -21,6 +23,7 @@
 pub mod cluster;
 pub mod linearizability;
 pub mod node_status;
+pub mod steps;
 pub mod tree_dump;
 pub mod udp_proxy;
 pub mod wal_files;
