@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn version_and_cluster_mismatches_are_refused_with_both_values() {
-        assert_eq!(check_hello(&hello(2, Some("c")), Alpn::Peer, "c"), Ok(()));
+        assert_eq!(check_hello(&hello(3, Some("c")), Alpn::Peer, "c"), Ok(()));
         assert_eq!(check_hello(&hello(1, None), Alpn::Client, "c"), Ok(()));
         let err = check_hello(&hello(3, Some("c")), Alpn::Client, "c").unwrap_err();
         assert!(
@@ -84,7 +84,7 @@ mod tests {
         );
         let err = check_hello(&hello(1, Some("other")), Alpn::Client, "c").unwrap_err();
         assert!(err.contains("\"other\"") && err.contains("\"c\""), "{err}");
-        assert!(check_hello(&hello(2, None), Alpn::Peer, "c").is_err());
+        assert!(check_hello(&hello(3, None), Alpn::Peer, "c").is_err());
     }
 
     #[test]
@@ -93,9 +93,20 @@ mod tests {
         // wait for that answer: the two cannot share a cluster.
         let err = check_hello(&hello(1, Some("c")), Alpn::Peer, "c").unwrap_err();
         assert!(
-            err.contains("speaks 1") && err.contains("speaks 2"),
+            err.contains("speaks 1") && err.contains("speaks 3"),
             "{err}"
         );
         assert_eq!(Alpn::Client.protocol_version(), LINK_PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn a_peer_of_the_version_before_durable_news_is_refused() {
+        // A version 2 node cannot decode the leader's `Persisted` message and
+        // would close the link at each one: refused at the hello instead.
+        let err = check_hello(&hello(2, Some("c")), Alpn::Peer, "c").unwrap_err();
+        assert!(
+            err.contains("speaks 2") && err.contains("speaks 3"),
+            "{err}"
+        );
     }
 }

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the peer protocol this build speaks (the link hello checks it
 /// together with the cluster id). 2: a leader no longer answers a forward it
-/// proposed; the entry names the forward instead.
-pub const PEER_PROTOCOL_VERSION: u32 = 2;
+/// proposed; the entry names the forward instead. 3: a leader tells
+/// followers when its own write is durable (the consensus `Persisted`
+/// message), which a version 2 node cannot decode.
+pub const PEER_PROTOCOL_VERSION: u32 = 3;
 
 /// Replica to replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
