@@ -3,10 +3,10 @@
 //! A follower normally learns that an entry is committed from the leader:
 //! its ack goes to the leader, which counts a quorum and sends commit news
 //! back. Where the leader and a follower make a quorum (three voters or
-//! fewer, the follower a voter), the follower can count that quorum itself: once the leader's
-//! write is durable it sends `Persisted { index }`, and a follower whose own
-//! durable log holds an entry of the leader's term commits up to
-//! min(its own durable index, the leader's).
+//! fewer, the follower a voter), the follower can count that quorum itself:
+//! once the leader's write is durable it sends `Persisted { index }`, and a
+//! follower whose own durable log holds an entry of the leader's term
+//! commits up to min(its own durable index, the leader's).
 //!
 //! Why that is safe: only the leader of a term creates entries of that term,
 //! and it never overwrites them, so an entry of the current term in the
@@ -19,6 +19,9 @@
 //! The leader offers the news only while its own write is ahead of the
 //! commit; the caller may drop it for followers that nobody waits on (a
 //! follower whose clients wait for forwarded writes gains a round trip).
+//! Since a follower may answer a write before the leader has counted it, a
+//! linearizable read on the leader waits for the highest index it announced
+//! (`Node::read_floor`), not only for its own commit index.
 
 use super::message::Body;
 use super::progress::ReplicationState;
