@@ -88,11 +88,6 @@ pub(crate) async fn enter_as(
     Ok(held)
 }
 
-/// Whether `held` is the lowest contender now.
-pub(crate) async fn is_first(held: &HeldNode) -> Result<bool> {
-    holds(held, exclusive).await
-}
-
 /// Whether nothing blocks `held` now, by the rule `blocker`.
 pub(crate) async fn holds(held: &HeldNode, blocker: Blocker) -> Result<bool> {
     Ok(matches!(place(held, blocker).await?, Place::First))

@@ -4,7 +4,7 @@
 
 use corral_core::tree::{MultiOp, MultiOpResult};
 
-use super::contender::{enter, is_first, wait_first};
+use super::contender::{Blocker, EXCLUSIVE, enter_as, exclusive, holds, wait_unblocked};
 use super::held_node::HeldNode;
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -40,25 +40,50 @@ impl Lock {
     /// background, so it never holds the lock for nobody (bound the wait with
     /// `tokio::time::timeout`).
     pub async fn acquire(&self) -> Result<LockGuard> {
-        let held = enter(&self.client, &self.dir, b"").await?;
-        wait_first(&held).await?;
-        Ok(LockGuard { held })
+        take(&self.client, &self.dir, EXCLUSIVE, exclusive).await
     }
 
     /// Takes the lock if nobody holds it or waits for it, without waiting.
     pub async fn try_acquire(&self) -> Result<Option<LockGuard>> {
-        let held = enter(&self.client, &self.dir, b"").await?;
-        if is_first(&held).await? {
-            Ok(Some(LockGuard { held }))
-        } else {
-            held.delete().await?;
-            Ok(None)
-        }
+        try_take(&self.client, &self.dir, EXCLUSIVE, exclusive).await
     }
 
     /// The directory the lock lives in.
     pub fn path(&self) -> &str {
         &self.dir
+    }
+}
+
+/// Queues a contender of `kind` in `dir` and waits until `blocker` lets it
+/// hold (a lock's, or a read or write lock's).
+///
+/// Cancel safety: cancel-safe; a cancelled call's node is deleted in the
+/// background.
+pub(super) async fn take(
+    client: &Client,
+    dir: &str,
+    kind: char,
+    blocker: Blocker,
+) -> Result<LockGuard> {
+    let held = enter_as(client, dir, b"", kind).await?;
+    wait_unblocked(&held, blocker).await?;
+    Ok(LockGuard { held })
+}
+
+/// Queues a contender of `kind` in `dir` and keeps it if nothing blocks it
+/// now; otherwise takes it out again.
+pub(super) async fn try_take(
+    client: &Client,
+    dir: &str,
+    kind: char,
+    blocker: Blocker,
+) -> Result<Option<LockGuard>> {
+    let held = enter_as(client, dir, b"", kind).await?;
+    if holds(&held, blocker).await? {
+        Ok(Some(LockGuard { held }))
+    } else {
+        held.delete().await?;
+        Ok(None)
     }
 }
 
@@ -75,11 +100,6 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
-    /// The guard of the holder's node `held`.
-    pub(super) fn new(held: HeldNode) -> LockGuard {
-        LockGuard { held }
-    }
-
     /// The holder's node.
     pub fn path(&self) -> &str {
         self.held.path()

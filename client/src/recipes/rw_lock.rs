@@ -15,10 +15,8 @@
 //! starved), and no release wakes more than the contenders it unblocks. A
 //! plain [`Lock`](super::Lock) on the same directory counts as a writer.
 
-use super::contender::{
-    Blocker, EXCLUSIVE, SHARED, enter_as, exclusive, holds, shared, wait_unblocked,
-};
-use super::lock::LockGuard;
+use super::contender::{EXCLUSIVE, SHARED, exclusive, shared};
+use super::lock::{LockGuard, take, try_take};
 use crate::client::Client;
 use crate::error::Result;
 
@@ -53,7 +51,7 @@ impl RwLock {
     /// Cancel safety: cancel-safe; a cancelled call's node is deleted in the
     /// background.
     pub async fn read(&self) -> Result<LockGuard> {
-        self.acquire(SHARED, shared).await
+        take(&self.client, &self.dir, SHARED, shared).await
     }
 
     /// Waits until this session holds the write lock: once every contender
@@ -61,38 +59,22 @@ impl RwLock {
     ///
     /// Fails and cancels as [`RwLock::read`] does.
     pub async fn write(&self) -> Result<LockGuard> {
-        self.acquire(EXCLUSIVE, exclusive).await
+        take(&self.client, &self.dir, EXCLUSIVE, exclusive).await
     }
 
     /// Takes a read lock if no writer holds or waits, without waiting.
     pub async fn try_read(&self) -> Result<Option<LockGuard>> {
-        self.try_acquire(SHARED, shared).await
+        try_take(&self.client, &self.dir, SHARED, shared).await
     }
 
     /// Takes the write lock if nobody holds or waits for the lock, without
     /// waiting.
     pub async fn try_write(&self) -> Result<Option<LockGuard>> {
-        self.try_acquire(EXCLUSIVE, exclusive).await
+        try_take(&self.client, &self.dir, EXCLUSIVE, exclusive).await
     }
 
     /// The directory the lock lives in.
     pub fn path(&self) -> &str {
         &self.dir
-    }
-
-    async fn acquire(&self, kind: char, blocker: Blocker) -> Result<LockGuard> {
-        let held = enter_as(&self.client, &self.dir, b"", kind).await?;
-        wait_unblocked(&held, blocker).await?;
-        Ok(LockGuard::new(held))
-    }
-
-    async fn try_acquire(&self, kind: char, blocker: Blocker) -> Result<Option<LockGuard>> {
-        let held = enter_as(&self.client, &self.dir, b"", kind).await?;
-        if holds(&held, blocker).await? {
-            Ok(Some(LockGuard::new(held)))
-        } else {
-            held.delete().await?;
-            Ok(None)
-        }
     }
 }

@@ -18,7 +18,7 @@
 //! ends with its session, like a lock.
 
 use super::contender::enter;
-use super::directory::{make_dir, retry_read};
+use super::directory::{list_children, make_dir, retry_read};
 use super::held_node::HeldNode;
 use super::lock::{Lock, LockGuard};
 use crate::client::Client;
@@ -74,7 +74,7 @@ impl Semaphore {
         let Some(turn) = self.queue.try_acquire().await? else {
             return Ok(None);
         };
-        let lease = if self.held_leases().await?.len() < self.max_leases {
+        let lease = if self.held().await? < self.max_leases {
             Some(self.take().await?)
         } else {
             None
@@ -85,7 +85,8 @@ impl Semaphore {
 
     /// How many leases are held now.
     pub async fn held(&self) -> Result<usize> {
-        Ok(self.held_leases().await?.len())
+        let leases = list_children(&self.client, &self.leases_dir).await?;
+        Ok(leases.len())
     }
 
     /// At the head of the queue: waits for fewer than N leases, takes one.
@@ -113,10 +114,6 @@ impl Semaphore {
         Ok(Lease {
             held: enter(&self.client, &self.leases_dir, b"").await?,
         })
-    }
-
-    async fn held_leases(&self) -> Result<Vec<String>> {
-        super::directory::list_children(&self.client, &self.leases_dir).await
     }
 }
 

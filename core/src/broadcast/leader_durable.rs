@@ -28,35 +28,37 @@ use super::progress::ReplicationState;
 use super::quorum;
 use super::{Node, NodeId, Role};
 
-/// What a follower heard of its leader's durable log in one term.
+/// A durable index heard of (follower) or told of (leader) in one term; it
+/// says nothing in another term.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct LeaderDurable {
-    /// Term the news is of.
+pub(crate) struct DurableInTerm {
+    /// Term the index is of.
     term: u64,
-    /// The leader that sent it.
-    leader: NodeId,
-    /// Last index of the leader's log that is durable.
+    /// Last durable index of the leader's log.
     index: u64,
 }
 
-/// What a leader told its followers of its durable log in one term.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Announced {
-    /// Term of the announcement.
-    term: u64,
-    /// Highest index announced.
-    index: u64,
+impl DurableInTerm {
+    /// The index if it is of `term`, else 0.
+    fn of(self, term: u64) -> u64 {
+        if self.term == term { self.index } else { 0 }
+    }
+
+    /// Raises the index of `term` to `index` (starting afresh in a new term).
+    fn raise(&mut self, term: u64, index: u64) {
+        *self = DurableInTerm {
+            term,
+            index: self.of(term).max(index),
+        };
+    }
 }
 
 impl Node {
-    /// Whether `leader` and `follower` together make a quorum, with no
-    /// membership change uncommitted in this node's log.
-    fn pair_is_quorum(&self, leader: NodeId, follower: NodeId) -> bool {
-        let settled = self
-            .conf_entries
+    /// Whether no membership change is uncommitted in this node's log.
+    fn membership_settled(&self) -> bool {
+        self.conf_entries
             .last()
-            .is_none_or(|(index, _)| *index <= self.log.committed);
-        settled && quorum::has_quorum(&self.membership.voters, |id| id == leader || id == follower)
+            .is_none_or(|(index, _)| *index <= self.log.committed)
     }
 
     /// Leader, after its own write became durable: tells each follower that
@@ -70,24 +72,22 @@ impl Node {
         {
             return;
         }
+        if !self.membership_settled() {
+            return;
+        }
         let me = self.cfg.id;
+        let voters = &self.membership.voters;
         let lagging: Vec<NodeId> = self
             .progress
             .iter()
             .filter(|(_, pr)| pr.state == ReplicationState::Replicate && pr.match_index < stable)
             .map(|(&id, _)| id)
-            .filter(|&id| self.pair_is_quorum(me, id))
+            .filter(|&id| quorum::has_quorum(voters, |v| v == me || v == id))
             .collect();
         if lagging.is_empty() {
             return;
         }
-        if self.durable_announced.term != self.term {
-            self.durable_announced = Announced::default();
-        }
-        self.durable_announced = Announced {
-            term: self.term,
-            index: self.durable_announced.index.max(stable),
-        };
+        self.durable_announced.raise(self.term, stable);
         for id in lagging {
             let msg = self.msg(id, Body::Persisted { index: stable });
             self.send(msg);
@@ -98,47 +98,34 @@ impl Node {
     /// have committed up to what this leader announced as durable, before it
     /// heard their acks, and answered their clients.
     pub(crate) fn read_floor(&self) -> u64 {
-        let announced = if self.durable_announced.term == self.term {
-            self.durable_announced.index
-        } else {
-            0
-        };
-        self.log.committed.max(announced)
+        self.log.committed.max(self.durable_announced.of(self.term))
     }
 
     /// Follower: the leader of this term says its log is durable through
     /// `index`.
-    pub(crate) fn handle_leader_persisted(&mut self, from: NodeId, index: u64) {
-        let heard = &mut self.leader_durable;
-        if heard.term != self.term || heard.leader != from {
-            *heard = LeaderDurable {
-                term: self.term,
-                leader: from,
-                index: 0,
-            };
-        }
-        heard.index = heard.index.max(index);
+    pub(crate) fn handle_leader_persisted(&mut self, index: u64) {
+        self.leader_durable.raise(self.term, index);
         self.commit_by_leader_durability();
     }
 
     /// Follower: commits what this node and its leader both hold durably, when
-    /// the two make a quorum and the entry is of the leader's term.
+    /// the two make a quorum (the count gives 0 where they do not) and the
+    /// entry is of the leader's term. Only this term's leader tells of its
+    /// term, so the index heard is that leader's.
     pub(crate) fn commit_by_leader_durability(&mut self) {
-        let heard = self.leader_durable;
         let me = self.cfg.id;
-        if self.role != Role::Follower
-            || heard.term != self.term
-            || self.leader != Some(heard.leader)
-            || !self.pair_is_quorum(heard.leader, me)
-        {
+        let Some(leader) = self.leader else {
+            return;
+        };
+        if self.role != Role::Follower || !self.membership_settled() {
             return;
         }
-        let mine = self.log.stable;
+        let (mine, theirs) = (self.log.stable, self.leader_durable.of(self.term));
         let index = quorum::committed_index(&self.membership.voters, |id| {
             if id == me {
                 mine
-            } else if id == heard.leader {
-                heard.index
+            } else if id == leader {
+                theirs
             } else {
                 0
             }

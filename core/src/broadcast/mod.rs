@@ -255,9 +255,9 @@ pub struct Node {
     /// Leader: bytes of entries proposed and not yet committed.
     uncommitted_bytes: u64,
     /// Follower: how far the leader of this term says its log is durable.
-    leader_durable: leader_durable::LeaderDurable,
+    leader_durable: leader_durable::DurableInTerm,
     /// Leader: the highest durable index it told followers of, in its term.
-    durable_announced: leader_durable::Announced,
+    durable_announced: leader_durable::DurableInTerm,
     /// Follower: commits learned from the leader's durable news.
     commits_on_leader_durable: u64,
 }
@@ -310,8 +310,8 @@ impl Node {
             rejects: RejectCounters::default(),
             append_pending: false,
             uncommitted_bytes: 0,
-            leader_durable: leader_durable::LeaderDurable::default(),
-            durable_announced: leader_durable::Announced::default(),
+            leader_durable: leader_durable::DurableInTerm::default(),
+            durable_announced: leader_durable::DurableInTerm::default(),
             commits_on_leader_durable: 0,
             log,
             cfg,

@@ -274,7 +274,7 @@ impl Node {
             }
             Body::Persisted { index } => {
                 self.follow(from);
-                self.handle_leader_persisted(from, index);
+                self.handle_leader_persisted(index);
                 Ok(())
             }
             Body::TimeoutNow => {

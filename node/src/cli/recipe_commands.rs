@@ -15,7 +15,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use clap::Args;
-use corral_client::recipes::{Election, Leader, Lock, LockGuard, RwLock};
+use corral_client::recipes::{Election, Leader, RwLock};
 use corral_client::{Client, Error};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -90,46 +90,26 @@ struct LeaderFields<'a> {
     term: i64,
 }
 
-/// The lock `corral lock` takes: exclusive, or shared with `--read`.
-enum Taker {
-    Exclusive(Lock),
-    Shared(RwLock),
-}
-
-impl Taker {
-    fn new(client: &Client, args: &LockArgs) -> Result<Taker, Error> {
-        Ok(if args.read {
-            Taker::Shared(RwLock::new(client, &args.path)?)
-        } else {
-            Taker::Exclusive(Lock::new(client, &args.path)?)
-        })
-    }
-
-    async fn acquire(&self) -> Result<LockGuard, Error> {
-        match self {
-            Taker::Exclusive(lock) => lock.acquire().await,
-            Taker::Shared(lock) => lock.read().await,
-        }
-    }
-
-    async fn try_acquire(&self) -> Result<Option<LockGuard>, Error> {
-        match self {
-            Taker::Exclusive(lock) => lock.try_acquire().await,
-            Taker::Shared(lock) => lock.try_read().await,
-        }
-    }
-}
-
 /// Runs `lock`.
 pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
     let mut stop = StopSignals::new()?;
-    let lock = Taker::new(client, args)?;
+    // A plain lock is the write side of the read-write lock (the same
+    // contender kind and rule as `Lock`); `--read` takes the read side.
+    let lock = RwLock::new(client, &args.path)?;
+    let acquire = || async {
+        if args.read {
+            lock.read().await
+        } else {
+            lock.write().await
+        }
+    };
     let acquired = match args.wait_ms {
-        Some(0) => lock.try_acquire().await?,
+        Some(0) if args.read => lock.try_read().await?,
+        Some(0) => lock.try_write().await?,
         Some(ms) => {
             tokio::select! {
                 () = stop.recv() => return Ok(()),
-                taken = tokio::time::timeout(Duration::from_millis(ms), lock.acquire()) => {
+                taken = tokio::time::timeout(Duration::from_millis(ms), acquire()) => {
                     taken.ok().transpose()?
                 }
             }
@@ -137,7 +117,7 @@ pub(crate) async fn lock(client: &Client, args: &LockArgs) -> CliResult {
         None => {
             tokio::select! {
                 () = stop.recv() => return Ok(()),
-                taken = lock.acquire() => Some(taken?),
+                taken = acquire() => Some(taken?),
             }
         }
     };
