@@ -91,9 +91,23 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
     let me = std::process::id();
     let server_before = cpu_time_us(f.pids, f.clock_ticks)?;
     let bench_before = cpu_time_us(&[me], f.clock_ticks)?;
+    let others: Vec<u32> = f
+        .quiet_pids
+        .iter()
+        .copied()
+        .filter(|pid| !f.pids.contains(pid))
+        .collect();
+    let round_cpu = RoundCpu {
+        servers: f.pids,
+        others: &others,
+        bench: me,
+        clock_ticks: f.clock_ticks,
+    };
     let first = Instant::now();
     let mut starts = Vec::with_capacity(f.rounds);
+    let mut cpu_per_round = Vec::with_capacity(f.rounds);
     for round in 0..f.rounds {
+        let cpu_before = round_cpu.read()?;
         starts.push(Instant::now());
         f.writer
             .write(f.path, round.to_string().as_bytes())
@@ -109,6 +123,7 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
                 break;
             }
         }
+        cpu_per_round.push(round_cpu.read()?.since(cpu_before));
         tokio::time::sleep(ROUND_PAUSE).await;
     }
     let server_after = cpu_time_us(f.pids, f.clock_ticks)?;
@@ -131,9 +146,9 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
             }
         }
     }
-    for (r, latencies) in per_round.iter_mut().enumerate() {
+    for (r, (latencies, cpu)) in per_round.iter_mut().zip(&cpu_per_round).enumerate() {
         latencies.sort_unstable();
-        report_round(f.address.kind.name(), r, latencies);
+        report_round(f.address.kind.name(), r, latencies, cpu);
     }
     result.latencies_us = per_round.concat();
     result.latencies_us.sort_unstable();
@@ -142,19 +157,62 @@ pub(crate) async fn run_fanout(f: Fanout<'_>) -> anyhow::Result<PhaseResult> {
     Ok(result)
 }
 
-/// Prints how one round's events spread out in time: when the first, the
-/// median and the last arrived (a slow start and a long tail look alike in p99).
-fn report_round(system: &str, round: usize, sorted_us: &[u32]) {
+/// The processes whose CPU time a round is charged with, apart.
+struct RoundCpu<'a> {
+    /// This system's servers.
+    servers: &'a [u32],
+    /// The other system's servers (idle, unless something of theirs runs late).
+    others: &'a [u32],
+    /// The load generator.
+    bench: u32,
+    clock_ticks: u64,
+}
+
+/// CPU time in microseconds: this system's servers, the other system's, the load generator.
+#[derive(Clone, Copy)]
+struct CpuUs {
+    servers: u64,
+    others: u64,
+    bench: u64,
+}
+
+impl RoundCpu<'_> {
+    fn read(&self) -> anyhow::Result<CpuUs> {
+        Ok(CpuUs {
+            servers: cpu_time_us(self.servers, self.clock_ticks)?,
+            others: cpu_time_us(self.others, self.clock_ticks)?,
+            bench: cpu_time_us(&[self.bench], self.clock_ticks)?,
+        })
+    }
+}
+
+impl CpuUs {
+    fn since(self, before: CpuUs) -> CpuUs {
+        CpuUs {
+            servers: self.servers.saturating_sub(before.servers),
+            others: self.others.saturating_sub(before.others),
+            bench: self.bench.saturating_sub(before.bench),
+        }
+    }
+}
+
+/// Prints how one round's events spread out in time (when the first, the
+/// median and the last arrived: a slow start and a long tail look alike in
+/// p99) and the CPU time each side spent meanwhile (to 10 ms).
+fn report_round(system: &str, round: usize, sorted_us: &[u32], cpu: &CpuUs) {
     let ms = |q: f64| f64::from(percentile(sorted_us, q)) / 1e3;
     eprintln!(
-        "{system}: round {round}: {} events, ms after the write: first {:.1}, p10 {:.1}, p50 {:.1}, p90 {:.1}, p99 {:.1}, last {:.1}",
+        "{system}: round {round}: {} events, ms after the write: first {:.1}, p10 {:.1}, p50 {:.1}, p90 {:.1}, p99 {:.1}, last {:.1}; CPU ms: servers {}, other system {}, load generator {}",
         sorted_us.len(),
         ms(0.0),
         ms(0.1),
         ms(0.5),
         ms(0.9),
         ms(0.99),
-        ms(1.0)
+        ms(1.0),
+        cpu.servers / 1000,
+        cpu.others / 1000,
+        cpu.bench / 1000
     );
 }
 
