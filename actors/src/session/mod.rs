@@ -22,6 +22,7 @@
 //! `session/writer.rs` for how events and replies are ordered.
 
 mod events;
+mod held_events;
 mod writer;
 
 pub use events::{

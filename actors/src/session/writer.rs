@@ -18,14 +18,13 @@
 //! the mark reaches its own firing: nothing ordered before it can come then,
 //! so a herd's watchers each send theirs as soon as it is queued.
 
-use std::collections::BTreeMap;
-
 use corral_core::tree::{ErrorCode, Response, SessionId, ZkError};
 use corral_transport::FrameWriter;
 use corral_transport::wire::ServerMessage;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::SessionContext;
+use super::held_events::HeldEvents;
 
 /// Replies and events buffered before the writer hands them to QUIC even
 /// though more answers are ready: a client that does not read then stalls the
@@ -97,7 +96,7 @@ pub(super) struct Outbox {
     /// The fan-out mark: the oldest firing whose events are not all queued.
     fanout: watch::Receiver<FiringKey>,
     /// Drained from `events`, waiting for their turn, by (zxid, change, arrival).
-    held: BTreeMap<(i64, u32, u64), SessionEvent>,
+    held: HeldEvents,
     /// Events drained so far, which breaks ties in `held`.
     arrivals: u64,
     /// The highest zxid of an event sent.
@@ -119,7 +118,7 @@ impl Outbox {
             writer,
             events,
             fanout,
-            held: BTreeMap::new(),
+            held: HeldEvents::default(),
             arrivals: 0,
             sent_event_zxid: 0,
             session,
@@ -176,12 +175,7 @@ impl Outbox {
 
     /// Buffers the held events up to `key` (zxid, change), in order.
     fn push_events_through(&mut self, key: FiringKey) -> Result<(), WriterStop> {
-        while let Some(entry) = self.held.first_entry() {
-            let (zxid, seq, _) = *entry.key();
-            if (zxid, seq) > key {
-                break;
-            }
-            let e = entry.remove();
+        while let Some(e) = self.held.pop_through(key) {
             self.push_event(e)?;
         }
         Ok(())
@@ -224,7 +218,7 @@ impl Outbox {
     /// Sends every held event once it is complete (the stream is ending).
     async fn send_all_events(&mut self) -> Result<(), WriterStop> {
         self.drain()?;
-        if let Some((&(last, _, _), _)) = self.held.last_key_value() {
+        if let Some(last) = self.held.last_zxid() {
             self.settle(last).await?;
             self.drain()?;
         }
