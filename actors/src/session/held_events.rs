@@ -3,7 +3,7 @@
 //!
 //! A herd's watchers each hold one event at a time, so one event is kept in
 //! place and only a second one moves them into a map. A map's first insert
-//! allocates a node (~900 B) on the first event of every session, which in a
+//! allocates a node (~800 B) on the first event of every session, which in a
 //! 10,000-watcher fan-out was three quarters of the memory a node newly
 //! touched in its first round (page faults, on fresh huge pages).
 
