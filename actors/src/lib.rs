@@ -52,6 +52,7 @@ mod exact_encode;
 pub mod link_metrics;
 pub mod metric_catalog;
 pub mod node;
+mod older_peers;
 pub mod peer;
 pub mod replica;
 pub mod request_metrics;

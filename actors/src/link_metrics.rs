@@ -62,6 +62,12 @@ pub fn set_connected(peer: NodeId, up: bool) {
         .set(f64::from(u8::from(up)));
 }
 
+/// Records the peer protocol version this node's dialled link to `peer` speaks.
+pub fn set_protocol_version(peer: NodeId, version: u32) {
+    metrics::gauge!("corral_peer_protocol_version", "peer" => peer.to_string())
+        .set(f64::from(version));
+}
+
 /// Counts one successful dial of `peer`.
 pub fn count_connect(peer: NodeId) {
     metrics::counter!("corral_peer_connects_total", "peer" => peer.to_string()).increment(1);

@@ -244,6 +244,12 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "1 while this node's link to the peer is up",
     ),
     (
+        "corral_peer_protocol_version",
+        Kind::Gauge,
+        "peer",
+        "peer protocol version this node's link to the peer settled on (below the newest while the cluster is upgraded)",
+    ),
+    (
         "corral_peer_connects_total",
         Kind::Counter,
         "peer",

@@ -13,6 +13,8 @@
 //! connections it accepts are only read. A full queue drops the message
 //! (consensus resends), so the replica never waits on a slow peer. While the
 //! link is down, queued messages are discarded: they would be stale anyway.
+//! A peer whose link settled on an older protocol version gets each message
+//! in the form that version has (`older_peers`).
 //!
 //! Inbound, a frame that does not decode, an oversize frame, a consensus
 //! message that claims another sender or another recipient than the link
@@ -30,6 +32,7 @@ use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::link_metrics::{self, LinkSampler};
+use crate::older_peers::for_peer_version;
 use crate::replica::ReplicaMsg;
 use crate::spec::PeerSpec;
 
@@ -73,7 +76,14 @@ async fn run_peer(
         };
         match link {
             Ok(link) => {
-                tracing::info!(node = self_id, peer = peer.id, "connected to peer");
+                let version = link.protocol_version();
+                tracing::info!(
+                    node = self_id,
+                    peer = peer.id,
+                    protocol_version = version,
+                    "connected to peer"
+                );
+                link_metrics::set_protocol_version(peer.id, version);
                 failures = 0;
                 backoff_ms = BACKOFF_MS_MIN;
                 link_metrics::count_connect(peer.id);
@@ -122,6 +132,7 @@ async fn send_over(
     mut sampler: LinkSampler,
 ) -> Result<(), TransportError> {
     let (mut control, _control_reader) = link.open_bi().await?;
+    let version = link.protocol_version();
     let mut bulk: Option<FrameWriter> = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
     let mut sample = tokio::time::interval(link_metrics::SAMPLE_EVERY);
@@ -143,6 +154,10 @@ async fn send_over(
         }
         let mut bulk_used = false;
         for msg in batch.drain(..) {
+            // A peer of an older protocol gets what it can read.
+            let Some(msg) = for_peer_version(msg, version) else {
+                continue;
+            };
             let is_chunk = matches!(&msg, PeerMessage::Consensus(m) if matches!(m.body, Body::Snapshot { .. }));
             if is_chunk {
                 if bulk.is_none() {

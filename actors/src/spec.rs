@@ -67,6 +67,8 @@ pub struct NodeSpec {
     pub watches_per_session_max: usize,
     /// Recent znode changes kept so reconnecting persistent watches replay what they missed.
     pub watch_history_changes: usize,
+    /// The newest peer protocol version this node offers on its links.
+    pub peer_protocol_version: u32,
 }
 
 impl NodeSpec {
@@ -95,6 +97,7 @@ impl NodeSpec {
             replica_mailbox_max: 16_384,
             watches_per_session_max: 100_000,
             watch_history_changes: corral_core::tree::HISTORY_CHANGES_DEFAULT,
+            peer_protocol_version: corral_transport::wire::PEER_PROTOCOL_VERSION,
         }
     }
 
@@ -159,6 +162,7 @@ impl NodeSpec {
             frame_bytes_max: self.frame_bytes_max,
             idle_timeout_ms,
             keep_alive_ms: (idle_timeout_ms / 3).max(1),
+            peer_protocol_version: self.peer_protocol_version,
             ..LinkConfig::default()
         }
     }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use corral_transport::wire::{PEER_PROTOCOL_VERSION, PEER_PROTOCOL_VERSION_MIN};
 use serde::{Deserialize, Serialize};
 
 /// Whether a node votes in elections or only follows the log.
@@ -55,6 +56,11 @@ pub(crate) struct NodeConfig {
     /// The async runtime's threads.
     #[serde(default)]
     pub(crate) runtime: RuntimeConfig,
+    /// The newest peer protocol version this node offers (by default the
+    /// newest this build speaks). Links to nodes of the version before settle
+    /// on it anyway; this holds every link of the node to an older one.
+    #[serde(default)]
+    pub(crate) peer_protocol_version: Option<u32>,
 }
 
 /// The `[runtime]` section.
@@ -228,6 +234,16 @@ impl NodeConfig {
             + usize::from(self.role == Role::Voter);
         if voters == 0 {
             bail!("field `role`/`peers`: the cluster needs at least one voter");
+        }
+        if let Some(version) = self.peer_protocol_version {
+            let spoken = PEER_PROTOCOL_VERSION_MIN..=PEER_PROTOCOL_VERSION;
+            if !spoken.contains(&version) {
+                bail!(
+                    "field `peer_protocol_version`: {version} is not a version this build speaks ({}..={})",
+                    spoken.start(),
+                    spoken.end()
+                );
+            }
         }
         self.timing.validate()?;
         self.limits.validate()
@@ -442,5 +458,20 @@ mod tests {
         let config = NodeConfig::load(&path).unwrap();
         assert_eq!(config.data_dir, dir.path().join("data/1"));
         assert_eq!(config.tls.ca, dir.path().join("certs/ca.pem"));
+    }
+
+    #[test]
+    fn the_peer_protocol_version_is_one_this_build_speaks() {
+        assert_eq!(NodeConfig::parse(GOOD).unwrap().peer_protocol_version, None);
+        let older = NodeConfig::parse(&format!("peer_protocol_version = 2\n{GOOD}")).unwrap();
+        assert_eq!(older.peer_protocol_version, Some(2));
+        for bad in [1, PEER_PROTOCOL_VERSION + 1] {
+            let err = error_of(&format!("peer_protocol_version = {bad}\n{GOOD}"));
+            assert!(
+                err.contains("peer_protocol_version")
+                    && err.contains(&format!("{bad} is not a version")),
+                "{err}"
+            );
+        }
     }
 }

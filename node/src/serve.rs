@@ -52,6 +52,9 @@ pub(crate) fn spec_of(config: &NodeConfig) -> NodeSpec {
     spec.snapshot_entries = config.limits.snapshot_entries;
     spec.snapshot_bytes = config.limits.snapshot_bytes;
     spec.wal_segment_bytes_max = config.limits.wal_segment_bytes_max;
+    if let Some(version) = config.peer_protocol_version {
+        spec.peer_protocol_version = version;
+    }
     spec
 }
 

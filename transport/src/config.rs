@@ -71,6 +71,12 @@ pub struct LinkConfig {
     /// Longest the remote may hold an acknowledgement back, in milliseconds;
     /// loss recovery waits this much longer.
     pub ack_delay_max_ms: u32,
+    /// The newest peer protocol version this node offers (from
+    /// [`PEER_PROTOCOL_VERSION_MIN`](crate::wire::PEER_PROTOCOL_VERSION_MIN)
+    /// to [`PEER_PROTOCOL_VERSION`](crate::wire::PEER_PROTOCOL_VERSION)).
+    /// Links to older nodes settle on their version anyway; a lower value
+    /// holds every link of this node to it.
+    pub peer_protocol_version: u32,
 }
 
 impl Default for LinkConfig {
@@ -97,6 +103,7 @@ impl Default for LinkConfig {
             cert_reload_poll_ms: 5_000,
             ack_eliciting_threshold: 16,
             ack_delay_max_ms: 5,
+            peer_protocol_version: crate::wire::PEER_PROTOCOL_VERSION,
         }
     }
 }
@@ -129,6 +136,18 @@ impl LinkConfig {
         }
         if self.ack_delay_max_ms == 0 || self.ack_delay_max_ms >= 1 << 14 {
             return bad("ack_delay_max_ms must be within 1..16384 (QUIC's bound)");
+        }
+        let peer_versions =
+            crate::wire::PEER_PROTOCOL_VERSION_MIN..=crate::wire::PEER_PROTOCOL_VERSION;
+        if !peer_versions.contains(&self.peer_protocol_version) {
+            return Err(TransportError::Config {
+                what: format!(
+                    "peer_protocol_version {} is not one this build speaks ({}..={})",
+                    self.peer_protocol_version,
+                    peer_versions.start(),
+                    peer_versions.end()
+                ),
+            });
         }
         Ok(())
     }

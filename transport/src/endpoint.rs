@@ -20,7 +20,9 @@ use tokio::task::JoinHandle;
 use crate::config::{LinkConfig, bind_udp};
 use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
-use crate::hello::{HELLO_BYTES_MAX, LinkHello, LinkWelcome, check_hello};
+use crate::hello::{
+    HELLO_BYTES_MAX, LinkWelcome, check_hello, check_welcome, decode_hello, hello_frame,
+};
 use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
 use crate::resumption::{ClientSessions, ServerTickets};
 
@@ -238,8 +240,13 @@ impl Endpoint {
                 conn.close(CloseCode::Refused.into(), reason.as_bytes());
                 return Err(TransportError::Rejected { peer: addr, reason });
             }
-            self.hello_dialer(&conn, alpn).await?;
-            Ok(Link::new(conn, identity, alpn, self.config.frame_bytes_max))
+            let version = self.hello_dialer(&conn, alpn).await?;
+            Ok(Link::new(
+                conn,
+                identity,
+                (alpn, version),
+                self.config.frame_bytes_max,
+            ))
         };
         tokio::time::timeout(limit, dial)
             .await
@@ -250,7 +257,8 @@ impl Endpoint {
             })?
     }
 
-    async fn hello_dialer(&self, conn: &quinn::Connection, alpn: Alpn) -> Result<()> {
+    /// Says hello; returns the protocol version the link speaks.
+    async fn hello_dialer(&self, conn: &quinn::Connection, alpn: Alpn) -> Result<u32> {
         let peer = conn.remote_address();
         let refused = |e: TransportError| refusal(peer, e);
         let (send, recv) = conn
@@ -263,14 +271,18 @@ impl Endpoint {
             Alpn::Peer => Some(self.config.cluster_id.clone()),
             Alpn::Client => None,
         };
-        let hello = LinkHello {
-            protocol_version: alpn.protocol_version(),
-            cluster_id,
-        };
-        writer.send(&hello).await.map_err(refused)?;
+        let ours = alpn.protocol_versions(&self.config);
+        // The hello, then the newest version, in one frame (see `hello`).
+        writer
+            .send(&hello_frame(&ours, cluster_id))
+            .await
+            .map_err(refused)?;
         writer.finish().await.map_err(refused)?;
         match reader.read::<LinkWelcome>().await.map_err(refused)? {
-            Some(_welcome) => Ok(()),
+            Some(welcome) => check_welcome(&welcome, &ours).map_err(|reason| {
+                conn.close(CloseCode::Refused.into(), reason.as_bytes());
+                TransportError::Refused { peer, reason }
+            }),
             None => Err(TransportError::Refused {
                 peer,
                 reason: "the server ended the hello".into(),
@@ -361,13 +373,18 @@ impl Incoming {
                     )));
                 }
             }
-            hello_acceptor(&conn, alpn, &config)
+            let version = hello_acceptor(&conn, alpn, &config)
                 .await
                 .map_err(|e| match e {
                     TransportError::Rejected { reason, .. } => reject(reason),
                     other => other,
                 })?;
-            Ok(Link::new(conn, identity, alpn, config.frame_bytes_max))
+            Ok(Link::new(
+                conn,
+                identity,
+                (alpn, version),
+                config.frame_bytes_max,
+            ))
         };
         tokio::time::timeout(limit, accept)
             .await
@@ -379,7 +396,8 @@ impl Incoming {
     }
 }
 
-async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfig) -> Result<()> {
+/// Answers the dialer's hello; returns the protocol version the link speaks.
+async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfig) -> Result<u32> {
     let peer = conn.remote_address();
     let (send, recv) = conn
         .accept_bi()
@@ -388,21 +406,30 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
     let mut writer = FrameWriter::new(send, peer, HELLO_BYTES_MAX);
     let mut reader = FrameReader::new(recv, peer, HELLO_BYTES_MAX);
     let rejected = |reason: String| TransportError::Rejected { peer, reason };
-    let hello = match reader.read::<LinkHello>().await {
-        Ok(Some(hello)) => hello,
+    let (hello, theirs) = match reader.read_frame().await {
+        Ok(Some(frame)) => match decode_hello(frame) {
+            Ok(decoded) => decoded,
+            Err(source) => {
+                let e = TransportError::Decode { peer, source };
+                return Err(rejected(format!("bad hello: {e}")));
+            }
+        },
         Ok(None) => return Err(rejected("the stream ended before the hello".into())),
-        Err(e @ (TransportError::Decode { .. } | TransportError::FrameTooLarge { .. })) => {
+        Err(e @ TransportError::FrameTooLarge { .. }) => {
             return Err(rejected(format!("bad hello: {e}")));
         }
         Err(e) => return Err(e),
     };
-    check_hello(&hello, alpn, &config.cluster_id).map_err(rejected)?;
+    let ours = alpn.protocol_versions(config);
+    let version =
+        check_hello(&hello, &theirs, &ours, alpn, &config.cluster_id).map_err(rejected)?;
     let welcome = LinkWelcome {
-        protocol_version: alpn.protocol_version(),
+        protocol_version: version,
         cluster_id: config.cluster_id.clone(),
     };
     writer.send(&welcome).await?;
-    writer.finish().await
+    writer.finish().await?;
+    Ok(version)
 }
 
 fn bind(

@@ -2,6 +2,7 @@
 //! other end, with framed streams and statistics.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use corral_certs::{CertInfo, Identity, NodeId};
@@ -33,12 +34,20 @@ impl Alpn {
         }
     }
 
-    /// The protocol version this build speaks on such a link (checked by the
-    /// link hello).
+    /// The newest protocol version this build speaks on such a link.
     pub fn protocol_version(self) -> u32 {
         match self {
             Alpn::Peer => crate::wire::PEER_PROTOCOL_VERSION,
             Alpn::Client => crate::LINK_PROTOCOL_VERSION,
+        }
+    }
+
+    /// The protocol versions a node with `config` offers on such a link,
+    /// oldest to newest (the link hello settles on one both ends speak).
+    pub fn protocol_versions(self, config: &crate::LinkConfig) -> RangeInclusive<u32> {
+        match self {
+            Alpn::Peer => crate::wire::PEER_PROTOCOL_VERSION_MIN..=config.peer_protocol_version,
+            Alpn::Client => crate::LINK_PROTOCOL_VERSION..=crate::LINK_PROTOCOL_VERSION,
         }
     }
 
@@ -115,6 +124,7 @@ pub struct Link {
     conn: quinn::Connection,
     identity: Identity,
     alpn: Alpn,
+    protocol_version: u32,
     frame_bytes_max: u32,
 }
 
@@ -122,13 +132,14 @@ impl Link {
     pub(crate) fn new(
         conn: quinn::Connection,
         identity: Identity,
-        alpn: Alpn,
+        (alpn, protocol_version): (Alpn, u32),
         frame_bytes_max: u32,
     ) -> Self {
         Self {
             conn,
             identity,
             alpn,
+            protocol_version,
             frame_bytes_max,
         }
     }
@@ -151,6 +162,11 @@ impl Link {
     /// The negotiated protocol.
     pub fn alpn(&self) -> Alpn {
         self.alpn
+    }
+
+    /// The version of that protocol both ends settled on at the link hello.
+    pub fn protocol_version(&self) -> u32 {
+        self.protocol_version
     }
 
     /// The remote's address.

@@ -9,8 +9,15 @@ use serde::{Deserialize, Serialize};
 /// together with the cluster id). 2: a leader no longer answers a forward it
 /// proposed; the entry names the forward instead. 3: a leader tells
 /// followers when its own write is durable (the consensus `Persisted`
-/// message), which a version 2 node cannot decode.
+/// message) and sends bare commit news (`Commit`), neither of which a
+/// version 2 node can decode.
 pub const PEER_PROTOCOL_VERSION: u32 = 3;
+
+/// The oldest peer protocol this build still speaks, so that a cluster can be
+/// upgraded one node at a time: on a link that negotiated version 2 a node
+/// sends commit news as an empty append and leaves the leader's durable news
+/// out (`corral_actors::older_peers`).
+pub const PEER_PROTOCOL_VERSION_MIN: u32 = 2;
 
 /// Replica to replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
