@@ -10,10 +10,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use corral_client::CreateMode;
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use corral_tests::node_status::{http_get, metric_value};
-use corral_tests::tree_dump::dump_tree;
+use corral_tests::through_every_node::{assert_every_node_agrees, write_through_each};
 
 const EARLY_COMMITS: &str = "corral_replica_commits_on_leader_durable_total";
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -90,47 +89,12 @@ async fn upgrade_in_reverse() {
         }
     }
 
-    let mut clients = Vec::new();
-    for &id in &ids {
-        clients.push((id, cluster.client(id).await.unwrap()));
-    }
-    for (id, client) in &clients {
-        let parent = format!("/via-{id}");
-        client
-            .create(&parent, b"p", CreateMode::Persistent)
-            .await
-            .unwrap();
-        let mut tasks = tokio::task::JoinSet::new();
-        for j in 0..WRITES_PER_NODE {
-            let (client, path) = (client.clone(), format!("{parent}/{j}"));
-            let data = format!("{id}-{j}");
-            tasks.spawn(async move {
-                client.create(&path, b"0", CreateMode::Persistent).await?;
-                client.set_data(&path, data.as_bytes(), Some(0)).await
-            });
-        }
-        while let Some(result) = tasks.join_next().await {
-            result.unwrap().unwrap();
-        }
-    }
-    let mut dumps = Vec::new();
-    for (id, client) in &clients {
-        client.sync("/").await.unwrap();
-        dumps.push((*id, dump_tree(client).await.unwrap()));
-    }
-    let (first_id, first) = &dumps[0];
-    for &id in &ids {
-        for j in 0..WRITES_PER_NODE {
-            let znode = &first[&format!("/via-{id}/{j}")];
-            assert_eq!(znode.data, format!("{id}-{j}").into_bytes());
-        }
-    }
-    for (id, dump) in &dumps[1..] {
-        assert_eq!(
-            dump, first,
-            "node {id}'s tree differs from node {first_id}'s"
-        );
-    }
+    let clients = write_through_each(&cluster, &ids, WRITES_PER_NODE)
+        .await
+        .unwrap();
+    assert_every_node_agrees(&clients, WRITES_PER_NODE)
+        .await
+        .unwrap();
 
     // Counters are sampled once a tick: wait for samples past the writes.
     let deadline = Instant::now() + Duration::from_secs(5);

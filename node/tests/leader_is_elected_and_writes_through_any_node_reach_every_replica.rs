@@ -9,10 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use corral_client::CreateMode;
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use corral_tests::node_status::{http_get, metric_value};
-use corral_tests::tree_dump::dump_tree;
+use corral_tests::through_every_node::{assert_every_node_agrees, write_through_each};
 
 const EARLY_COMMITS: &str = "corral_replica_commits_on_leader_durable_total";
 
@@ -42,50 +41,12 @@ async fn elect_write_compare(nodes: u64) {
     }
     assert_eq!(leaders, 1, "exactly one leader in term {leader_term}");
 
-    let mut clients = Vec::new();
-    for &id in &ids {
-        clients.push((id, cluster.client(id).await.unwrap()));
-    }
-    for (id, client) in &clients {
-        let parent = format!("/via-{id}");
-        client
-            .create(&parent, b"p", CreateMode::Persistent)
-            .await
-            .unwrap();
-        // Concurrent tasks on one session: the requests pipeline on its stream.
-        let mut tasks = tokio::task::JoinSet::new();
-        for j in 0..WRITES_PER_NODE {
-            let (client, path) = (client.clone(), format!("{parent}/{j}"));
-            let data = format!("{id}-{j}");
-            tasks.spawn(async move {
-                client.create(&path, b"0", CreateMode::Persistent).await?;
-                client.set_data(&path, data.as_bytes(), Some(0)).await
-            });
-        }
-        while let Some(result) = tasks.join_next().await {
-            result.unwrap().unwrap();
-        }
-    }
-
-    let mut dumps = Vec::new();
-    for (id, client) in &clients {
-        client.sync("/").await.unwrap();
-        dumps.push((*id, dump_tree(client).await.unwrap()));
-    }
-    let (first_id, first) = &dumps[0];
-    for &(id, _) in &clients {
-        for j in 0..WRITES_PER_NODE {
-            let znode = &first[&format!("/via-{id}/{j}")];
-            assert_eq!(znode.data, format!("{id}-{j}").into_bytes());
-            assert_eq!(znode.version, 1);
-        }
-    }
-    for (id, dump) in &dumps[1..] {
-        assert_eq!(
-            dump, first,
-            "node {id}'s tree differs from node {first_id}'s"
-        );
-    }
+    let clients = write_through_each(&cluster, &ids, WRITES_PER_NODE)
+        .await
+        .unwrap();
+    assert_every_node_agrees(&clients, WRITES_PER_NODE)
+        .await
+        .unwrap();
 
     // The counters are sampled once a tick (50 ms): wait for a sample past
     // the writes.

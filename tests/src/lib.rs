@@ -9,6 +9,8 @@
 //! - [`node_status`]: what a node reports over HTTP (`/ready`, `/metrics`).
 //! - [`steps`]: bounded steps for recipe scenarios (a wait for a directory's
 //!   children, sessions spread over the nodes).
+//! - [`through_every_node`]: writes through a session on every node, and
+//!   the check that every node then serves the same tree.
 //! - [`tree_dump`]: every znode as one node serves it, to compare replicas.
 //! - [`linearizability`]: the Wing–Gong–Lowe search with memoization, generic
 //!   over a sequential [`linearizability::Model`] and partitioned by key, so a
@@ -24,6 +26,7 @@ pub mod cluster;
 pub mod linearizability;
 pub mod node_status;
 pub mod steps;
+pub mod through_every_node;
 pub mod tree_dump;
 pub mod udp_proxy;
 pub mod wal_files;
