@@ -244,7 +244,8 @@ impl Endpoint {
             Ok(Link::new(
                 conn,
                 identity,
-                (alpn, version),
+                alpn,
+                version,
                 self.config.frame_bytes_max,
             ))
         };
@@ -382,7 +383,8 @@ impl Incoming {
             Ok(Link::new(
                 conn,
                 identity,
-                (alpn, version),
+                alpn,
+                version,
                 config.frame_bytes_max,
             ))
         };

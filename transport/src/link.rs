@@ -132,7 +132,8 @@ impl Link {
     pub(crate) fn new(
         conn: quinn::Connection,
         identity: Identity,
-        (alpn, protocol_version): (Alpn, u32),
+        alpn: Alpn,
+        protocol_version: u32,
         frame_bytes_max: u32,
     ) -> Self {
         Self {
