@@ -9,7 +9,7 @@
 //!   follower commit a message delay before the commit news, which follows
 //!   anyway.
 
-use corral_core::broadcast::{Body, Message};
+use corral_core::broadcast::Body;
 use corral_transport::wire::PeerMessage;
 
 /// The first peer protocol version with `Body::Commit` and `Body::Persisted`.
@@ -21,40 +21,32 @@ pub(crate) fn for_peer_version(msg: PeerMessage, version: u32) -> Option<PeerMes
     if version >= COMMIT_AND_DURABLE_NEWS_SINCE {
         return Some(msg);
     }
-    let PeerMessage::Consensus(message) = msg else {
+    let PeerMessage::Consensus(mut message) = msg else {
         return Some(msg);
     };
-    let Message {
-        term,
-        from,
-        to,
-        body,
-    } = message;
-    let body = match body {
+    match message.body {
         Body::Commit {
             prev_index,
             prev_term,
             commit,
-        } => Body::Append {
-            prev_index,
-            prev_term,
-            entries: Vec::new(),
-            commit,
-        },
+        } => {
+            message.body = Body::Append {
+                prev_index,
+                prev_term,
+                entries: Vec::new(),
+                commit,
+            };
+        }
         Body::Persisted { .. } => return None,
-        other => other,
-    };
-    Some(PeerMessage::Consensus(Message {
-        term,
-        from,
-        to,
-        body,
-    }))
+        _ => {}
+    }
+    Some(PeerMessage::Consensus(message))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use corral_core::broadcast::Message;
 
     fn consensus(body: Body) -> PeerMessage {
         PeerMessage::Consensus(Message {

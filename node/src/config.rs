@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use corral_transport::wire::{PEER_PROTOCOL_VERSION, PEER_PROTOCOL_VERSION_MIN};
+use corral_transport::wire::PEER_PROTOCOL_VERSIONS;
 use serde::{Deserialize, Serialize};
 
 /// Whether a node votes in elections or only follows the log.
@@ -236,7 +236,7 @@ impl NodeConfig {
             bail!("field `role`/`peers`: the cluster needs at least one voter");
         }
         if let Some(version) = self.peer_protocol_version {
-            let spoken = PEER_PROTOCOL_VERSION_MIN..=PEER_PROTOCOL_VERSION;
+            let spoken = PEER_PROTOCOL_VERSIONS;
             if !spoken.contains(&version) {
                 bail!(
                     "field `peer_protocol_version`: {version} is not a version this build speaks ({}..={})",
@@ -322,6 +322,7 @@ impl LimitsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use corral_transport::wire::PEER_PROTOCOL_VERSION;
 
     const GOOD: &str = r#"
         id = 1

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use corral_tests::cluster::{Cluster, ClusterOptions};
-use corral_tests::node_status::{http_get, metric_value};
+use corral_tests::node_status::metric_value;
 use corral_tests::through_every_node::{assert_every_node_agrees, write_through_each};
 
 const EARLY_COMMITS: &str = "corral_replica_commits_on_leader_durable_total";
@@ -22,23 +22,13 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
 }
 
-/// Node `id`'s metrics text.
-async fn metrics(cluster: &Cluster, id: u64) -> String {
-    let addr = cluster.node(id).unwrap().metrics_listen;
-    let (code, body) = http_get(addr, "/metrics", Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert_eq!(code, 200);
-    body
-}
-
 /// The peer protocol version node `id`'s link to `peer` settled on, once it is up.
 async fn link_version(cluster: &Cluster, id: u64, peer: u64) -> f64 {
     let series = format!("corral_peer_protocol_version{{peer=\"{peer}\"}} ");
     let connected = format!("corral_peer_connected{{peer=\"{peer}\"}} 1");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let text = metrics(cluster, id).await;
+        let text = cluster.metrics(id).await.unwrap();
         let version = text
             .lines()
             .find_map(|line| line.strip_prefix(&series)?.trim().parse::<f64>().ok());
@@ -99,14 +89,15 @@ async fn upgrade_in_reverse() {
     // Counters are sampled once a tick: wait for samples past the writes.
     let deadline = Instant::now() + Duration::from_secs(5);
     let current_early = loop {
-        let text = metrics(&cluster, current).await;
+        let text = cluster.metrics(current).await.unwrap();
         let n = metric_value(&text, EARLY_COMMITS).unwrap_or(0.0);
         if n > 0.0 || Instant::now() >= deadline {
             break n;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let old_early = metric_value(&metrics(&cluster, old).await, EARLY_COMMITS).unwrap_or(0.0);
+    let old_early =
+        metric_value(&cluster.metrics(old).await.unwrap(), EARLY_COMMITS).unwrap_or(0.0);
     assert_eq!(old_early, 0.0, "the version 2 node heard durable news");
     if leader == old {
         // A leader on version 2 sends no durable news at all.

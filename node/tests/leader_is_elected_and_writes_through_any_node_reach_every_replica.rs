@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use corral_tests::cluster::{Cluster, ClusterOptions};
-use corral_tests::node_status::{http_get, metric_value};
+use corral_tests::node_status::metric_value;
 use corral_tests::through_every_node::{assert_every_node_agrees, write_through_each};
 
 const EARLY_COMMITS: &str = "corral_replica_commits_on_leader_durable_total";
@@ -70,11 +70,7 @@ async fn elect_write_compare(nodes: u64) {
 
 /// `corral_replica_commits_on_leader_durable_total` on node `id`.
 async fn early_commits(cluster: &Cluster, id: u64) -> f64 {
-    let addr = cluster.node(id).unwrap().metrics_listen;
-    let (code, body) = http_get(addr, "/metrics", Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert_eq!(code, 200);
+    let body = cluster.metrics(id).await.unwrap();
     metric_value(&body, EARLY_COMMITS).unwrap_or(0.0)
 }
 

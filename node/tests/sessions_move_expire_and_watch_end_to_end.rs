@@ -22,7 +22,7 @@ use corral_client::{
 };
 use corral_core::tree::{Acl, CreateMode, ErrorCode, Id, MultiOp, MultiOpResult, Perms};
 use corral_tests::cluster::{Cluster, ClusterOptions};
-use corral_tests::node_status::{http_get, metric_value};
+use corral_tests::node_status::metric_value;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 /// Bounds every single wait for an event or a state.
@@ -411,9 +411,7 @@ async fn vanished_client_expires(cluster: &Cluster) {
 
 /// `corral_znode_actors` on node `id`.
 async fn znode_actors(cluster: &Cluster, id: u64) -> f64 {
-    let addr = cluster.node(id).unwrap().metrics_listen;
-    let (code, body) = http_get(addr, "/metrics", STEP).await.unwrap();
-    assert_eq!(code, 200);
+    let body = cluster.metrics(id).await.unwrap();
     metric_value(&body, "corral_znode_actors").unwrap_or(0.0)
 }
 

@@ -425,14 +425,24 @@ impl Cluster {
         out
     }
 
-    /// Node `id`'s status from its metrics.
+    /// Node `id`'s status from its metrics (a short wait: polled in loops).
     pub async fn status(&self, id: u64) -> anyhow::Result<NodeStatus> {
+        let text = self.metrics_within(id, HTTP_TIMEOUT).await?;
+        Ok(NodeStatus::from_metrics(&text))
+    }
+
+    /// Node `id`'s `/metrics` text (waiting up to 5 s, for a node under load).
+    pub async fn metrics(&self, id: u64) -> anyhow::Result<String> {
+        self.metrics_within(id, Duration::from_secs(5)).await
+    }
+
+    async fn metrics_within(&self, id: u64, timeout: Duration) -> anyhow::Result<String> {
         let addr = self.node(id)?.metrics_listen;
-        let (code, body) = http_get(addr, "/metrics", HTTP_TIMEOUT).await?;
+        let (code, body) = http_get(addr, "/metrics", timeout).await?;
         if code != 200 {
             bail!("node {id}: /metrics answered {code}");
         }
-        Ok(NodeStatus::from_metrics(&body))
+        Ok(body)
     }
 
     /// Whether node `id` answers `/ready` with 200.

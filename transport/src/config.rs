@@ -71,9 +71,8 @@ pub struct LinkConfig {
     /// Longest the remote may hold an acknowledgement back, in milliseconds;
     /// loss recovery waits this much longer.
     pub ack_delay_max_ms: u32,
-    /// The newest peer protocol version this node offers (from
-    /// [`PEER_PROTOCOL_VERSION_MIN`](crate::wire::PEER_PROTOCOL_VERSION_MIN)
-    /// to [`PEER_PROTOCOL_VERSION`](crate::wire::PEER_PROTOCOL_VERSION)).
+    /// The newest peer protocol version this node offers (one of
+    /// [`PEER_PROTOCOL_VERSIONS`](crate::wire::PEER_PROTOCOL_VERSIONS)).
     /// Links to older nodes settle on their version anyway; a lower value
     /// holds every link of this node to it.
     pub peer_protocol_version: u32,
@@ -137,8 +136,7 @@ impl LinkConfig {
         if self.ack_delay_max_ms == 0 || self.ack_delay_max_ms >= 1 << 14 {
             return bad("ack_delay_max_ms must be within 1..16384 (QUIC's bound)");
         }
-        let peer_versions =
-            crate::wire::PEER_PROTOCOL_VERSION_MIN..=crate::wire::PEER_PROTOCOL_VERSION;
+        let peer_versions = crate::wire::PEER_PROTOCOL_VERSIONS;
         if !peer_versions.contains(&self.peer_protocol_version) {
             return Err(TransportError::Config {
                 what: format!(

@@ -182,7 +182,10 @@ mod tests {
         );
         let err = settle(4..=5, 2..=3).unwrap_err();
         assert!(err.contains("4 to 5") && err.contains("2 to 3"), "{err}");
-        assert_eq!(Alpn::Client.protocol_version(), LINK_PROTOCOL_VERSION);
+        assert_eq!(
+            Alpn::Client.protocol_versions(&crate::LinkConfig::default()),
+            LINK_PROTOCOL_VERSION..=LINK_PROTOCOL_VERSION
+        );
     }
 
     #[test]

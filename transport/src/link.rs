@@ -34,19 +34,13 @@ impl Alpn {
         }
     }
 
-    /// The newest protocol version this build speaks on such a link.
-    pub fn protocol_version(self) -> u32 {
-        match self {
-            Alpn::Peer => crate::wire::PEER_PROTOCOL_VERSION,
-            Alpn::Client => crate::LINK_PROTOCOL_VERSION,
-        }
-    }
-
     /// The protocol versions a node with `config` offers on such a link,
     /// oldest to newest (the link hello settles on one both ends speak).
     pub fn protocol_versions(self, config: &crate::LinkConfig) -> RangeInclusive<u32> {
         match self {
-            Alpn::Peer => crate::wire::PEER_PROTOCOL_VERSION_MIN..=config.peer_protocol_version,
+            Alpn::Peer => {
+                *crate::wire::PEER_PROTOCOL_VERSIONS.start()..=config.peer_protocol_version
+            }
             Alpn::Client => crate::LINK_PROTOCOL_VERSION..=crate::LINK_PROTOCOL_VERSION,
         }
     }

@@ -29,7 +29,7 @@ pub use client::{
     CLIENT_PROTOCOL_VERSION, ClientMessage, ConnectRequest, ConnectResponse, NodeStatus,
     ServerMessage, WatchesToRestore, check_client_version,
 };
-pub use peer::{ForwardOutcome, PEER_PROTOCOL_VERSION, PEER_PROTOCOL_VERSION_MIN, PeerMessage};
+pub use peer::{ForwardOutcome, PEER_PROTOCOL_VERSION, PEER_PROTOCOL_VERSIONS, PeerMessage};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -3,6 +3,8 @@
 
 use corral_core::broadcast::{Message, NodeId};
 use corral_core::tree::{Command, SessionId};
+use std::ops::RangeInclusive;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the peer protocol this build speaks (the link hello checks it
@@ -13,11 +15,11 @@ use serde::{Deserialize, Serialize};
 /// version 2 node can decode.
 pub const PEER_PROTOCOL_VERSION: u32 = 3;
 
-/// The oldest peer protocol this build still speaks, so that a cluster can be
-/// upgraded one node at a time: on a link that negotiated version 2 a node
-/// sends commit news as an empty append and leaves the leader's durable news
-/// out (`corral_actors::older_peers`).
-pub const PEER_PROTOCOL_VERSION_MIN: u32 = 2;
+/// The peer protocol versions this build speaks, oldest to newest, so that a
+/// cluster can be upgraded one node at a time: on a link that negotiated
+/// version 2 a node sends commit news as an empty append and leaves the
+/// leader's durable news out (`corral_actors::older_peers`).
+pub const PEER_PROTOCOL_VERSIONS: RangeInclusive<u32> = 2..=PEER_PROTOCOL_VERSION;
 
 /// Replica to replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
