@@ -206,3 +206,119 @@ pub(crate) fn bind_udp(
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PEER_PROTOCOL_VERSIONS;
+
+    /// The message of a refused configuration.
+    fn refusal(config: &LinkConfig) -> String {
+        match config.validate() {
+            Err(TransportError::Config { what }) => what,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_is_valid_and_builds_quinn_parameters() {
+        let config = LinkConfig::default();
+        assert!(config.validate().is_ok());
+        assert!(config.quinn_transport().is_ok());
+    }
+
+    #[test]
+    fn every_peer_protocol_version_this_build_speaks_is_accepted() {
+        for version in PEER_PROTOCOL_VERSIONS {
+            let config = LinkConfig {
+                peer_protocol_version: version,
+                ..LinkConfig::default()
+            };
+            assert!(config.validate().is_ok(), "version {version}");
+        }
+    }
+
+    #[test]
+    fn a_peer_protocol_version_outside_the_range_is_refused_naming_it() {
+        let below = *PEER_PROTOCOL_VERSIONS.start() - 1;
+        let above = *PEER_PROTOCOL_VERSIONS.end() + 1;
+        for version in [below, above] {
+            let config = LinkConfig {
+                peer_protocol_version: version,
+                ..LinkConfig::default()
+            };
+            let what = refusal(&config);
+            assert!(
+                what.starts_with(&format!("peer_protocol_version {version} ")),
+                "{what}"
+            );
+            let range = format!(
+                "{}..={}",
+                PEER_PROTOCOL_VERSIONS.start(),
+                PEER_PROTOCOL_VERSIONS.end()
+            );
+            assert!(what.contains(&range), "{what}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_limits_are_refused_naming_the_field() {
+        let base = LinkConfig::default();
+        let cases = [
+            (
+                LinkConfig {
+                    keep_alive_ms: base.idle_timeout_ms,
+                    ..base.clone()
+                },
+                "keep_alive_ms",
+            ),
+            (
+                LinkConfig {
+                    frame_bytes_max: 63,
+                    ..base.clone()
+                },
+                "frame_bytes_max",
+            ),
+            (
+                LinkConfig {
+                    streams_bidi_max: 0,
+                    ..base.clone()
+                },
+                "streams_bidi_max",
+            ),
+            (
+                LinkConfig {
+                    stream_receive_window_bytes: 0,
+                    ..base.clone()
+                },
+                "receive windows",
+            ),
+            (
+                LinkConfig {
+                    mtu_bytes_max: QUIC_MIN_DATAGRAM_BYTES - 1,
+                    ..base.clone()
+                },
+                "mtu_bytes_max",
+            ),
+            (
+                LinkConfig {
+                    handshake_timeout_ms: 0,
+                    ..base.clone()
+                },
+                "handshake_timeout_ms",
+            ),
+            (
+                LinkConfig {
+                    ack_delay_max_ms: 1 << 14,
+                    ..base.clone()
+                },
+                "ack_delay_max_ms",
+            ),
+        ];
+        for (config, field) in cases {
+            let what = refusal(&config);
+            assert!(what.starts_with(field), "{field}: {what}");
+            assert!(config.quinn_transport().is_err(), "{field}");
+        }
+    }
+}
