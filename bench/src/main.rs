@@ -37,6 +37,7 @@ mod fdatasync;
 mod percentile;
 mod process_cpu;
 mod quiet_servers;
+mod write_timeline;
 /// mimalloc, as in the node binary: the load generator shares the machine
 /// with the nodes, so it spends as little CPU on allocation as it can.
 #[global_allocator]
@@ -63,6 +64,9 @@ enum Workload {
     /// The watch fan-out phase of `compare` alone, on a cluster it starts
     /// (no ZooKeeper), with each round's spread in time.
     Fanout(fanout_only::FanoutArgs),
+    /// Where a lone write's time goes, from a `perf` trace of the syscalls
+    /// of the load generator and the nodes (bench/write-timeline.sh).
+    Timeline(write_timeline::TimelineArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +139,7 @@ fn main() -> anyhow::Result<()> {
         Workload::Compare(args) => runtime.block_on(compare::run(*args)),
         Workload::MetricsCost(args) => runtime.block_on(metrics_cost::metrics_cost(args)),
         Workload::Fanout(args) => runtime.block_on(fanout_only::fanout(args)),
+        Workload::Timeline(args) => write_timeline::timeline(args),
     }
 }
 
