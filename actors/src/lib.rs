@@ -60,6 +60,7 @@ pub mod session;
 pub mod spec;
 pub mod storage;
 pub mod storage_actor;
+pub mod unsent_forwards;
 pub mod view;
 pub mod znode;
 

@@ -108,6 +108,12 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "consensus messages refused, by reason",
     ),
     (
+        "corral_replica_forwards_resent_total",
+        Kind::Counter,
+        "",
+        "forwarded writes sent again because the link to the leader was down when they were queued",
+    ),
+    (
         "corral_follower_lag_entries",
         Kind::Gauge,
         "peer",

@@ -12,7 +12,9 @@
 //! Each node dials every other node and sends on its own connection; the
 //! connections it accepts are only read. A full queue drops the message
 //! (consensus resends), so the replica never waits on a slow peer. While the
-//! link is down, queued messages are discarded: they would be stale anyway.
+//! link is down, queued messages are discarded: they would be stale anyway,
+//! except a follower's forwarded client writes, which are noted in
+//! `UnsentForwards` for the replica to send again.
 //! A peer whose link settled on an older protocol version gets each message
 //! in the form that version has (`older_peers`).
 //!
@@ -35,6 +37,7 @@ use crate::link_metrics::{self, LinkSampler};
 use crate::older_peers::for_peer_version;
 use crate::replica::ReplicaMsg;
 use crate::spec::PeerSpec;
+use crate::unsent_forwards::UnsentForwards;
 
 /// Shortest wait before redialling a peer.
 const BACKOFF_MS_MIN: u64 = 50;
@@ -47,15 +50,17 @@ const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
 /// Forwards handed to the replica in one message at most.
 const FORWARDS_PER_MESSAGE_MAX: usize = 1024;
 
-/// Starts the PeerActor for `peer`; returns its bounded queue.
+/// Starts the PeerActor for `peer`; returns its bounded queue. Forwards it
+/// drops unsent while its link is down are noted in `unsent`.
 pub fn spawn_peer(
     self_id: NodeId,
     peer: PeerSpec,
     endpoint: Endpoint,
     queue_len_max: usize,
+    unsent: Arc<UnsentForwards>,
 ) -> mpsc::Sender<PeerMessage> {
     let (tx, rx) = mpsc::channel(queue_len_max.max(1));
-    tokio::spawn(run_peer(self_id, peer, endpoint, rx));
+    tokio::spawn(run_peer(self_id, peer, endpoint, rx, unsent));
     tx
 }
 
@@ -64,6 +69,7 @@ async fn run_peer(
     peer: PeerSpec,
     endpoint: Endpoint,
     mut rx: mpsc::Receiver<PeerMessage>,
+    unsent: Arc<UnsentForwards>,
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     let mut failures = 0u32;
@@ -72,7 +78,7 @@ async fn run_peer(
         let link = tokio::select! {
             link = endpoint.connect_peer(peer.address, peer.id) => link,
             // Discard what piles up while dialling; stop when the replica is gone.
-            closed = drain_until_closed(&mut rx) => { let () = closed; return; }
+            closed = drain_until_closed(&mut rx, &unsent) => { let () = closed; return; }
         };
         match link {
             Ok(link) => {
@@ -113,16 +119,21 @@ async fn run_peer(
         let wait = Duration::from_millis(backoff_ms + jitter);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            closed = drain_until_closed(&mut rx) => { let () = closed; return; }
+            closed = drain_until_closed(&mut rx, &unsent) => { let () = closed; return; }
         }
         backoff_ms = (backoff_ms * 2).min(BACKOFF_MS_MAX);
-        while rx.try_recv().is_ok() {}
+        while let Ok(msg) = rx.try_recv() {
+            unsent.note(&msg);
+        }
     }
 }
 
-/// Discards queued messages until every sender is gone.
-async fn drain_until_closed(rx: &mut mpsc::Receiver<PeerMessage>) {
-    while rx.recv().await.is_some() {}
+/// Discards queued messages until every sender is gone, noting the forwards
+/// among them (the replica sends those again).
+async fn drain_until_closed(rx: &mut mpsc::Receiver<PeerMessage>, unsent: &UnsentForwards) {
+    while let Some(msg) = rx.recv().await {
+        unsent.note(&msg);
+    }
 }
 
 /// Writes queued messages on the link until it fails (`Err`) or the queue closes (`Ok`).
