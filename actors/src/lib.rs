@@ -49,6 +49,7 @@
 //! several actors queued by (zxid, change) (`session/writer.rs`).
 
 mod exact_encode;
+mod held_forwards;
 pub mod link_metrics;
 pub mod metric_catalog;
 pub mod node;
@@ -60,7 +61,6 @@ pub mod session;
 pub mod spec;
 pub mod storage;
 pub mod storage_actor;
-pub mod unsent_forwards;
 pub mod view;
 pub mod znode;
 

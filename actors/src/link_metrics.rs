@@ -68,6 +68,17 @@ pub fn set_protocol_version(peer: NodeId, version: u32) {
         .set(f64::from(version));
 }
 
+/// Counts a forwarded write held while the link to `peer` was down.
+pub fn count_forward_held(peer: NodeId) {
+    metrics::counter!("corral_peer_forwards_held_total", "peer" => peer.to_string()).increment(1);
+}
+
+/// Counts forwarded writes dropped unsent for want of a link to `peer`.
+pub fn count_forwards_dropped(peer: NodeId, n: usize) {
+    metrics::counter!("corral_peer_forwards_dropped_total", "peer" => peer.to_string())
+        .increment(n as u64);
+}
+
 /// Counts one successful dial of `peer`.
 pub fn count_connect(peer: NodeId) {
     metrics::counter!("corral_peer_connects_total", "peer" => peer.to_string()).increment(1);
@@ -85,6 +96,8 @@ pub fn register_peer(peer: NodeId) {
         "corral_peer_sent_bytes_total",
         "corral_peer_received_bytes_total",
         "corral_peer_connects_total",
+        "corral_peer_forwards_held_total",
+        "corral_peer_forwards_dropped_total",
     ] {
         metrics::counter!(name, "peer" => label.clone()).increment(0);
     }

@@ -108,12 +108,6 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "consensus messages refused, by reason",
     ),
     (
-        "corral_replica_forwards_resent_total",
-        Kind::Counter,
-        "",
-        "forwarded writes sent again because the link to the leader was down when they were queued",
-    ),
-    (
         "corral_follower_lag_entries",
         Kind::Gauge,
         "peer",
@@ -302,6 +296,18 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         Kind::Counter,
         "",
         "messages dropped on a full peer queue",
+    ),
+    (
+        "corral_peer_forwards_held_total",
+        Kind::Counter,
+        "peer",
+        "forwarded writes held while the link to the peer was down, sent first once it was up",
+    ),
+    (
+        "corral_peer_forwards_dropped_total",
+        Kind::Counter,
+        "peer",
+        "forwarded writes dropped unsent for want of a link (held over 8 s, or beyond 4096 held)",
     ),
     (
         "corral_peer_protocol_errors_total",

@@ -33,7 +33,6 @@ use crate::spec::NodeSpec;
 use crate::storage::StorageError;
 use crate::storage::recovery::restore;
 use crate::storage_actor::StorageMsg;
-use crate::unsent_forwards::UnsentForwards;
 use crate::view::{View, ViewDemand, Views};
 
 /// Requests in flight on the node at most (the graceful stop waits for them).
@@ -120,15 +119,8 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     let endpoint = Endpoint::server(spec.listen, certs, spec.link_config())?;
 
     let mut peers = BTreeMap::new();
-    let unsent_forwards = Arc::new(UnsentForwards::default());
     for peer in &spec.peers {
-        let queue = spawn_peer(
-            id,
-            peer.clone(),
-            endpoint.clone(),
-            spec.peer_queue_len_max,
-            unsent_forwards.clone(),
-        );
+        let queue = spawn_peer(id, peer.clone(), endpoint.clone(), spec.peer_queue_len_max);
         peers.insert(peer.id, queue);
     }
     let initial = View {
@@ -159,7 +151,6 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         storage_ref: Some(storage_tx),
         snapshots: restored.snapshots,
         peers,
-        unsent_forwards,
         heard: heard.clone(),
     };
     let (replica, replica_done) = Actor::spawn(None, ReplicaActor, args)

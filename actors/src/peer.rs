@@ -12,9 +12,9 @@
 //! Each node dials every other node and sends on its own connection; the
 //! connections it accepts are only read. A full queue drops the message
 //! (consensus resends), so the replica never waits on a slow peer. While the
-//! link is down, queued messages are discarded: they would be stale anyway,
-//! except a follower's forwarded client writes, which are noted in
-//! `UnsentForwards` for the replica to send again.
+//! link is down, queued messages are discarded: they would be stale anyway.
+//! A follower's forwarded client writes are the exception: they are held
+//! and sent first once the link is up (`held_forwards`).
 //! A peer whose link settled on an older protocol version gets each message
 //! in the form that version has (`older_peers`).
 //!
@@ -33,11 +33,11 @@ use ractor::ActorRef;
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::held_forwards::{HeldForwards, Kept};
 use crate::link_metrics::{self, LinkSampler};
 use crate::older_peers::for_peer_version;
 use crate::replica::ReplicaMsg;
 use crate::spec::PeerSpec;
-use crate::unsent_forwards::UnsentForwards;
 
 /// Shortest wait before redialling a peer.
 const BACKOFF_MS_MIN: u64 = 50;
@@ -50,17 +50,15 @@ const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
 /// Forwards handed to the replica in one message at most.
 const FORWARDS_PER_MESSAGE_MAX: usize = 1024;
 
-/// Starts the PeerActor for `peer`; returns its bounded queue. Forwards it
-/// drops unsent while its link is down are noted in `unsent`.
+/// Starts the PeerActor for `peer`; returns its bounded queue.
 pub fn spawn_peer(
     self_id: NodeId,
     peer: PeerSpec,
     endpoint: Endpoint,
     queue_len_max: usize,
-    unsent: Arc<UnsentForwards>,
 ) -> mpsc::Sender<PeerMessage> {
     let (tx, rx) = mpsc::channel(queue_len_max.max(1));
-    tokio::spawn(run_peer(self_id, peer, endpoint, rx, unsent));
+    tokio::spawn(run_peer(self_id, peer, endpoint, rx));
     tx
 }
 
@@ -69,16 +67,17 @@ async fn run_peer(
     peer: PeerSpec,
     endpoint: Endpoint,
     mut rx: mpsc::Receiver<PeerMessage>,
-    unsent: Arc<UnsentForwards>,
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     let mut failures = 0u32;
+    let mut held = HeldForwards::default();
     link_metrics::register_peer(peer.id);
     loop {
         let link = tokio::select! {
             link = endpoint.connect_peer(peer.address, peer.id) => link,
-            // Discard what piles up while dialling; stop when the replica is gone.
-            closed = drain_until_closed(&mut rx, &unsent) => { let () = closed; return; }
+            // Hold the forwards that come while dialling, discard the rest;
+            // stop when the replica is gone.
+            closed = hold_until_closed(&mut rx, &mut held, peer.id) => { let () = closed; return; }
         };
         match link {
             Ok(link) => {
@@ -94,7 +93,8 @@ async fn run_peer(
                 backoff_ms = BACKOFF_MS_MIN;
                 link_metrics::count_connect(peer.id);
                 link_metrics::set_connected(peer.id, true);
-                let sent = send_over(&link, &mut rx, LinkSampler::new(peer.id, true)).await;
+                let sampler = LinkSampler::new(peer.id, true);
+                let sent = send_over(&link, &mut rx, &mut held, sampler).await;
                 link_metrics::set_connected(peer.id, false);
                 match sent {
                     Ok(()) => {
@@ -119,31 +119,62 @@ async fn run_peer(
         let wait = Duration::from_millis(backoff_ms + jitter);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            closed = drain_until_closed(&mut rx, &unsent) => { let () = closed; return; }
+            closed = hold_until_closed(&mut rx, &mut held, peer.id) => { let () = closed; return; }
         }
         backoff_ms = (backoff_ms * 2).min(BACKOFF_MS_MAX);
         while let Ok(msg) = rx.try_recv() {
-            unsent.note(&msg);
+            hold_or_drop(&mut held, msg, peer.id);
         }
     }
 }
 
-/// Discards queued messages until every sender is gone, noting the forwards
-/// among them (the replica sends those again).
-async fn drain_until_closed(rx: &mut mpsc::Receiver<PeerMessage>, unsent: &UnsentForwards) {
+/// Holds the forwards among queued messages and discards the rest, until
+/// every sender is gone.
+async fn hold_until_closed(
+    rx: &mut mpsc::Receiver<PeerMessage>,
+    held: &mut HeldForwards,
+    peer: NodeId,
+) {
     while let Some(msg) = rx.recv().await {
-        unsent.note(&msg);
+        hold_or_drop(held, msg, peer);
     }
 }
 
-/// Writes queued messages on the link until it fails (`Err`) or the queue closes (`Ok`).
+/// Holds `msg` for the next link if it is a forward there is room for.
+fn hold_or_drop(held: &mut HeldForwards, msg: PeerMessage, peer: NodeId) {
+    let is_forward = matches!(msg, PeerMessage::Forward { .. });
+    match held.keep(msg, std::time::Instant::now()) {
+        Kept::Held => link_metrics::count_forward_held(peer),
+        Kept::Dropped if is_forward => link_metrics::count_forwards_dropped(peer, 1),
+        Kept::Dropped => {}
+    }
+}
+
+/// Writes the held forwards, then queued messages, on the link until it
+/// fails (`Err`) or the queue closes (`Ok`).
 async fn send_over(
     link: &Link,
     rx: &mut mpsc::Receiver<PeerMessage>,
+    held: &mut HeldForwards,
     mut sampler: LinkSampler,
 ) -> Result<(), TransportError> {
     let (mut control, _control_reader) = link.open_bi().await?;
     let version = link.protocol_version();
+    // Ahead of anything queued since: a session's writes keep their order.
+    let (forwards, expired) = held.take(std::time::Instant::now());
+    if expired > 0 {
+        if let Some(peer) = link.node_id() {
+            link_metrics::count_forwards_dropped(peer, expired);
+        }
+    }
+    if !forwards.is_empty() {
+        for msg in forwards {
+            if let Some(msg) = for_peer_version(msg, version) {
+                control.push(&msg)?;
+            }
+        }
+        control.flush().await?;
+    }
     let mut bulk: Option<FrameWriter> = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
     let mut sample = tokio::time::interval(link_metrics::SAMPLE_EVERY);

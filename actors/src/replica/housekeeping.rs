@@ -44,17 +44,8 @@ impl ReplicaState {
         }
     }
 
-    /// Answers requests that waited too long for a leader or a forward, and
-    /// sends again the forwards a peer queue dropped unsent.
+    /// Answers requests that waited too long for a leader or a forward.
     pub(super) fn expire_requests(&mut self) {
-        // Never on the link, so the leader has not seen them: they wait with
-        // the requests that wait for a leader, and go again below.
-        for forward_id in self.unsent_forwards.take() {
-            if let Some(d) = self.forwards.remove(&forward_id) {
-                metrics::counter!("corral_replica_forwards_resent_total").increment(1);
-                self.defer(d);
-            }
-        }
         let now = self.ticks;
         let expired: Vec<u64> = self
             .forwards

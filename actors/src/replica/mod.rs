@@ -203,8 +203,6 @@ pub struct ReplicaArgs {
     pub snapshots: SnapshotStore,
     /// One bounded queue per peer.
     pub peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
-    /// Forwards the peer queues dropped unsent (their link was down).
-    pub unsent_forwards: Arc<crate::unsent_forwards::UnsentForwards>,
     /// Sessions local clients were heard from since the last tick.
     pub heard: Arc<Mutex<BTreeSet<SessionId>>>,
     /// Set by the ticker when it sends a Tick, cleared when it is handled.
@@ -254,8 +252,6 @@ pub struct ReplicaState {
     storage: ActorRef<StorageMsg>,
     snapshots: SnapshotStore,
     peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
-    /// Forwards the peer queues dropped unsent: forwarded again on a tick.
-    unsent_forwards: Arc<crate::unsent_forwards::UnsentForwards>,
     heard_local: Arc<Mutex<BTreeSet<SessionId>>>,
     tick_pending: Arc<std::sync::atomic::AtomicBool>,
     /// Leader: sessions heard from (locally or via followers) since the last touch.
@@ -341,7 +337,6 @@ impl Actor for ReplicaActor {
             storage,
             snapshots: args.snapshots,
             peers: args.peers,
-            unsent_forwards: args.unsent_forwards,
             heard_local: args.heard,
             tick_pending: args.tick_pending,
             heard: BTreeSet::new(),

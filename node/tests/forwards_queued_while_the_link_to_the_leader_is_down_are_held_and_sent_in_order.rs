@@ -1,10 +1,10 @@
 //! A follower's link to the leader goes down (its direction blackholed by the
 //! harness's proxy, while the leader's link to it stays up, so it still
-//! knows the leader). A write its client sends meanwhile is forwarded into
-//! a peer queue that has no link: the queue drops it. The follower sends it
-//! again on its next ticks, so once the link is back the write commits,
-//! where it used to wait for the request timeout and fail with
-//! ConnectionLoss.
+//! knows the leader). Two writes its client pipelines meanwhile are
+//! forwarded into a peer queue with no link: the queue holds them, and once
+//! the link is back sends them first, in order, so both commit in the order
+//! sent. Before, the queue dropped them: each waited for the request timeout
+//! and failed with ConnectionLoss.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -26,7 +26,7 @@ async fn metric(cluster: &Cluster, id: u64, series: &str) -> Option<f64> {
     metric_value(&cluster.metrics(id).await.ok()?, series)
 }
 
-async fn forwards_sent_again() {
+async fn forwards_held_and_sent_in_order() {
     let options = ClusterOptions {
         proxies: true,
         ..ClusterOptions::new(3)
@@ -47,8 +47,8 @@ async fn forwards_sent_again() {
         .create("/before", b"", CreateMode::Persistent)
         .await
         .unwrap();
-    let resent = "corral_replica_forwards_resent_total";
-    let resent_before = metric(&cluster, follower, resent).await.unwrap_or(0.0);
+    let held = format!("corral_peer_forwards_held_total{{peer=\"{leader}\"}}");
+    let held_before = metric(&cluster, follower, &held).await.unwrap_or(0.0);
 
     // Only the follower's own link to the leader: the leader still reaches
     // it, so it keeps following and forwarding to that leader.
@@ -64,33 +64,51 @@ async fn forwards_sent_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let write = {
-        let client = client.clone();
-        tokio::spawn(async move { client.create("/during", b"v", CreateMode::Persistent).await })
+    // Two writes pipelined on the session: the client sends them in order.
+    let (first, second) = {
+        let (a, b) = (client.clone(), client.clone());
+        let first =
+            tokio::spawn(async move { a.create("/during-1", b"1", CreateMode::Persistent).await });
+        // The second is sent once the first is in flight.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second =
+            tokio::spawn(async move { b.create("/during-2", b"2", CreateMode::Persistent).await });
+        (first, second)
     };
-    // Dropped, and sent again on every tick, while the link is down.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!write.is_finished(), "the write committed without a link");
+    assert!(
+        !first.is_finished() && !second.is_finished(),
+        "a write committed without a link"
+    );
     proxy.set_both(Faults::none());
 
-    let created = write.await.unwrap();
-    assert_eq!(created.unwrap(), "/during");
+    assert_eq!(first.await.unwrap().unwrap(), "/during-1");
+    assert_eq!(second.await.unwrap().unwrap(), "/during-2");
+    let (_, stat_1) = client.get_data("/during-1").await.unwrap();
+    let (_, stat_2) = client.get_data("/during-2").await.unwrap();
+    assert!(
+        stat_1.czxid < stat_2.czxid,
+        "committed out of order: {} then {}",
+        stat_1.czxid,
+        stat_2.czxid
+    );
     for &id in &ids {
         let on_node = cluster.client(id).await.unwrap();
         on_node.sync("/").await.unwrap();
-        let (data, _) = on_node.get_data("/during").await.unwrap();
-        assert_eq!(data, b"v", "node {id}");
+        for (path, data) in [("/during-1", b"1"), ("/during-2", b"2")] {
+            let (on_node_data, _) = on_node.get_data(path).await.unwrap();
+            assert_eq!(on_node_data, data, "node {id}, {path}");
+        }
     }
-    let resent_after = metric(&cluster, follower, resent).await.unwrap_or(0.0);
+    let held_after = metric(&cluster, follower, &held).await.unwrap_or(0.0);
     assert!(
-        resent_after > resent_before,
-        "{resent}: {resent_before} before the outage, {resent_after} after"
+        held_after >= held_before + 2.0,
+        "{held}: {held_before} before the outage, {held_after} after"
     );
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwards_dropped_while_the_link_to_the_leader_is_down_are_sent_again() {
-    tokio::time::timeout(TEST_TIMEOUT, forwards_sent_again())
+async fn forwards_queued_while_the_link_to_the_leader_is_down_are_held_and_sent_in_order() {
+    tokio::time::timeout(TEST_TIMEOUT, forwards_held_and_sent_in_order())
         .await
         .unwrap();
 }
