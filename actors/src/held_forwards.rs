@@ -14,9 +14,14 @@
 //! the shortest request timeout), or beyond [`HELD_MAX`], is dropped: its
 //! client hears ConnectionLoss at the request timeout, and since it was
 //! never sent it is never applied, so no write of its session is applied out
-//! of order.
+//! of order. So is a forward held across a change of leader or term (a new
+//! [`LeaderEpoch`]): the replica has answered it with ConnectionLoss, and the
+//! session's next writes go to the new leader, which a late copy of it must
+//! not follow.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use corral_transport::wire::PeerMessage;
@@ -27,10 +32,29 @@ pub(crate) const HELD_MAX: usize = 4_096;
 /// least), so a held write is sent only while its client still waits.
 pub(crate) const HOLD_FOR: Duration = Duration::from_secs(8);
 
-/// Forwards waiting for a link, oldest first.
+/// Counts the replica's changes of leader or term; shared with the peer tasks.
+#[derive(Debug, Clone, Default)]
+pub struct LeaderEpoch(Arc<AtomicU64>);
+
+impl LeaderEpoch {
+    /// The current epoch.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Starts a new epoch (the replica saw a new leader or term).
+    pub fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Forwards waiting for a link, oldest first, with when and in which epoch
+/// each was held.
 #[derive(Debug, Default)]
 pub(crate) struct HeldForwards {
-    queue: VecDeque<(Instant, PeerMessage)>,
+    queue: VecDeque<(Instant, u64, PeerMessage)>,
+    /// Dropped since the last `take`.
+    expired: usize,
 }
 
 /// What became of a message that came while the link was down.
@@ -44,35 +68,38 @@ pub(crate) enum Kept {
 }
 
 impl HeldForwards {
-    /// Holds `msg` if it is a forward and there is room.
-    pub(crate) fn keep(&mut self, msg: PeerMessage, now: Instant) -> Kept {
-        self.expire(now);
+    /// Holds `msg` if it is a forward and there is room; `epoch` is the
+    /// replica's epoch now.
+    pub(crate) fn keep(&mut self, msg: PeerMessage, now: Instant, epoch: u64) -> Kept {
+        self.expire(now, epoch);
         if matches!(msg, PeerMessage::Forward { .. }) && self.queue.len() < HELD_MAX {
-            self.queue.push_back((now, msg));
+            self.queue.push_back((now, epoch, msg));
             Kept::Held
         } else {
             Kept::Dropped
         }
     }
 
-    /// The forwards to send now, oldest first (those held too long are
-    /// dropped, and counted in the second value).
-    pub(crate) fn take(&mut self, now: Instant) -> (Vec<PeerMessage>, usize) {
-        let expired = self.expire(now);
-        (self.queue.drain(..).map(|(_, msg)| msg).collect(), expired)
+    /// The forwards to send now, oldest first; those held too long or in an
+    /// earlier epoch are dropped, and counted in the second value.
+    pub(crate) fn take(&mut self, now: Instant, epoch: u64) -> (Vec<PeerMessage>, usize) {
+        self.expire(now, epoch);
+        let sent = self.queue.drain(..).map(|(_, _, msg)| msg).collect();
+        (sent, std::mem::take(&mut self.expired))
     }
 
-    /// Drops the forwards held longer than [`HOLD_FOR`]; returns how many.
-    fn expire(&mut self, now: Instant) -> usize {
+    /// Drops the forwards held longer than [`HOLD_FOR`] or in an epoch
+    /// before `epoch`.
+    fn expire(&mut self, now: Instant, epoch: u64) {
         let before = self.queue.len();
-        while self
-            .queue
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > HOLD_FOR)
-        {
+        // Epochs only grow, and the queue is in holding order: the stale
+        // ones are a prefix.
+        while self.queue.front().is_some_and(|(at, held_in, _)| {
+            *held_in != epoch || now.saturating_duration_since(*at) > HOLD_FOR
+        }) {
             self.queue.pop_front();
         }
-        before - self.queue.len()
+        self.expired += before - self.queue.len();
     }
 }
 
@@ -103,7 +130,7 @@ mod tests {
     fn forwards_are_held_in_order_and_consensus_messages_dropped() {
         let mut held = HeldForwards::default();
         let now = Instant::now();
-        assert_eq!(held.keep(forward(7), now), Kept::Held);
+        assert_eq!(held.keep(forward(7), now, 0), Kept::Held);
         let heartbeat = PeerMessage::Consensus(Message {
             from: 1,
             to: 2,
@@ -113,21 +140,34 @@ mod tests {
                 read_round: 0,
             },
         });
-        assert_eq!(held.keep(heartbeat, now), Kept::Dropped);
-        assert_eq!(held.keep(forward(9), now), Kept::Held);
-        let (sent, expired) = held.take(now);
+        assert_eq!(held.keep(heartbeat, now, 0), Kept::Dropped);
+        assert_eq!(held.keep(forward(9), now, 0), Kept::Held);
+        let (sent, expired) = held.take(now, 0);
         assert_eq!((ids(&sent), expired), (vec![7, 9], 0));
-        assert!(held.take(now).0.is_empty());
+        assert!(held.take(now, 0).0.is_empty());
     }
 
     #[test]
     fn forwards_held_too_long_are_dropped_oldest_first() {
         let mut held = HeldForwards::default();
         let start = Instant::now();
-        held.keep(forward(1), start);
-        held.keep(forward(2), start + HOLD_FOR / 2);
-        let (sent, expired) = held.take(start + HOLD_FOR + Duration::from_millis(1));
+        held.keep(forward(1), start, 0);
+        held.keep(forward(2), start + HOLD_FOR / 2, 0);
+        let (sent, expired) = held.take(start + HOLD_FOR + Duration::from_millis(1), 0);
         assert_eq!((ids(&sent), expired), (vec![2], 1));
+    }
+
+    #[test]
+    fn forwards_held_before_a_change_of_leader_are_dropped() {
+        let mut held = HeldForwards::default();
+        let now = Instant::now();
+        let epoch = LeaderEpoch::default();
+        held.keep(forward(1), now, epoch.get());
+        held.keep(forward(2), now, epoch.get());
+        epoch.advance();
+        held.keep(forward(3), now, epoch.get());
+        let (sent, expired) = held.take(now, epoch.get());
+        assert_eq!((ids(&sent), expired), (vec![3], 2));
     }
 
     #[test]
@@ -135,10 +175,10 @@ mod tests {
         let mut held = HeldForwards::default();
         let now = Instant::now();
         for id in 0..HELD_MAX as u64 {
-            assert_eq!(held.keep(forward(id), now), Kept::Held);
+            assert_eq!(held.keep(forward(id), now, 0), Kept::Held);
         }
-        assert_eq!(held.keep(forward(u64::MAX), now), Kept::Dropped);
-        let (sent, _) = held.take(now);
+        assert_eq!(held.keep(forward(u64::MAX), now, 0), Kept::Dropped);
+        let (sent, _) = held.take(now, 0);
         assert_eq!(sent.len(), HELD_MAX);
         assert_eq!(ids(&sent).last(), Some(&(HELD_MAX as u64 - 1)));
     }

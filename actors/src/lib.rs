@@ -49,7 +49,7 @@
 //! several actors queued by (zxid, change) (`session/writer.rs`).
 
 mod exact_encode;
-mod held_forwards;
+pub mod held_forwards;
 pub mod link_metrics;
 pub mod metric_catalog;
 pub mod node;

@@ -26,6 +26,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+use crate::held_forwards::LeaderEpoch;
 use crate::peer::{serve_inbound, spawn_peer};
 use crate::replica::{ReplicaActor, ReplicaArgs, ReplicaMsg};
 use crate::session::{SessionContext, serve_client_link};
@@ -119,8 +120,15 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     let endpoint = Endpoint::server(spec.listen, certs, spec.link_config())?;
 
     let mut peers = BTreeMap::new();
+    let leader_epoch = LeaderEpoch::default();
     for peer in &spec.peers {
-        let queue = spawn_peer(id, peer.clone(), endpoint.clone(), spec.peer_queue_len_max);
+        let queue = spawn_peer(
+            id,
+            peer.clone(),
+            endpoint.clone(),
+            spec.peer_queue_len_max,
+            leader_epoch.clone(),
+        );
         peers.insert(peer.id, queue);
     }
     let initial = View {
@@ -151,6 +159,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         storage_ref: Some(storage_tx),
         snapshots: restored.snapshots,
         peers,
+        leader_epoch,
         heard: heard.clone(),
     };
     let (replica, replica_done) = Actor::spawn(None, ReplicaActor, args)

@@ -33,7 +33,7 @@ use ractor::ActorRef;
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::held_forwards::{HeldForwards, Kept};
+use crate::held_forwards::{HeldForwards, Kept, LeaderEpoch};
 use crate::link_metrics::{self, LinkSampler};
 use crate::older_peers::for_peer_version;
 use crate::replica::ReplicaMsg;
@@ -50,15 +50,17 @@ const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
 /// Forwards handed to the replica in one message at most.
 const FORWARDS_PER_MESSAGE_MAX: usize = 1024;
 
-/// Starts the PeerActor for `peer`; returns its bounded queue.
+/// Starts the PeerActor for `peer`; returns its bounded queue. Forwards held
+/// while its link is down are dropped once `epoch` moves on.
 pub fn spawn_peer(
     self_id: NodeId,
     peer: PeerSpec,
     endpoint: Endpoint,
     queue_len_max: usize,
+    epoch: LeaderEpoch,
 ) -> mpsc::Sender<PeerMessage> {
     let (tx, rx) = mpsc::channel(queue_len_max.max(1));
-    tokio::spawn(run_peer(self_id, peer, endpoint, rx));
+    tokio::spawn(run_peer(self_id, peer, endpoint, rx, epoch));
     tx
 }
 
@@ -67,17 +69,22 @@ async fn run_peer(
     peer: PeerSpec,
     endpoint: Endpoint,
     mut rx: mpsc::Receiver<PeerMessage>,
+    epoch: LeaderEpoch,
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     let mut failures = 0u32;
-    let mut held = HeldForwards::default();
+    let mut held = Holding {
+        forwards: HeldForwards::default(),
+        epoch,
+        peer: peer.id,
+    };
     link_metrics::register_peer(peer.id);
     loop {
         let link = tokio::select! {
             link = endpoint.connect_peer(peer.address, peer.id) => link,
             // Hold the forwards that come while dialling, discard the rest;
             // stop when the replica is gone.
-            closed = hold_until_closed(&mut rx, &mut held, peer.id) => { let () = closed; return; }
+            closed = hold_until_closed(&mut rx, &mut held) => { let () = closed; return; }
         };
         match link {
             Ok(link) => {
@@ -119,34 +126,50 @@ async fn run_peer(
         let wait = Duration::from_millis(backoff_ms + jitter);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            closed = hold_until_closed(&mut rx, &mut held, peer.id) => { let () = closed; return; }
+            closed = hold_until_closed(&mut rx, &mut held) => { let () = closed; return; }
         }
         backoff_ms = (backoff_ms * 2).min(BACKOFF_MS_MAX);
         while let Ok(msg) = rx.try_recv() {
-            hold_or_drop(&mut held, msg, peer.id);
+            held.hold_or_drop(msg);
         }
+    }
+}
+
+/// The forwards a peer task holds while its link is down.
+struct Holding {
+    forwards: HeldForwards,
+    epoch: LeaderEpoch,
+    peer: NodeId,
+}
+
+impl Holding {
+    /// Holds `msg` for the next link if it is a forward there is room for.
+    fn hold_or_drop(&mut self, msg: PeerMessage) {
+        let is_forward = matches!(msg, PeerMessage::Forward { .. });
+        let now = std::time::Instant::now();
+        match self.forwards.keep(msg, now, self.epoch.get()) {
+            Kept::Held => link_metrics::count_forward_held(self.peer),
+            Kept::Dropped if is_forward => link_metrics::count_forwards_dropped(self.peer, 1),
+            Kept::Dropped => {}
+        }
+    }
+
+    /// The held forwards still worth sending, oldest first.
+    fn take(&mut self) -> Vec<PeerMessage> {
+        let now = std::time::Instant::now();
+        let (forwards, expired) = self.forwards.take(now, self.epoch.get());
+        if expired > 0 {
+            link_metrics::count_forwards_dropped(self.peer, expired);
+        }
+        forwards
     }
 }
 
 /// Holds the forwards among queued messages and discards the rest, until
 /// every sender is gone.
-async fn hold_until_closed(
-    rx: &mut mpsc::Receiver<PeerMessage>,
-    held: &mut HeldForwards,
-    peer: NodeId,
-) {
+async fn hold_until_closed(rx: &mut mpsc::Receiver<PeerMessage>, held: &mut Holding) {
     while let Some(msg) = rx.recv().await {
-        hold_or_drop(held, msg, peer);
-    }
-}
-
-/// Holds `msg` for the next link if it is a forward there is room for.
-fn hold_or_drop(held: &mut HeldForwards, msg: PeerMessage, peer: NodeId) {
-    let is_forward = matches!(msg, PeerMessage::Forward { .. });
-    match held.keep(msg, std::time::Instant::now()) {
-        Kept::Held => link_metrics::count_forward_held(peer),
-        Kept::Dropped if is_forward => link_metrics::count_forwards_dropped(peer, 1),
-        Kept::Dropped => {}
+        held.hold_or_drop(msg);
     }
 }
 
@@ -155,18 +178,13 @@ fn hold_or_drop(held: &mut HeldForwards, msg: PeerMessage, peer: NodeId) {
 async fn send_over(
     link: &Link,
     rx: &mut mpsc::Receiver<PeerMessage>,
-    held: &mut HeldForwards,
+    held: &mut Holding,
     mut sampler: LinkSampler,
 ) -> Result<(), TransportError> {
     let (mut control, _control_reader) = link.open_bi().await?;
     let version = link.protocol_version();
     // Ahead of anything queued since: a session's writes keep their order.
-    let (forwards, expired) = held.take(std::time::Instant::now());
-    if expired > 0 {
-        if let Some(peer) = link.node_id() {
-            link_metrics::count_forwards_dropped(peer, expired);
-        }
-    }
+    let forwards = held.take();
     if !forwards.is_empty() {
         for msg in forwards {
             if let Some(msg) = for_peer_version(msg, version) {

@@ -203,6 +203,9 @@ pub struct ReplicaArgs {
     pub snapshots: SnapshotStore,
     /// One bounded queue per peer.
     pub peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
+    /// Advanced on each change of leader or term: the peer queues drop the
+    /// forwards they hold from before.
+    pub leader_epoch: crate::held_forwards::LeaderEpoch,
     /// Sessions local clients were heard from since the last tick.
     pub heard: Arc<Mutex<BTreeSet<SessionId>>>,
     /// Set by the ticker when it sends a Tick, cleared when it is handled.
@@ -252,6 +255,7 @@ pub struct ReplicaState {
     storage: ActorRef<StorageMsg>,
     snapshots: SnapshotStore,
     peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
+    leader_epoch: crate::held_forwards::LeaderEpoch,
     heard_local: Arc<Mutex<BTreeSet<SessionId>>>,
     tick_pending: Arc<std::sync::atomic::AtomicBool>,
     /// Leader: sessions heard from (locally or via followers) since the last touch.
@@ -337,6 +341,7 @@ impl Actor for ReplicaActor {
             storage,
             snapshots: args.snapshots,
             peers: args.peers,
+            leader_epoch: args.leader_epoch,
             heard_local: args.heard,
             tick_pending: args.tick_pending,
             heard: BTreeSet::new(),

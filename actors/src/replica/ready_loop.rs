@@ -142,6 +142,8 @@ impl ReplicaState {
             // may be lost, and it may have proposed them: retrying could apply
             // a write twice, so their outcome is unknown to the client
             // (ZooKeeper's ConnectionLoss).
+            // Forwards still held for a link to the old leader go unsent.
+            self.leader_epoch.advance();
             let pending = std::mem::take(&mut self.forwards);
             for (_, d) in pending {
                 self.answer(
