@@ -53,8 +53,6 @@ impl LeaderEpoch {
 #[derive(Debug, Default)]
 pub(crate) struct HeldForwards {
     queue: VecDeque<(Instant, u64, PeerMessage)>,
-    /// Dropped since the last `take`.
-    expired: usize,
 }
 
 /// What became of a message that came while the link was down.
@@ -69,28 +67,32 @@ pub(crate) enum Kept {
 
 impl HeldForwards {
     /// Holds `msg` if it is a forward and there is room; `epoch` is the
-    /// replica's epoch now.
-    pub(crate) fn keep(&mut self, msg: PeerMessage, now: Instant, epoch: u64) -> Kept {
-        self.expire(now, epoch);
-        if matches!(msg, PeerMessage::Forward { .. }) && self.queue.len() < HELD_MAX {
+    /// replica's epoch now. Also returns how many held forwards it dropped
+    /// as held too long or in an earlier epoch.
+    pub(crate) fn keep(&mut self, msg: PeerMessage, now: Instant, epoch: u64) -> (Kept, usize) {
+        let expired = self.expire(now, epoch);
+        let kept = if matches!(msg, PeerMessage::Forward { .. }) && self.queue.len() < HELD_MAX {
             self.queue.push_back((now, epoch, msg));
             Kept::Held
         } else {
             Kept::Dropped
-        }
+        };
+        (kept, expired)
     }
 
     /// The forwards to send now, oldest first; those held too long or in an
     /// earlier epoch are dropped, and counted in the second value.
     pub(crate) fn take(&mut self, now: Instant, epoch: u64) -> (Vec<PeerMessage>, usize) {
-        self.expire(now, epoch);
-        let sent = self.queue.drain(..).map(|(_, _, msg)| msg).collect();
-        (sent, std::mem::take(&mut self.expired))
+        let expired = self.expire(now, epoch);
+        (
+            self.queue.drain(..).map(|(_, _, msg)| msg).collect(),
+            expired,
+        )
     }
 
     /// Drops the forwards held longer than [`HOLD_FOR`] or in an epoch
-    /// before `epoch`.
-    fn expire(&mut self, now: Instant, epoch: u64) {
+    /// before `epoch`; returns how many.
+    fn expire(&mut self, now: Instant, epoch: u64) -> usize {
         let before = self.queue.len();
         // Epochs only grow, and the queue is in holding order: the stale
         // ones are a prefix.
@@ -99,7 +101,7 @@ impl HeldForwards {
         }) {
             self.queue.pop_front();
         }
-        self.expired += before - self.queue.len();
+        before - self.queue.len()
     }
 }
 
@@ -130,7 +132,7 @@ mod tests {
     fn forwards_are_held_in_order_and_consensus_messages_dropped() {
         let mut held = HeldForwards::default();
         let now = Instant::now();
-        assert_eq!(held.keep(forward(7), now, 0), Kept::Held);
+        assert_eq!(held.keep(forward(7), now, 0), (Kept::Held, 0));
         let heartbeat = PeerMessage::Consensus(Message {
             from: 1,
             to: 2,
@@ -140,8 +142,8 @@ mod tests {
                 read_round: 0,
             },
         });
-        assert_eq!(held.keep(heartbeat, now, 0), Kept::Dropped);
-        assert_eq!(held.keep(forward(9), now, 0), Kept::Held);
+        assert_eq!(held.keep(heartbeat, now, 0), (Kept::Dropped, 0));
+        assert_eq!(held.keep(forward(9), now, 0), (Kept::Held, 0));
         let (sent, expired) = held.take(now, 0);
         assert_eq!((ids(&sent), expired), (vec![7, 9], 0));
         assert!(held.take(now, 0).0.is_empty());
@@ -165,9 +167,9 @@ mod tests {
         held.keep(forward(1), now, epoch.get());
         held.keep(forward(2), now, epoch.get());
         epoch.advance();
-        held.keep(forward(3), now, epoch.get());
+        assert_eq!(held.keep(forward(3), now, epoch.get()), (Kept::Held, 2));
         let (sent, expired) = held.take(now, epoch.get());
-        assert_eq!((ids(&sent), expired), (vec![3], 2));
+        assert_eq!((ids(&sent), expired), (vec![3], 0));
     }
 
     #[test]
@@ -175,9 +177,9 @@ mod tests {
         let mut held = HeldForwards::default();
         let now = Instant::now();
         for id in 0..HELD_MAX as u64 {
-            assert_eq!(held.keep(forward(id), now, 0), Kept::Held);
+            assert_eq!(held.keep(forward(id), now, 0), (Kept::Held, 0));
         }
-        assert_eq!(held.keep(forward(u64::MAX), now, 0), Kept::Dropped);
+        assert_eq!(held.keep(forward(u64::MAX), now, 0), (Kept::Dropped, 0));
         let (sent, _) = held.take(now, 0);
         assert_eq!(sent.len(), HELD_MAX);
         assert_eq!(ids(&sent).last(), Some(&(HELD_MAX as u64 - 1)));

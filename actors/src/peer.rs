@@ -147,10 +147,13 @@ impl Holding {
     fn hold_or_drop(&mut self, msg: PeerMessage) {
         let is_forward = matches!(msg, PeerMessage::Forward { .. });
         let now = std::time::Instant::now();
-        match self.forwards.keep(msg, now, self.epoch.get()) {
-            Kept::Held => link_metrics::count_forward_held(self.peer),
-            Kept::Dropped if is_forward => link_metrics::count_forwards_dropped(self.peer, 1),
-            Kept::Dropped => {}
+        let (kept, expired) = self.forwards.keep(msg, now, self.epoch.get());
+        let dropped = expired + usize::from(is_forward && kept == Kept::Dropped);
+        if dropped > 0 {
+            link_metrics::count_forwards_dropped(self.peer, dropped);
+        }
+        if kept == Kept::Held {
+            link_metrics::count_forward_held(self.peer);
         }
     }
 
