@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use corral_transport::wire::PeerMessage;
 
 /// Forwards held at most while a link is down.
-pub(crate) const HELD_MAX: usize = 4_096;
+pub const HELD_MAX: usize = 4_096;
 /// How long a forward is held at most: inside the request timeout (10 s at
 /// least), so a held write is sent only while its client still waits.
-pub(crate) const HOLD_FOR: Duration = Duration::from_secs(8);
+pub const HOLD_FOR: Duration = Duration::from_secs(8);
 
 /// Counts the replica's changes of leader or term; shared with the peer tasks.
 #[derive(Debug, Clone, Default)]
