@@ -60,19 +60,26 @@ pub(crate) struct HeldForwards {
 pub(crate) enum Kept {
     /// A forward, held for the next link.
     Held,
-    /// A consensus message (consensus sends it again), or a forward beyond
-    /// [`HELD_MAX`].
+    /// A consensus message (consensus sends it again), a forward queued in
+    /// an earlier epoch, or a forward beyond [`HELD_MAX`].
     Dropped,
 }
 
 impl HeldForwards {
-    /// Holds `msg` if it is a forward and there is room; `epoch` is the
-    /// replica's epoch now. Also returns how many held forwards it dropped
-    /// as held too long or in an earlier epoch.
-    pub(crate) fn keep(&mut self, msg: PeerMessage, now: Instant, epoch: u64) -> (Kept, usize) {
+    /// Holds `msg`, queued by the replica in epoch `queued_in`, if it is a
+    /// forward of the current `epoch` and there is room. Also returns how
+    /// many held forwards it dropped as held too long or of an earlier epoch.
+    pub(crate) fn keep(
+        &mut self,
+        msg: PeerMessage,
+        queued_in: u64,
+        now: Instant,
+        epoch: u64,
+    ) -> (Kept, usize) {
         let expired = self.expire(now, epoch);
-        let kept = if matches!(msg, PeerMessage::Forward { .. }) && self.queue.len() < HELD_MAX {
-            self.queue.push_back((now, epoch, msg));
+        let is_forward = matches!(msg, PeerMessage::Forward { .. });
+        let kept = if is_forward && queued_in == epoch && self.queue.len() < HELD_MAX {
+            self.queue.push_back((now, queued_in, msg));
             Kept::Held
         } else {
             Kept::Dropped
@@ -132,7 +139,7 @@ mod tests {
     fn forwards_are_held_in_order_and_consensus_messages_dropped() {
         let mut held = HeldForwards::default();
         let now = Instant::now();
-        assert_eq!(held.keep(forward(7), now, 0), (Kept::Held, 0));
+        assert_eq!(held.keep(forward(7), 0, now, 0), (Kept::Held, 0));
         let heartbeat = PeerMessage::Consensus(Message {
             from: 1,
             to: 2,
@@ -142,8 +149,8 @@ mod tests {
                 read_round: 0,
             },
         });
-        assert_eq!(held.keep(heartbeat, now, 0), (Kept::Dropped, 0));
-        assert_eq!(held.keep(forward(9), now, 0), (Kept::Held, 0));
+        assert_eq!(held.keep(heartbeat, 0, now, 0), (Kept::Dropped, 0));
+        assert_eq!(held.keep(forward(9), 0, now, 0), (Kept::Held, 0));
         let (sent, expired) = held.take(now, 0);
         assert_eq!((ids(&sent), expired), (vec![7, 9], 0));
         assert!(held.take(now, 0).0.is_empty());
@@ -153,8 +160,8 @@ mod tests {
     fn forwards_held_too_long_are_dropped_oldest_first() {
         let mut held = HeldForwards::default();
         let start = Instant::now();
-        held.keep(forward(1), start, 0);
-        held.keep(forward(2), start + HOLD_FOR / 2, 0);
+        held.keep(forward(1), 0, start, 0);
+        held.keep(forward(2), 0, start + HOLD_FOR / 2, 0);
         let (sent, expired) = held.take(start + HOLD_FOR + Duration::from_millis(1), 0);
         assert_eq!((ids(&sent), expired), (vec![2], 1));
     }
@@ -164,12 +171,21 @@ mod tests {
         let mut held = HeldForwards::default();
         let now = Instant::now();
         let epoch = LeaderEpoch::default();
-        held.keep(forward(1), now, epoch.get());
-        held.keep(forward(2), now, epoch.get());
+        let before = epoch.get();
+        held.keep(forward(1), before, now, epoch.get());
+        held.keep(forward(2), before, now, epoch.get());
         epoch.advance();
-        assert_eq!(held.keep(forward(3), now, epoch.get()), (Kept::Held, 2));
+        // Queued before the change, taken off the queue after it.
+        assert_eq!(
+            held.keep(forward(3), before, now, epoch.get()),
+            (Kept::Dropped, 2)
+        );
+        assert_eq!(
+            held.keep(forward(4), epoch.get(), now, epoch.get()),
+            (Kept::Held, 0)
+        );
         let (sent, expired) = held.take(now, epoch.get());
-        assert_eq!((ids(&sent), expired), (vec![3], 0));
+        assert_eq!((ids(&sent), expired), (vec![4], 0));
     }
 
     #[test]
@@ -177,9 +193,9 @@ mod tests {
         let mut held = HeldForwards::default();
         let now = Instant::now();
         for id in 0..HELD_MAX as u64 {
-            assert_eq!(held.keep(forward(id), now, 0), (Kept::Held, 0));
+            assert_eq!(held.keep(forward(id), 0, now, 0), (Kept::Held, 0));
         }
-        assert_eq!(held.keep(forward(u64::MAX), now, 0), (Kept::Dropped, 0));
+        assert_eq!(held.keep(forward(u64::MAX), 0, now, 0), (Kept::Dropped, 0));
         let (sent, _) = held.take(now, 0);
         assert_eq!(sent.len(), HELD_MAX);
         assert_eq!(ids(&sent).last(), Some(&(HELD_MAX as u64 - 1)));

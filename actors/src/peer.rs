@@ -50,6 +50,15 @@ const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
 /// Forwards handed to the replica in one message at most.
 const FORWARDS_PER_MESSAGE_MAX: usize = 1024;
 
+/// A message for a peer, with the replica's [`LeaderEpoch`] when it was queued.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The epoch the replica was in.
+    pub epoch: u64,
+    /// The message.
+    pub msg: PeerMessage,
+}
+
 /// Starts the PeerActor for `peer`; returns its bounded queue. Forwards held
 /// while its link is down are dropped once `epoch` moves on.
 pub fn spawn_peer(
@@ -58,7 +67,7 @@ pub fn spawn_peer(
     endpoint: Endpoint,
     queue_len_max: usize,
     epoch: LeaderEpoch,
-) -> mpsc::Sender<PeerMessage> {
+) -> mpsc::Sender<Outgoing> {
     let (tx, rx) = mpsc::channel(queue_len_max.max(1));
     tokio::spawn(run_peer(self_id, peer, endpoint, rx, epoch));
     tx
@@ -68,7 +77,7 @@ async fn run_peer(
     self_id: NodeId,
     peer: PeerSpec,
     endpoint: Endpoint,
-    mut rx: mpsc::Receiver<PeerMessage>,
+    mut rx: mpsc::Receiver<Outgoing>,
     epoch: LeaderEpoch,
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
@@ -143,11 +152,14 @@ struct Holding {
 }
 
 impl Holding {
-    /// Holds `msg` for the next link if it is a forward there is room for.
-    fn hold_or_drop(&mut self, msg: PeerMessage) {
-        let is_forward = matches!(msg, PeerMessage::Forward { .. });
+    /// Holds a message for the next link if it is a current forward there
+    /// is room for.
+    fn hold_or_drop(&mut self, out: Outgoing) {
+        let is_forward = matches!(out.msg, PeerMessage::Forward { .. });
         let now = std::time::Instant::now();
-        let (kept, expired) = self.forwards.keep(msg, now, self.epoch.get());
+        let (kept, expired) = self
+            .forwards
+            .keep(out.msg, out.epoch, now, self.epoch.get());
         let dropped = expired + usize::from(is_forward && kept == Kept::Dropped);
         if dropped > 0 {
             link_metrics::count_forwards_dropped(self.peer, dropped);
@@ -170,7 +182,7 @@ impl Holding {
 
 /// Holds the forwards among queued messages and discards the rest, until
 /// every sender is gone.
-async fn hold_until_closed(rx: &mut mpsc::Receiver<PeerMessage>, held: &mut Holding) {
+async fn hold_until_closed(rx: &mut mpsc::Receiver<Outgoing>, held: &mut Holding) {
     while let Some(msg) = rx.recv().await {
         held.hold_or_drop(msg);
     }
@@ -180,7 +192,7 @@ async fn hold_until_closed(rx: &mut mpsc::Receiver<PeerMessage>, held: &mut Hold
 /// fails (`Err`) or the queue closes (`Ok`).
 async fn send_over(
     link: &Link,
-    rx: &mut mpsc::Receiver<PeerMessage>,
+    rx: &mut mpsc::Receiver<Outgoing>,
     held: &mut Holding,
     mut sampler: LinkSampler,
 ) -> Result<(), TransportError> {
@@ -216,7 +228,7 @@ async fn send_over(
             }
         }
         let mut bulk_used = false;
-        for msg in batch.drain(..) {
+        for Outgoing { msg, .. } in batch.drain(..) {
             // A peer of an older protocol gets what it can read.
             let Some(msg) = for_peer_version(msg, version) else {
                 continue;

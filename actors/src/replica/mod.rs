@@ -202,7 +202,7 @@ pub struct ReplicaArgs {
     /// The snapshot directory (background snapshots are written here).
     pub snapshots: SnapshotStore,
     /// One bounded queue per peer.
-    pub peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
+    pub peers: BTreeMap<NodeId, mpsc::Sender<crate::peer::Outgoing>>,
     /// Advanced on each change of leader or term: the peer queues drop the
     /// forwards they hold from before.
     pub leader_epoch: crate::held_forwards::LeaderEpoch,
@@ -254,7 +254,7 @@ pub struct ReplicaState {
     demand: Arc<ViewDemand>,
     storage: ActorRef<StorageMsg>,
     snapshots: SnapshotStore,
-    peers: BTreeMap<NodeId, mpsc::Sender<PeerMessage>>,
+    peers: BTreeMap<NodeId, mpsc::Sender<crate::peer::Outgoing>>,
     leader_epoch: crate::held_forwards::LeaderEpoch,
     heard_local: Arc<Mutex<BTreeSet<SessionId>>>,
     tick_pending: Arc<std::sync::atomic::AtomicBool>,

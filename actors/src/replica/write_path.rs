@@ -178,7 +178,8 @@ impl ReplicaState {
         let Some(queue) = self.peers.get(&to) else {
             return false;
         };
-        match queue.try_send(msg) {
+        let epoch = self.leader_epoch.get();
+        match queue.try_send(crate::peer::Outgoing { epoch, msg }) {
             Ok(()) => true,
             Err(_) => {
                 metrics::counter!("corral_peer_dropped_messages_total").increment(1);
