@@ -60,9 +60,10 @@ pub(crate) struct HeldForwards {
 pub(crate) enum Kept {
     /// A forward, held for the next link.
     Held,
-    /// A consensus message (consensus sends it again), a forward queued in
-    /// an earlier epoch, or a forward beyond [`HELD_MAX`].
+    /// A forward queued in an earlier epoch, or beyond [`HELD_MAX`].
     Dropped,
+    /// A consensus message: dropped, consensus sends it again.
+    NotAForward,
 }
 
 impl HeldForwards {
@@ -77,8 +78,9 @@ impl HeldForwards {
         epoch: u64,
     ) -> (Kept, usize) {
         let expired = self.expire(now, epoch);
-        let is_forward = matches!(msg, PeerMessage::Forward { .. });
-        let kept = if is_forward && queued_in == epoch && self.queue.len() < HELD_MAX {
+        let kept = if !matches!(msg, PeerMessage::Forward { .. }) {
+            Kept::NotAForward
+        } else if queued_in == epoch && self.queue.len() < HELD_MAX {
             self.queue.push_back((now, queued_in, msg));
             Kept::Held
         } else {
@@ -149,7 +151,7 @@ mod tests {
                 read_round: 0,
             },
         });
-        assert_eq!(held.keep(heartbeat, 0, now, 0), (Kept::Dropped, 0));
+        assert_eq!(held.keep(heartbeat, 0, now, 0), (Kept::NotAForward, 0));
         assert_eq!(held.keep(forward(9), 0, now, 0), (Kept::Held, 0));
         let (sent, expired) = held.take(now, 0);
         assert_eq!((ids(&sent), expired), (vec![7, 9], 0));

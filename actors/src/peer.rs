@@ -155,12 +155,11 @@ impl Holding {
     /// Holds a message for the next link if it is a current forward there
     /// is room for.
     fn hold_or_drop(&mut self, out: Outgoing) {
-        let is_forward = matches!(out.msg, PeerMessage::Forward { .. });
         let now = std::time::Instant::now();
         let (kept, expired) = self
             .forwards
             .keep(out.msg, out.epoch, now, self.epoch.get());
-        let dropped = expired + usize::from(is_forward && kept == Kept::Dropped);
+        let dropped = expired + usize::from(kept == Kept::Dropped);
         if dropped > 0 {
             link_metrics::count_forwards_dropped(self.peer, dropped);
         }

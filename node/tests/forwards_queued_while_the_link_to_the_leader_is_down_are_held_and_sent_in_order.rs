@@ -12,18 +12,12 @@ use std::time::{Duration, Instant};
 
 use corral_client::{Client, CreateMode};
 use corral_tests::cluster::{Cluster, ClusterOptions};
-use corral_tests::node_status::metric_value;
 use corral_tests::udp_proxy::Faults;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
-}
-
-/// Node `id`'s value of `series` (a name with its labels), if it has one.
-async fn metric(cluster: &Cluster, id: u64, series: &str) -> Option<f64> {
-    metric_value(&cluster.metrics(id).await.ok()?, series)
 }
 
 async fn forwards_held_and_sent_in_order() {
@@ -48,7 +42,7 @@ async fn forwards_held_and_sent_in_order() {
         .await
         .unwrap();
     let held = format!("corral_peer_forwards_held_total{{peer=\"{leader}\"}}");
-    let held_before = metric(&cluster, follower, &held).await.unwrap_or(0.0);
+    let held_before = cluster.metric(follower, &held).await.unwrap_or(0.0);
 
     // Only the follower's own link to the leader: the leader still reaches
     // it, so it keeps following and forwarding to that leader.
@@ -56,7 +50,7 @@ async fn forwards_held_and_sent_in_order() {
     proxy.set_both(Faults::blackhole());
     let connected = format!("corral_peer_connected{{peer=\"{leader}\"}}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while metric(&cluster, follower, &connected).await != Some(0.0) {
+    while cluster.metric(follower, &connected).await != Some(0.0) {
         assert!(
             Instant::now() < deadline,
             "the follower's link to the leader did not go down"
@@ -100,7 +94,7 @@ async fn forwards_held_and_sent_in_order() {
             assert_eq!(on_node_data, data, "node {id}, {path}");
         }
     }
-    let held_after = metric(&cluster, follower, &held).await.unwrap_or(0.0);
+    let held_after = cluster.metric(follower, &held).await.unwrap_or(0.0);
     assert!(
         held_after >= held_before + 2.0,
         "{held}: {held_before} before the outage, {held_after} after"

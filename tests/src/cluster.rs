@@ -32,7 +32,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::Deserialize;
 
-use crate::node_status::{NodeStatus, http_get};
+use crate::node_status::{NodeStatus, http_get, metric_value};
 use crate::udp_proxy::UdpProxy;
 
 /// How often waits poll.
@@ -434,6 +434,12 @@ impl Cluster {
     /// Node `id`'s `/metrics` text (waiting up to 5 s, for a node under load).
     pub async fn metrics(&self, id: u64) -> anyhow::Result<String> {
         self.metrics_within(id, Duration::from_secs(5)).await
+    }
+
+    /// Node `id`'s value of `series` (a metric name, with its labels if it
+    /// has any); `None` if the node does not answer or has no such series.
+    pub async fn metric(&self, id: u64, series: &str) -> Option<f64> {
+        metric_value(&self.metrics(id).await.ok()?, series)
     }
 
     async fn metrics_within(&self, id: u64, timeout: Duration) -> anyhow::Result<String> {
