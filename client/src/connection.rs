@@ -466,6 +466,10 @@ async fn read_loop(mut reader: FrameReader, shared: Arc<Shared>) {
 /// connection lost as soon as the server has sent nothing for two of those
 /// periods (ZooKeeper's read timeout): a silent server must not hold the
 /// session, and the third left of the timeout is for resuming elsewhere.
+/// A server whose process is gone (its host answers ICMP port unreachable
+/// to whatever this end sends: a request, a ping, a QUIC keep-alive) is
+/// lost at once, as a ZooKeeper client loses a server whose TCP connection
+/// was reset.
 async fn ping_loop(
     queue: FrameSender<ClientMessage>,
     shared: Arc<Shared>,
@@ -474,6 +478,8 @@ async fn ping_loop(
 ) {
     let silence_max = every * 2;
     let mut next_ping = tokio::time::Instant::now() + every;
+    let gone = link.remote_gone();
+    tokio::pin!(gone);
     loop {
         // Wake at the next ping or when the silence would reach its limit.
         let silence = shared.silence();
@@ -492,7 +498,18 @@ async fn ping_loop(
             next_ping = now + every;
         }
         let silence_deadline = now + (silence_max - silence) + Duration::from_millis(1);
-        tokio::time::sleep_until(next_ping.min(silence_deadline)).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next_ping.min(silence_deadline)) => {}
+            () = &mut gone => {
+                let reason = format!(
+                    "nothing listens at {} any more (ICMP port unreachable): the server's process is gone",
+                    link.remote_address()
+                );
+                shared.lose(reason.clone());
+                link.close(CloseCode::Normal, &reason);
+                return;
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use crate::hello::{
     HELLO_BYTES_MAX, LinkWelcome, check_hello, check_welcome, decode_hello, hello_frame,
 };
 use crate::link::{ALPN_CLIENT, ALPN_PEER, Alpn, CloseCode, Link, peer_certs};
+use crate::remote_gone::{GoneReader, watch_socket};
 use crate::resumption::{ClientSessions, ServerTickets};
 
 /// Verifiers kept for resumption (one per node dialled, plus one for clients).
@@ -40,6 +41,8 @@ pub struct Endpoint {
     transport: Arc<quinn::TransportConfig>,
     sessions: Arc<ClientSessions>,
     policies: Arc<Mutex<HashMap<ExpectServer, Arc<ServerPolicy>>>>,
+    /// Remotes the socket heard are gone (dial-only endpoints; see `remote_gone`).
+    gone: Option<Arc<GoneReader>>,
     _reload: Arc<AbortOnDrop>,
 }
 
@@ -66,17 +69,19 @@ impl Endpoint {
         })?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let quinn = bind(addr, Some(server), &config)?;
-        Ok(Self::new(quinn, store, config, transport))
+        let (quinn, _) = bind(addr, Some(server), &config)?;
+        Ok(Self::new(quinn, store, config, transport, None))
     }
 
-    /// Binds a dial-only endpoint at `addr` (port 0 for any).
+    /// Binds a dial-only endpoint at `addr` (port 0 for any). Its links learn
+    /// at once when the remote's process is gone ([`Link::remote_gone`]).
     ///
     /// Must be called inside a tokio runtime.
     pub fn client(addr: SocketAddr, store: Arc<CertStore>, config: LinkConfig) -> Result<Self> {
         let transport = config.quinn_transport()?;
-        let quinn = bind(addr, None, &config)?;
-        Ok(Self::new(quinn, store, config, transport))
+        let (quinn, socket) = bind(addr, None, &config)?;
+        let gone = watch_socket(&socket).map_err(|source| TransportError::Bind { addr, source })?;
+        Ok(Self::new(quinn, store, config, transport, Some(gone)))
     }
 
     fn new(
@@ -84,6 +89,7 @@ impl Endpoint {
         store: Arc<CertStore>,
         config: LinkConfig,
         transport: Arc<quinn::TransportConfig>,
+        gone: Option<GoneReader>,
     ) -> Self {
         let sessions = Arc::new(ClientSessions::new(store.clone()));
         let reload = (config.cert_reload_poll_ms > 0).then(|| {
@@ -109,6 +115,7 @@ impl Endpoint {
             transport,
             sessions,
             policies: Arc::new(Mutex::new(HashMap::new())),
+            gone: gone.map(Arc::new),
             _reload: Arc::new(AbortOnDrop(reload)),
         }
     }
@@ -215,6 +222,10 @@ impl Endpoint {
         })?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic));
         client.transport_config(self.transport.clone());
+        let gone = self.gone.as_ref().map(|reader| {
+            reader.clear_pending_error();
+            reader.watch_from_now()
+        });
         let connecting = self
             .quinn
             .connect_with(client, addr, server_name)
@@ -241,21 +252,29 @@ impl Endpoint {
                 return Err(TransportError::Rejected { peer: addr, reason });
             }
             let version = self.hello_dialer(&conn, alpn).await?;
-            Ok(Link::new(
-                conn,
-                identity,
-                alpn,
-                version,
-                self.config.frame_bytes_max,
-            ))
+            let link = Link::new(conn, identity, alpn, version, self.config.frame_bytes_max);
+            Ok(match &gone {
+                Some(gone) => link.watching_gone(gone.clone()),
+                None => link,
+            })
         };
-        tokio::time::timeout(limit, dial)
-            .await
-            .map_err(|_| TransportError::Timeout {
-                peer: addr,
-                stage: "dialling",
-                timeout_ms,
-            })?
+        // A dial to a dead port ends at the kernel's answer, not the timeout.
+        let refused = async {
+            match &gone {
+                Some(gone) => gone.gone(addr).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            dialled = tokio::time::timeout(limit, dial) => {
+                dialled.map_err(|_| TransportError::Timeout {
+                    peer: addr,
+                    stage: "dialling",
+                    timeout_ms,
+                })?
+            }
+            () = refused => Err(TransportError::Unreachable { peer: addr }),
+        }
     }
 
     /// Says hello; returns the protocol version the link speaks.
@@ -434,12 +453,15 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
     Ok(version)
 }
 
+/// The endpoint, and a second handle of its socket.
 fn bind(
     addr: SocketAddr,
     server: Option<quinn::ServerConfig>,
     config: &LinkConfig,
-) -> Result<quinn::Endpoint> {
-    let socket = bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })?;
+) -> Result<(quinn::Endpoint, std::net::UdpSocket)> {
+    let bind_error = |source| TransportError::Bind { addr, source };
+    let socket = bind_udp(addr, config).map_err(bind_error)?;
+    let handle = socket.try_clone().map_err(bind_error)?;
     let mut endpoint_config = quinn::EndpointConfig::default();
     // What we accept must be at least what path-MTU discovery may send us;
     // without discovery, the remote is told to send nothing larger (and so
@@ -454,13 +476,14 @@ fn bind(
         .map_err(|e| TransportError::Config {
             what: format!("mtu_bytes_max: {e}"),
         })?;
-    quinn::Endpoint::new(
+    let endpoint = quinn::Endpoint::new(
         endpoint_config,
         server,
         socket,
         Arc::new(quinn::TokioRuntime),
     )
-    .map_err(|source| TransportError::Bind { addr, source })
+    .map_err(bind_error)?;
+    Ok((endpoint, handle))
 }
 
 fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {

@@ -49,6 +49,13 @@ pub enum TransportError {
         /// The limit that passed.
         timeout_ms: u64,
     },
+    /// Nothing listens at the remote's address: its host answered ICMP port
+    /// unreachable (the process is gone or not started).
+    #[error("nothing listens at {peer} (ICMP port unreachable)")]
+    Unreachable {
+        /// The remote address.
+        peer: SocketAddr,
+    },
     /// The remote refused this link after the TLS handshake, and said why.
     #[error("{peer} refused the link: {reason}")]
     Refused {

@@ -36,6 +36,7 @@ mod error;
 pub mod frame;
 mod hello;
 mod link;
+mod remote_gone;
 mod resumption;
 pub mod wire;
 

@@ -10,6 +10,7 @@ use quinn::VarInt;
 
 use crate::error::{Result, TransportError};
 use crate::frame::{FrameReader, FrameWriter};
+use crate::remote_gone::GoneWatch;
 
 /// ALPN of replica-to-replica links.
 pub const ALPN_PEER: &[u8] = b"corral-peer/1";
@@ -120,6 +121,8 @@ pub struct Link {
     alpn: Alpn,
     protocol_version: u32,
     frame_bytes_max: u32,
+    /// Reports of remotes gone, on links this end dialled from a client endpoint.
+    gone: Option<GoneWatch>,
 }
 
 impl Link {
@@ -136,6 +139,26 @@ impl Link {
             alpn,
             protocol_version,
             frame_bytes_max,
+            gone: None,
+        }
+    }
+
+    /// This link, learning from `gone` when its remote's process is gone.
+    pub(crate) fn watching_gone(mut self, gone: GoneWatch) -> Self {
+        self.gone = Some(gone);
+        self
+    }
+
+    /// Resolves once the remote's host said nothing listens at its address
+    /// any more (ICMP port unreachable: its process died), which comes as
+    /// soon as this end sends it anything; never on links that cannot tell
+    /// (accepted ones, or off Linux). The link itself stays as it is.
+    ///
+    /// Cancel safety: cancel-safe.
+    pub async fn remote_gone(&self) {
+        match &self.gone {
+            Some(gone) => gone.gone(self.remote_address()).await,
+            None => std::future::pending().await,
         }
     }
 
