@@ -68,6 +68,8 @@ pub struct RunningNode {
     replica_done: JoinHandle<()>,
     view: Views,
     endpoint: Endpoint,
+    /// The socket peers are dialled from.
+    peer_dialer: Endpoint,
     draining_tx: watch::Sender<bool>,
     accepting: Arc<AtomicBool>,
     inflight: Arc<Semaphore>,
@@ -117,7 +119,16 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     crate::metric_catalog::describe();
     let seed: u64 = rand::random();
     let core = Node::new(spec.consensus_config(), restored.state, seed)?;
-    let endpoint = Endpoint::server(spec.listen, certs, spec.link_config())?;
+    let endpoint = Endpoint::server(spec.listen, certs.clone(), spec.link_config())?;
+    // Peers are dialled from a socket of their own, which hears at once that
+    // a peer's process is gone (ICMP port unreachable, see
+    // `Endpoint::client`); the listening socket stays deaf to those, which
+    // every departed client would cause.
+    let peer_dialer = Endpoint::client(
+        std::net::SocketAddr::new(spec.listen.ip(), 0),
+        certs,
+        spec.link_config(),
+    )?;
 
     let mut peers = BTreeMap::new();
     let leader_epoch = LeaderEpoch::default();
@@ -125,7 +136,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         let queue = spawn_peer(
             id,
             peer.clone(),
-            endpoint.clone(),
+            peer_dialer.clone(),
             spec.peer_queue_len_max,
             leader_epoch.clone(),
         );
@@ -211,6 +222,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
         replica_done,
         view: views,
         endpoint,
+        peer_dialer,
         draining_tx,
         accepting,
         inflight,
@@ -270,7 +282,11 @@ impl RunningNode {
             task.abort();
         }
         self.endpoint.close();
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
+        self.peer_dialer.close();
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            tokio::join!(self.endpoint.wait_idle(), self.peer_dialer.wait_idle())
+        })
+        .await;
         tracing::info!("corral node {id} stopped");
     }
 
@@ -281,6 +297,7 @@ impl RunningNode {
             task.abort();
         }
         self.endpoint.close();
+        self.peer_dialer.close();
         self.storage.stop(Some("killed".into()));
         self.replica.stop(Some("killed".into()));
         let _ = (&mut self.replica_done).await;

@@ -9,8 +9,10 @@
 //!  inbound link (peer ALPN) ──► one reader per stream ──► gate ──► ReplicaActor
 //! ```
 //!
-//! Each node dials every other node and sends on its own connection; the
-//! connections it accepts are only read. A full queue drops the message
+//! Each node dials every other node and sends on its own connection, from a
+//! socket of its own that hears at once when a peer's process is gone
+//! (`Link::remote_gone`), so the link is redialled rather than written into
+//! until its idle timeout; the connections it accepts are only read. A full queue drops the message
 //! (consensus resends), so the replica never waits on a slow peer. While the
 //! link is down, queued messages are discarded: they would be stale anyway.
 //! A follower's forwarded client writes are the exception: they are held
@@ -210,11 +212,18 @@ async fn send_over(
     let mut bulk: Option<FrameWriter> = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
     let mut sample = tokio::time::interval(link_metrics::SAMPLE_EVERY);
+    let gone = link.remote_gone();
+    tokio::pin!(gone);
     loop {
         tokio::select! {
             _ = sample.tick() => {
                 sampler.sample(link);
                 continue;
+            }
+            // Its process died: redial now rather than at the idle timeout,
+            // so a restarted peer hears from us as soon as it listens.
+            () = &mut gone => {
+                return Err(TransportError::Unreachable { peer: link.remote_address() });
             }
             n = rx.recv_many(&mut batch, WRITE_BATCH_MAX) => {
                 if n == 0 {

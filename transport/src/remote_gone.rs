@@ -1,12 +1,12 @@
 //! Noticing at once that a remote's process is gone.
 //!
 //! A QUIC remote whose process died (kill -9, a crash) sends nothing more,
-//! so a link to it would last until silence ends it: a client's read
-//! timeout, two thirds of its session timeout. The remote's host still
-//! answers every datagram sent to the dead port with ICMP port unreachable,
-//! which is what makes a TCP reset immediate. With `IP_RECVERR` the kernel
-//! queues those on the socket's error queue; this module reads them there
-//! and reports the address, so a link to it ends at the next datagram sent.
+//! so a link to it would last until silence ends it: QUIC's idle timeout,
+//! or a client's read timeout. The remote's host still answers every
+//! datagram sent to the dead port with ICMP port unreachable, which is what
+//! makes a TCP reset immediate. With `IP_RECVERR` the kernel queues those on
+//! the socket's error queue; this module reads them there and reports the
+//! address, so a link to it ends at the next datagram sent.
 //!
 //! ```text
 //!  datagram to a dead port ──► ICMP port unreachable ──► socket error queue
@@ -16,11 +16,13 @@
 //!
 //! Only port unreachable counts (no process on that port): a host or network
 //! unreachable may pass. The kernel also marks the socket's pending error,
-//! which quinn takes on its next receive (retried) or send (that datagram
-//! is lost and resent by QUIC): a cost paid once per report, on a socket
-//! that only dials (a client's), never on a server's, where every departed
-//! client would cost the others a datagram. Linux only; elsewhere links end
-//! by silence as before.
+//! which the next send would take, losing its datagram (QUIC resends it,
+//! but a handshake's first only after a second or so): the watcher clears
+//! it as it reads a report, and a dial clears it before sending. A send in
+//! between still loses one datagram per report, so only sockets that just
+//! dial (a client's) do this, never a node's, where every departed client
+//! would cost the others datagrams. Linux only; elsewhere links end by
+//! silence as before.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
