@@ -343,10 +343,32 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_datagram_to_a_closed_port_reports_that_port_gone() -> std::io::Result<()> {
-        let closed = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        closed_port_is_reported("127.0.0.1:0", "127.0.0.1:0").await
+    }
+
+    /// The same over IPv6 (ICMPv6).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_datagram_to_a_closed_ipv6_port_reports_that_port_gone() -> std::io::Result<()> {
+        closed_port_is_reported("[::1]:0", "[::1]:0").await
+    }
+
+    /// A dual-stack IPv6 socket (a node listening on `[::]`) sending to an
+    /// IPv4 address hears of it as that IPv4 address.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_dual_stack_socket_reports_an_ipv4_port_gone() -> std::io::Result<()> {
+        closed_port_is_reported("127.0.0.1:0", "[::]:0").await
+    }
+
+    /// Binds a port at `remote` and closes it, then sends it a datagram from
+    /// a watched socket bound at `local`: the watcher reports it.
+    #[cfg(target_os = "linux")]
+    async fn closed_port_is_reported(remote: &str, local: &str) -> std::io::Result<()> {
+        let closed = std::net::UdpSocket::bind(remote)?;
         let dead = closed.local_addr()?;
         drop(closed);
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let socket = std::net::UdpSocket::bind(local)?;
         socket.set_nonblocking(true)?;
         let reader = watch_socket(&socket)?;
         let watch = reader.watch_from_now();
