@@ -223,6 +223,7 @@ async fn send_over(
             // Its process died: redial now rather than at the idle timeout,
             // so a restarted peer hears from us as soon as it listens.
             () = &mut gone => {
+                link.close_gone("the peer's process is gone").await;
                 return Err(TransportError::Unreachable { peer: link.remote_address() });
             }
             n = rx.recv_many(&mut batch, WRITE_BATCH_MAX) => {

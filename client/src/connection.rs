@@ -505,8 +505,8 @@ async fn ping_loop(
                     "nothing listens at {} any more (ICMP port unreachable): the server's process is gone",
                     link.remote_address()
                 );
-                shared.lose(reason.clone());
-                link.close(CloseCode::Normal, &reason);
+                link.close_gone(&reason).await;
+                shared.lose(reason);
                 return;
             }
         }

@@ -6,7 +6,8 @@
 //! - an idle session, on its link's next QUIC keep-alive (every 5 s);
 //! - a session with a read in flight, on the read's own datagram.
 //!
-//! Both keep their session id and their ephemerals. The nodes dial each
+//! Both keep their session id and their ephemerals; a new session that
+//! dials only the dead node is refused at once, naming the kernel's answer. The nodes dial each
 //! other from sockets that read the same answers, so the killed node, once
 //! restarted, is served by the leader at its next redial. The cluster runs
 //! with 5 s election timeouts, so its links' idle timeout is 30 s (six
@@ -146,6 +147,22 @@ async fn sessions_move_at_once() {
         let stat = observer.exists(path).await.unwrap();
         let stat = stat.unwrap_or_else(|| panic!("{path} is gone"));
         assert_eq!(stat.ephemeral_owner, owner, "{path} has another owner");
+    }
+
+    // A new session dialling only the dead node is refused at the kernel's
+    // answer, not after its 30 s connect timeout.
+    let mut config = cluster.client_config(&[second]);
+    config.connect_timeout = Duration::from_secs(30);
+    let refused = tokio::time::timeout(MOVE_WITHIN, Client::connect(config))
+        .await
+        .expect("the dial to a dead node waited for its connect timeout");
+    match refused {
+        Err(corral_client::Error::NoServer { attempts, .. }) => assert!(
+            attempts.contains("ICMP port unreachable"),
+            "the dial failed otherwise: {attempts}"
+        ),
+        Err(other) => panic!("expected NoServer, got {other}"),
+        Ok(_) => panic!("a session opened on a dead node"),
     }
 }
 

@@ -223,8 +223,9 @@ impl Endpoint {
         let mut client = quinn::ClientConfig::new(Arc::new(quic));
         client.transport_config(self.transport.clone());
         let gone = self.gone.as_ref().map(|reader| {
-            reader.clear_pending_error();
-            reader.watch_from_now()
+            let watch = reader.watch_from_now();
+            watch.clear_pending_error();
+            watch
         });
         let connecting = self
             .quinn
@@ -267,14 +268,20 @@ impl Endpoint {
         };
         tokio::select! {
             dialled = tokio::time::timeout(limit, dial) => {
-                dialled.map_err(|_| TransportError::Timeout {
+                return dialled.map_err(|_| TransportError::Timeout {
                     peer: addr,
                     stage: "dialling",
                     timeout_ms,
-                })?
+                })?;
             }
-            () = refused => Err(TransportError::Unreachable { peer: addr }),
+            () = refused => {}
         }
+        // The dial is dropped, so its connection sends a close to the dead
+        // port, whose answer would cost the next dial its first datagram.
+        if let Some(gone) = &gone {
+            gone.renewed().absorb_echo(addr).await;
+        }
+        Err(TransportError::Unreachable { peer: addr })
     }
 
     /// Says hello; returns the protocol version the link speaks.

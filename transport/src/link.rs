@@ -149,6 +149,18 @@ impl Link {
         self
     }
 
+    /// Closes a link whose remote is gone (see [`Link::remote_gone`]), then
+    /// waits (50 ms at most) for the kernel's answer to the closing datagram,
+    /// which would otherwise cost the socket's next datagram (a redial's
+    /// first, which QUIC resends only after a second).
+    pub async fn close_gone(&self, reason: &str) {
+        let echo = self.gone.as_ref().map(GoneWatch::renewed);
+        self.close(CloseCode::Normal, reason);
+        if let Some(echo) = echo {
+            echo.absorb_echo(self.remote_address()).await;
+        }
+    }
+
     /// Resolves once the remote's host said nothing listens at its address
     /// any more (ICMP port unreachable: its process died), which comes as
     /// soon as this end sends it anything; never on links that cannot tell

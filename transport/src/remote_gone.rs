@@ -26,6 +26,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -35,23 +37,16 @@ pub(crate) struct GoneReader {
     reports: watch::Receiver<GoneReports>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// A handle of the socket (its pending error is cleared before a dial).
-    socket: Option<std::net::UdpSocket>,
+    socket: Option<Arc<std::net::UdpSocket>>,
 }
 
 impl GoneReader {
     /// A watch of the reports made from now on.
     pub(crate) fn watch_from_now(&self) -> GoneWatch {
-        GoneWatch::from_now(&self.reports)
-    }
-
-    /// Takes the socket's pending error, left by a report not yet read, so
-    /// that the next datagram sent (a dial's first) does not take it and
-    /// get lost: a lost first datagram of a handshake is resent only after
-    /// a second or so.
-    pub(crate) fn clear_pending_error(&self) {
-        #[cfg(target_os = "linux")]
-        if let Some(socket) = &self.socket {
-            let _ = nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::SocketError);
+        GoneWatch {
+            reports: self.reports.clone(),
+            since: self.reports.borrow().count,
+            socket: self.socket.clone(),
         }
     }
 }
@@ -63,6 +58,13 @@ impl Drop for GoneReader {
         }
     }
 }
+
+/// How long a link closed because its remote is gone waits for the kernel's
+/// answer to its closing datagram (sent to the same dead port) before the
+/// socket's pending error is cleared: a round trip on any network a
+/// coordination service spans, and nothing on loopback, where the answer
+/// comes with the send.
+pub(crate) const ECHO_WAIT: Duration = Duration::from_millis(50);
 
 /// Addresses reported unreachable that are kept at most (the oldest go first).
 const REPORTS_MAX: usize = 1024;
@@ -105,16 +107,35 @@ pub(crate) struct GoneWatch {
     reports: watch::Receiver<GoneReports>,
     /// Reports up to this number predate the link.
     since: u64,
+    socket: Option<Arc<std::net::UdpSocket>>,
 }
 
 impl GoneWatch {
-    /// Watches for reports made from now on.
-    pub(crate) fn from_now(reports: &watch::Receiver<GoneReports>) -> Self {
-        let since = reports.borrow().count;
+    /// The same watch, counting only reports made from now on.
+    pub(crate) fn renewed(&self) -> Self {
         Self {
-            reports: reports.clone(),
-            since,
+            reports: self.reports.clone(),
+            since: self.reports.borrow().count,
+            socket: self.socket.clone(),
         }
+    }
+
+    /// Takes the socket's pending error, left by a report, so that the next
+    /// datagram sent (a dial's first, say) does not take it and get lost: a
+    /// lost first datagram of a handshake is resent only after a second.
+    pub(crate) fn clear_pending_error(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(socket) = &self.socket {
+            let _ = nix::sys::socket::getsockopt(&**socket, nix::sys::socket::sockopt::SocketError);
+        }
+    }
+
+    /// After a datagram was sent to `addr`, known gone: waits (up to
+    /// `ECHO_WAIT`) for the kernel's answer to it, then clears the pending
+    /// error it left. `self` must be a watch made before the send.
+    pub(crate) async fn absorb_echo(&self, addr: SocketAddr) {
+        let _ = tokio::time::timeout(ECHO_WAIT, self.gone(addr)).await;
+        self.clear_pending_error();
     }
 
     /// Resolves once `addr` is reported gone; never if the watcher stopped.
@@ -194,7 +215,7 @@ mod linux {
         Ok(GoneReader {
             reports,
             task: Some(task),
-            socket: Some(socket.try_clone()?),
+            socket: Some(std::sync::Arc::new(socket.try_clone()?)),
         })
     }
 
