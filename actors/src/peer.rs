@@ -12,9 +12,10 @@
 //! Each node dials every other node and sends on its own connection, from a
 //! socket of its own that hears at once when a peer's process is gone
 //! (`Link::remote_gone`), so the link is redialled rather than written into
-//! until its idle timeout; the connections it accepts are only read. A full queue drops the message
-//! (consensus resends), so the replica never waits on a slow peer. While the
-//! link is down, queued messages are discarded: they would be stale anyway.
+//! until its idle timeout; the connections it accepts are only read. A full
+//! queue drops the message (consensus resends), so the replica never waits
+//! on a slow peer. While the link is down, queued messages are discarded:
+//! they would be stale anyway.
 //! A follower's forwarded client writes are the exception: they are held
 //! and sent first once the link is up (`held_forwards`).
 //! A peer whose link settled on an older protocol version gets each message
