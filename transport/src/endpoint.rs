@@ -69,7 +69,7 @@ impl Endpoint {
         })?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let (quinn, _) = bind(addr, Some(server), &config)?;
+        let quinn = bind(addr, bind_socket(addr, &config)?, Some(server), &config)?;
         Ok(Self::new(quinn, store, config, transport, None))
     }
 
@@ -79,8 +79,10 @@ impl Endpoint {
     /// Must be called inside a tokio runtime.
     pub fn client(addr: SocketAddr, store: Arc<CertStore>, config: LinkConfig) -> Result<Self> {
         let transport = config.quinn_transport()?;
-        let (quinn, socket) = bind(addr, None, &config)?;
-        let gone = watch_socket(&socket).map_err(|source| TransportError::Bind { addr, source })?;
+        let socket = bind_socket(addr, &config)?;
+        let bind_error = |source| TransportError::Bind { addr, source };
+        let gone = watch_socket(socket.try_clone().map_err(bind_error)?).map_err(bind_error)?;
+        let quinn = bind(addr, socket, None, &config)?;
         Ok(Self::new(quinn, store, config, transport, Some(gone)))
     }
 
@@ -460,15 +462,18 @@ async fn hello_acceptor(conn: &quinn::Connection, alpn: Alpn, config: &LinkConfi
     Ok(version)
 }
 
-/// The endpoint, and a second handle of its socket.
+/// A UDP socket bound at `addr` with `config`'s buffer sizes.
+fn bind_socket(addr: SocketAddr, config: &LinkConfig) -> Result<std::net::UdpSocket> {
+    bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })
+}
+
+/// A quinn endpoint on `socket` (bound at `addr`).
 fn bind(
     addr: SocketAddr,
+    socket: std::net::UdpSocket,
     server: Option<quinn::ServerConfig>,
     config: &LinkConfig,
-) -> Result<(quinn::Endpoint, std::net::UdpSocket)> {
-    let bind_error = |source| TransportError::Bind { addr, source };
-    let socket = bind_udp(addr, config).map_err(bind_error)?;
-    let handle = socket.try_clone().map_err(bind_error)?;
+) -> Result<quinn::Endpoint> {
     let mut endpoint_config = quinn::EndpointConfig::default();
     // What we accept must be at least what path-MTU discovery may send us;
     // without discovery, the remote is told to send nothing larger (and so
@@ -483,14 +488,13 @@ fn bind(
         .map_err(|e| TransportError::Config {
             what: format!("mtu_bytes_max: {e}"),
         })?;
-    let endpoint = quinn::Endpoint::new(
+    quinn::Endpoint::new(
         endpoint_config,
         server,
         socket,
         Arc::new(quinn::TokioRuntime),
     )
-    .map_err(bind_error)?;
-    Ok((endpoint, handle))
+    .map_err(|source| TransportError::Bind { addr, source })
 }
 
 fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {

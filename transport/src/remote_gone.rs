@@ -34,20 +34,15 @@ use tokio::sync::watch;
 /// The reports of one socket, read by a task that ends with this.
 #[derive(Debug)]
 pub(crate) struct GoneReader {
-    reports: watch::Receiver<GoneReports>,
+    /// Every watch handed out is this one, renewed.
+    watch: GoneWatch,
     task: Option<tokio::task::JoinHandle<()>>,
-    /// A handle of the socket (its pending error is cleared before a dial).
-    socket: Option<Arc<std::net::UdpSocket>>,
 }
 
 impl GoneReader {
     /// A watch of the reports made from now on.
     pub(crate) fn watch_from_now(&self) -> GoneWatch {
-        GoneWatch {
-            reports: self.reports.clone(),
-            since: self.reports.borrow().count,
-            socket: self.socket.clone(),
-        }
+        self.watch.renewed()
     }
 }
 
@@ -107,6 +102,7 @@ pub(crate) struct GoneWatch {
     reports: watch::Receiver<GoneReports>,
     /// Reports up to this number predate the link.
     since: u64,
+    /// A handle of the socket, to clear its pending error.
     socket: Option<Arc<std::net::UdpSocket>>,
 }
 
@@ -163,15 +159,16 @@ pub(crate) use linux::watch_socket;
 
 /// Elsewhere: no reports, ever.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn watch_socket(_socket: &std::net::UdpSocket) -> std::io::Result<GoneReader> {
+pub(crate) fn watch_socket(_socket: std::net::UdpSocket) -> std::io::Result<GoneReader> {
     let (tx, reports) = watch::channel(GoneReports::default());
     // Dropping the sender ends every wait in `pending` (see `GoneWatch::gone`).
     drop(tx);
-    Ok(GoneReader {
+    let watch = GoneWatch {
         reports,
-        task: None,
+        since: 0,
         socket: None,
-    })
+    };
+    Ok(GoneReader { watch, task: None })
 }
 
 #[cfg(target_os = "linux")]
@@ -187,35 +184,40 @@ mod linux {
     use tokio::io::Interest;
     use tokio::sync::watch;
 
-    use super::{GoneReader, GoneReports};
+    use super::{GoneReader, GoneReports, GoneWatch};
 
     /// Error-queue entries read per wake-up at most; the rest wait for the next.
     const DRAIN_MAX: usize = 256;
     /// Room for one entry's ancillary data.
     const CONTROL_BYTES: usize = 512;
 
-    /// Turns on error reports for `socket` and starts the task that reads
-    /// them; the task ends when aborted (or the socket fails).
+    /// Turns on error reports for the socket `handle` is a second
+    /// descriptor of, and starts the task that reads them; the task ends
+    /// when aborted (or the socket fails).
     ///
     /// Must be called inside a tokio runtime.
-    pub(crate) fn watch_socket(socket: &UdpSocket) -> io::Result<GoneReader> {
-        if socket.local_addr()?.is_ipv6() {
-            setsockopt(socket, sockopt::Ipv6RecvErr, &true)?;
+    pub(crate) fn watch_socket(handle: UdpSocket) -> io::Result<GoneReader> {
+        if handle.local_addr()?.is_ipv6() {
+            setsockopt(&handle, sockopt::Ipv6RecvErr, &true)?;
             // IPv4 remotes of a dual-stack socket report through the IPv4
             // layer; a v6-only socket has none, so a refusal changes nothing.
-            let _ = setsockopt(socket, sockopt::Ipv4RecvErr, &true);
+            let _ = setsockopt(&handle, sockopt::Ipv4RecvErr, &true);
         } else {
-            setsockopt(socket, sockopt::Ipv4RecvErr, &true)?;
+            setsockopt(&handle, sockopt::Ipv4RecvErr, &true)?;
         }
-        // A second descriptor of the same socket, waited on for errors only:
-        // quinn's registration of the first stays as it is.
-        let errors = tokio::net::UdpSocket::from_std(socket.try_clone()?)?;
+        // Waited on for errors only: quinn's registration of the socket's
+        // first descriptor stays as it is. The other clears the pending error.
+        let errors = tokio::net::UdpSocket::from_std(handle.try_clone()?)?;
         let (tx, reports) = watch::channel(GoneReports::default());
         let task = tokio::spawn(read_reports(errors, tx));
-        Ok(GoneReader {
+        let watch = GoneWatch {
             reports,
+            since: 0,
+            socket: Some(std::sync::Arc::new(handle)),
+        };
+        Ok(GoneReader {
+            watch,
             task: Some(task),
-            socket: Some(std::sync::Arc::new(socket.try_clone()?)),
         })
     }
 
@@ -391,7 +393,7 @@ mod tests {
         drop(closed);
         let socket = std::net::UdpSocket::bind(local)?;
         socket.set_nonblocking(true)?;
-        let reader = watch_socket(&socket)?;
+        let reader = watch_socket(socket.try_clone()?)?;
         let watch = reader.watch_from_now();
         socket.send_to(b"anyone?", dead)?;
         let seen = tokio::time::timeout(std::time::Duration::from_secs(10), watch.gone(dead)).await;
