@@ -245,6 +245,31 @@ impl Node {
         self.broadcast_append();
     }
 
+    /// Reports that `id`'s process is gone: its host refused our datagrams
+    /// (ICMP port unreachable). A follower of `id` ends its lease on `id` at
+    /// once, so it grants the other followers' votes, and campaigns within
+    /// the next few ticks instead of waiting out its election timeout, the
+    /// way a ZooKeeper follower looks for a new leader as soon as its
+    /// leader's socket is reset. The few ticks are random, so that followers
+    /// told at the same moment do not split the vote. Anything else ignores
+    /// the report. Returns whether a campaign is due.
+    ///
+    /// Safe whatever the report's truth: a campaign is what the election
+    /// timer would start anyway. If `id` still leads, its next message
+    /// cancels the campaign, or the nodes in its lease refuse it.
+    pub fn peer_gone(&mut self, id: NodeId) -> bool {
+        let campaign = self.role == Role::Follower && self.leader == Some(id) && self.promotable();
+        if campaign {
+            self.leader = None;
+            let spread = u64::from((self.cfg.election_timeout_ticks / 3).max(1));
+            let wait = u32::try_from(self.rng.range(1, spread + 1)).unwrap_or(1);
+            self.election_elapsed_ticks =
+                self.randomized_election_timeout_ticks.saturating_sub(wait);
+        }
+        self.debug_check();
+        campaign
+    }
+
     /// Starts handing leadership to `target`: catch it up, then send it
     /// `TimeoutNow`. Proposals are refused until the transfer ends (it is
     /// abandoned after an election timeout).

@@ -76,6 +76,10 @@ pub(crate) struct SimConfig {
     pub(crate) break_vote_log_check: bool,
     /// Milliseconds per tick.
     pub(crate) tick_ms: u64,
+    /// The chance (percent) that each survivor of a crash hears, within
+    /// three ticks, that the crashed node's process is gone
+    /// (`Node::peer_gone`, from ICMP port unreachable); 0 for never.
+    pub(crate) gone_notice_percent: u64,
 }
 
 impl SimConfig {
@@ -92,6 +96,7 @@ impl SimConfig {
             steps,
             break_vote_log_check: false,
             tick_ms: TICK_MS,
+            gone_notice_percent: 0,
         }
     }
 }
@@ -143,6 +148,12 @@ enum Event {
     Tick(NodeId),
     Deliver(Message),
     PersistDone(NodeId, u64),
+    /// `to` hears that `gone`'s process (in its incarnation) is gone.
+    PeerGone {
+        to: NodeId,
+        gone: NodeId,
+        incarnation: u64,
+    },
     Chaos,
     Client,
     Read,
@@ -195,6 +206,8 @@ pub(crate) struct SimStats {
     pub(crate) snapshot_chunks_sent: u64,
     /// ms from the heal to the first commit of a fresh proposal.
     pub(crate) liveness_ms: u64,
+    /// Campaigns started by a report that the leader's process is gone.
+    pub(crate) gone_campaigns: u64,
 }
 
 /// The simulated cluster.
@@ -373,10 +386,39 @@ impl Sim {
 
     /// Crashes a node: everything not yet persisted is lost.
     pub(crate) fn crash(&mut self, id: NodeId) {
+        let mut crashed = None;
         if let Some(n) = self.nodes.get_mut(&id) {
             if n.node.take().is_some() {
                 n.writing = None;
                 self.stats.crashes += 1;
+                crashed = Some(n.incarnation);
+            }
+        }
+        if let (Some(incarnation), true) = (crashed, self.cfg.gone_notice_percent > 0) {
+            self.notice_gone(id, incarnation);
+        }
+    }
+
+    /// Survivors hear of a crash within a few ticks, each at its own time;
+    /// some may never do (a host that is gone whole answers nothing).
+    fn notice_gone(&mut self, gone: NodeId, incarnation: u64) {
+        let others: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| **id != gone && n.node.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for to in others {
+            if self.rng.chance(self.cfg.gone_notice_percent) {
+                let delay = self.rng.between(1, 3 * self.cfg.tick_ms);
+                self.schedule(
+                    delay,
+                    Event::PeerGone {
+                        to,
+                        gone,
+                        incarnation,
+                    },
+                );
             }
         }
     }
@@ -429,6 +471,34 @@ impl Sim {
                     n.storage.write(&p);
                     n.node.as_mut().expect("alive").persisted(p.token);
                     self.drain(id)?;
+                }
+            }
+            Event::PeerGone {
+                to,
+                gone,
+                incarnation,
+            } => {
+                // Only while the gone node is still down (a restarted one
+                // listens again), and only across a path that carries datagrams.
+                let still_down = self
+                    .nodes
+                    .get(&gone)
+                    .is_some_and(|n| n.node.is_none() && n.incarnation == incarnation);
+                let reachable = !self.net.blocked.contains(&(to, gone))
+                    && !self.net.blocked.contains(&(gone, to));
+                if self.trace {
+                    println!(
+                        "{} peer_gone {gone} to {to}: down {still_down} reachable {reachable}",
+                        self.now_ms
+                    );
+                }
+                if still_down && reachable {
+                    if let Some(node) = self.nodes.get_mut(&to).and_then(|n| n.node.as_mut()) {
+                        if node.peer_gone(gone) {
+                            self.stats.gone_campaigns += 1;
+                        }
+                        self.drain(to)?;
+                    }
                 }
             }
             Event::Chaos => {
@@ -580,10 +650,11 @@ impl Sim {
 pub(crate) fn run_seed_or_panic(cfg: SimConfig) -> SimStats {
     let seed = cfg.seed;
     let steps = cfg.steps;
+    let gone = cfg.gone_notice_percent;
     match Sim::new(cfg).run() {
         Ok(stats) => stats,
         Err(f) => panic!(
-            "simulator seed {seed} failed at {} ms: {}\nreplay: CORRAL_SIM_SEED={seed} CORRAL_SIM_STEPS={steps} cargo test -p corral-core --test sim_replay -- --nocapture",
+            "simulator seed {seed} failed at {} ms: {}\nreplay: CORRAL_SIM_SEED={seed} CORRAL_SIM_STEPS={steps} CORRAL_SIM_GONE_PERCENT={gone} cargo test -p corral-core --test sim_replay -- --nocapture",
             f.at_ms, f.what
         ),
     }
