@@ -47,6 +47,12 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "elections this node started as a candidate",
     ),
     (
+        "corral_replica_leader_gone_total",
+        Kind::Counter,
+        "",
+        "times this node heard that its leader's process was gone (ICMP port unreachable) and campaigned at once",
+    ),
+    (
         "corral_replica_elections_won_total",
         Kind::Counter,
         "",

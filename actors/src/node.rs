@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::held_forwards::LeaderEpoch;
-use crate::peer::{serve_inbound, spawn_peer};
+use crate::peer::{ReplicaSlot, serve_inbound, spawn_peer};
 use crate::replica::{ReplicaActor, ReplicaArgs, ReplicaMsg};
 use crate::session::{SessionContext, serve_client_link};
 use crate::spec::NodeSpec;
@@ -127,11 +127,12 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     let peer_dialer = Endpoint::client(
         std::net::SocketAddr::new(spec.listen.ip(), 0),
         certs,
-        spec.link_config(),
+        spec.peer_dial_link_config(),
     )?;
 
     let mut peers = BTreeMap::new();
     let leader_epoch = LeaderEpoch::default();
+    let replica_slot = ReplicaSlot::default();
     for peer in &spec.peers {
         let queue = spawn_peer(
             id,
@@ -139,6 +140,7 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
             peer_dialer.clone(),
             spec.peer_queue_len_max,
             leader_epoch.clone(),
+            replica_slot.clone(),
         );
         peers.insert(peer.id, queue);
     }
@@ -176,6 +178,8 @@ pub async fn start(spec: NodeSpec, certs: Arc<CertStore>) -> Result<RunningNode,
     let (replica, replica_done) = Actor::spawn(None, ReplicaActor, args)
         .await
         .map_err(|e| StartError::Spawn(e.to_string()))?;
+    // Set once, here: the slot is new.
+    let _ = replica_slot.set(replica.clone());
     let storage = storage_rx
         .await
         .map_err(|_| StartError::Spawn("the storage actor did not start".into()))?;

@@ -53,6 +53,10 @@ const HEARTBEAT_SESSIONS_MAX: usize = 1_000_000;
 /// Forwards handed to the replica in one message at most.
 const FORWARDS_PER_MESSAGE_MAX: usize = 1024;
 
+/// The replica, once started: where peer tasks report that a peer's
+/// process is gone, so that a follower of it campaigns at once.
+pub type ReplicaSlot = Arc<std::sync::OnceLock<ActorRef<ReplicaMsg>>>;
+
 /// A message for a peer, with the replica's [`LeaderEpoch`] when it was queued.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -63,17 +67,28 @@ pub struct Outgoing {
 }
 
 /// Starts the PeerActor for `peer`; returns its bounded queue. Forwards held
-/// while its link is down are dropped once `epoch` moves on.
+/// while its link is down are dropped once `epoch` moves on; a link or dial
+/// that finds the peer's process gone is reported to `replica`.
 pub fn spawn_peer(
     self_id: NodeId,
     peer: PeerSpec,
     endpoint: Endpoint,
     queue_len_max: usize,
     epoch: LeaderEpoch,
+    replica: ReplicaSlot,
 ) -> mpsc::Sender<Outgoing> {
     let (tx, rx) = mpsc::channel(queue_len_max.max(1));
-    tokio::spawn(run_peer(self_id, peer, endpoint, rx, epoch));
+    tokio::spawn(run_peer(self_id, peer, endpoint, rx, epoch, replica));
     tx
+}
+
+/// Tells the replica that `peer`'s process is gone (nothing to tell before
+/// it has started: a campaign needs it anyway).
+fn report_gone(replica: &ReplicaSlot, peer: NodeId) {
+    if let Some(replica) = replica.get() {
+        // Fails only when the replica is stopping.
+        let _ = replica.cast(ReplicaMsg::PeerGone(peer));
+    }
 }
 
 async fn run_peer(
@@ -82,6 +97,7 @@ async fn run_peer(
     endpoint: Endpoint,
     mut rx: mpsc::Receiver<Outgoing>,
     epoch: LeaderEpoch,
+    replica: ReplicaSlot,
 ) {
     let mut backoff_ms = BACKOFF_MS_MIN;
     let mut failures = 0u32;
@@ -122,12 +138,18 @@ async fn run_peer(
                     }
                     Err(e) => {
                         tracing::info!(node = self_id, peer = peer.id, error = %e, "link to peer lost");
+                        if matches!(e, TransportError::Unreachable { .. }) {
+                            report_gone(&replica, peer.id);
+                        }
                         link.close(CloseCode::Normal, "link error");
                     }
                 }
             }
             Err(e) => {
                 failures += 1;
+                if matches!(e, TransportError::Unreachable { .. }) {
+                    report_gone(&replica, peer.id);
+                }
                 // Log the first failure and then every 20th, not every retry.
                 if failures == 1 || failures % 20 == 0 {
                     tracing::warn!(node = self_id, peer = peer.id, address = %peer.address, error = %e, failures, "cannot reach peer");

@@ -167,8 +167,59 @@ impl NodeSpec {
         }
     }
 
+    /// The limits of the links this node dials to its peers: those of
+    /// [`NodeSpec::link_config`], with a keep-alive of one and a half
+    /// heartbeat intervals. A follower's own link to its leader carries only
+    /// its answers to the leader's heartbeats, so once the leader's process
+    /// is gone the keep-alive is the next datagram sent there, and the ICMP
+    /// port unreachable it draws tells the follower to campaign
+    /// (`Node::peer_gone`) long before its election timeout. While the
+    /// leader lives, its replies keep the keep-alive from firing.
+    pub fn peer_dial_link_config(&self) -> LinkConfig {
+        let base = self.link_config();
+        let heartbeat_ms = self.tick_ms.saturating_mul(u64::from(self.heartbeat_ticks));
+        let keep_alive_ms = u32::try_from(heartbeat_ms.saturating_mul(3) / 2)
+            .unwrap_or(u32::MAX)
+            .clamp(1, base.keep_alive_ms);
+        LinkConfig {
+            keep_alive_ms,
+            ..base
+        }
+    }
+
     /// The address of peer `id`, if it is one.
     pub fn peer(&self, id: NodeId) -> Option<&PeerSpec> {
         self.peers.iter().find(|p| p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> NodeSpec {
+        NodeSpec::new(1, "127.0.0.1:0".parse().unwrap(), "/tmp".into(), Vec::new())
+    }
+
+    #[test]
+    fn peers_are_dialled_with_a_keep_alive_of_one_and_a_half_heartbeats() {
+        let spec = spec();
+        let dial = spec.peer_dial_link_config();
+        assert_eq!(dial.keep_alive_ms, 150, "50 ms ticks, 2-tick heartbeats");
+        let base = spec.link_config();
+        assert_eq!(base.keep_alive_ms, 1_000, "the accepting side is unchanged");
+        assert_eq!(dial.idle_timeout_ms, base.idle_timeout_ms);
+        assert!(dial.validate().is_ok());
+    }
+
+    #[test]
+    fn a_slow_heartbeat_keeps_the_usual_keep_alive() {
+        let mut spec = spec();
+        spec.heartbeat_ticks = 10;
+        spec.election_timeout_ticks = 100;
+        spec.tick_ms = 1_000;
+        let dial = spec.peer_dial_link_config();
+        assert_eq!(dial.keep_alive_ms, spec.link_config().keep_alive_ms);
+        assert!(dial.validate().is_ok());
     }
 }

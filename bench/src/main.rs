@@ -32,6 +32,7 @@ mod compare_locks;
 mod compare_report;
 mod compare_sessions;
 mod compare_system;
+mod failover;
 mod fanout_only;
 mod fdatasync;
 mod percentile;
@@ -64,6 +65,9 @@ enum Workload {
     /// The watch fan-out phase of `compare` alone, on a cluster it starts
     /// (no ZooKeeper), with each round's spread in time.
     Fanout(fanout_only::FanoutArgs),
+    /// How long writes stop when the leader's process is killed, round
+    /// after round, on a cluster it starts.
+    Failover(failover::FailoverArgs),
     /// Where a lone write's time goes, from a `perf` trace of the syscalls
     /// of the load generator and the nodes (bench/write-timeline.sh).
     Timeline(write_timeline::TimelineArgs),
@@ -139,6 +143,7 @@ fn main() -> anyhow::Result<()> {
         Workload::Compare(args) => runtime.block_on(compare::run(*args)),
         Workload::MetricsCost(args) => runtime.block_on(metrics_cost::metrics_cost(args)),
         Workload::Fanout(args) => runtime.block_on(fanout_only::fanout(args)),
+        Workload::Failover(args) => runtime.block_on(failover::failover(args)),
         Workload::Timeline(args) => write_timeline::timeline(args),
     }
 }

@@ -169,6 +169,9 @@ pub enum ReplicaMsg {
     },
     /// The StorageActor made a persist batch durable.
     Persisted(corral_core::broadcast::PersistToken),
+    /// A peer's process is gone: its host refused our datagrams (ICMP port
+    /// unreachable, see `Link::remote_gone`).
+    PeerGone(NodeId),
     /// A background snapshot at `index` is on disk.
     SnapshotSaved {
         /// Its last index.
@@ -408,6 +411,18 @@ impl Actor for ReplicaActor {
                 state.drive(&myself);
             }
             ReplicaMsg::SendNews => state.send_held_news(),
+            ReplicaMsg::PeerGone(id) => {
+                if state.node.peer_gone(id) {
+                    tracing::info!(
+                        node = state.spec.id,
+                        leader = id,
+                        "the leader's process is gone: campaigning without waiting for the election timeout"
+                    );
+                    metrics::counter!("corral_replica_leader_gone_total").increment(1);
+                    state.observe_role();
+                }
+                state.schedule_flush(&myself);
+            }
             ReplicaMsg::Consensus(msg, _gate) => {
                 if let Err(why) = state.node.step(msg) {
                     metrics::counter!("corral_replica_rejected_messages_total", "why" => why.name())

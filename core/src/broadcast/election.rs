@@ -248,7 +248,8 @@ impl Node {
     /// Reports that `id`'s process is gone: its host refused our datagrams
     /// (ICMP port unreachable). A follower of `id` ends its lease on `id` at
     /// once, so it grants the other followers' votes, and campaigns within
-    /// the next few ticks instead of waiting out its election timeout, the
+    /// the next few ticks (up to three heartbeat intervals, and a third of
+    /// the election timeout) instead of waiting out its election timeout, the
     /// way a ZooKeeper follower looks for a new leader as soon as its
     /// leader's socket is reset. The few ticks are random, so that followers
     /// told at the same moment do not split the vote. Anything else ignores
@@ -261,7 +262,14 @@ impl Node {
         let campaign = self.role == Role::Follower && self.leader == Some(id) && self.promotable();
         if campaign {
             self.leader = None;
-            let spread = u64::from((self.cfg.election_timeout_ticks / 3).max(1));
+            // A few heartbeats, and well inside the election timeout.
+            let spread = u64::from(
+                self.cfg
+                    .heartbeat_interval_ticks
+                    .saturating_mul(3)
+                    .min(self.cfg.election_timeout_ticks / 3)
+                    .max(1),
+            );
             let wait = u32::try_from(self.rng.range(1, spread + 1)).unwrap_or(1);
             self.election_elapsed_ticks =
                 self.randomized_election_timeout_ticks.saturating_sub(wait);

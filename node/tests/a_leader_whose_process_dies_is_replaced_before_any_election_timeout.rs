@@ -1,0 +1,118 @@
+//! The leader's process dies (kill -9): the followers elect a new leader as
+//! soon as they hear that it is gone, not after their election timeout. Each
+//! follower dials the leader from a socket that reads ICMP port unreachable;
+//! its link's keep-alive (one and a half heartbeats) is the first datagram
+//! sent to the dead port, and the answer makes it campaign at once
+//! (`Node::peer_gone`), as a ZooKeeper follower starts looking for a leader
+//! when its leader's socket is reset.
+//!
+//! The cluster runs with 5 s election timeouts (100 ticks of 50 ms), so
+//! without the report no follower can campaign within 5 s of the leader's
+//! last heartbeat; the new leader is awaited for 4 s. A session on a
+//! follower writes before and after, keeps its id, and the restarted old
+//! leader follows the new one with every write.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use corral_client::{Client, CreateMode};
+use corral_core::tree::ErrorCode;
+use corral_tests::cluster::{Cluster, ClusterOptions};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Below the shortest election timeout (100 ticks of 50 ms).
+const ELECT_WITHIN: Duration = Duration::from_secs(4);
+const WRITES: usize = 20;
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+/// The sum of a counter over `ids` (a node that does not answer counts 0).
+async fn total(cluster: &Cluster, ids: &[u64], series: &str) -> f64 {
+    let mut sum = 0.0;
+    for &id in ids {
+        sum += cluster.metric(id, series).await.unwrap_or(0.0);
+    }
+    sum
+}
+
+async fn leader_replaced() {
+    let options = ClusterOptions::new(3).set("timing.election_timeout_ticks", 100);
+    let mut cluster = Cluster::start_serving(binary(), options).await.unwrap();
+    let ids = cluster.ids();
+    let leader = cluster
+        .wait_leader(&ids, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let survivors: Vec<u64> = ids.iter().copied().filter(|&id| id != leader).collect();
+    let home = survivors[0];
+    let client: Client = cluster.client(home).await.unwrap();
+    let session = client.session_id();
+    client
+        .create("/before", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    for i in 0..WRITES {
+        client
+            .create(&format!("/before/{i}"), b"v", CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let gone_before = total(&cluster, &survivors, "corral_replica_leader_gone_total").await;
+
+    cluster.kill9(leader).unwrap();
+    let killed = Instant::now();
+    let new_leader = cluster
+        .wait_leader(&survivors, ELECT_WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("no leader before any election timeout could end: {e}"));
+    eprintln!(
+        "node {new_leader} leads {} ms after the kill of leader {leader}",
+        killed.elapsed().as_millis()
+    );
+    let gone_after = total(&cluster, &survivors, "corral_replica_leader_gone_total").await;
+    assert!(
+        gone_after > gone_before,
+        "no survivor counted the leader gone ({gone_before} -> {gone_after})"
+    );
+
+    // The session on the surviving follower writes on, under the new leader.
+    let written = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match client.create("/after", b"", CreateMode::Persistent).await {
+                Ok(_) => break,
+                // A write in flight across the change may end so (or be
+                // applied already, and then exist).
+                Err(corral_client::Error::ConnectionLoss { .. }) => {}
+                Err(e) if e.code() == Some(ErrorCode::NodeExists) => break,
+                Err(e) => panic!("the write failed with {e}"),
+            }
+        }
+    })
+    .await;
+    written.expect("the session could not write under the new leader");
+    assert_eq!(client.session_id(), session);
+
+    // The old leader, restarted, follows and holds every write.
+    cluster.start_node(leader).unwrap();
+    cluster
+        .wait_serving(&[leader], Duration::from_secs(30))
+        .await
+        .unwrap();
+    let back = cluster.client(leader).await.unwrap();
+    back.sync("/").await.unwrap();
+    let children = back.get_children("/before").await.unwrap();
+    assert_eq!(children.len(), WRITES);
+    assert!(back.exists("/after").await.unwrap().is_some());
+    let status = cluster.status(leader).await.unwrap();
+    assert!(!status.is_leader, "the restarted node leads again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_process_dies_is_replaced_before_any_election_timeout() {
+    tokio::time::timeout(TEST_TIMEOUT, leader_replaced())
+        .await
+        .expect("test timed out");
+}
