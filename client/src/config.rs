@@ -57,6 +57,13 @@ pub struct ClientConfig {
     /// replies ever gain from bigger datagrams; raise it (up to what the
     /// path carries, e.g. 1,452 on Ethernet) for megabyte reads and writes.
     pub datagram_bytes_max: u16,
+    /// Silence after which the link sends a QUIC keep-alive. Besides keeping
+    /// the link open, it is what an idle session sends to a node whose
+    /// process died, and the ICMP port unreachable it draws moves the
+    /// session at once (see `Link::remote_gone`); a node's own keep-alives
+    /// reset it, so a live link costs nothing more. Below 30 s (the link's
+    /// idle timeout).
+    pub keep_alive: Duration,
 }
 
 impl ClientConfig {
@@ -100,13 +107,14 @@ impl ClientConfig {
         LinkConfig {
             frame_bytes_max: self.frame_bytes_max,
             mtu_bytes_max: self.datagram_bytes_max,
+            keep_alive_ms: u32::try_from(self.keep_alive.as_millis()).unwrap_or(u32::MAX),
             ..LinkConfig::default()
         }
     }
 
     /// A configuration with default limits: 10 s session timeout, 5 s connect
     /// timeout, 1,000 requests in flight, 1,024 buffered items per persistent
-    /// watch, reconnect pauses of at most 1 s.
+    /// watch, reconnect pauses of at most 1 s, keep-alives after 1 s of silence.
     pub fn new(
         endpoints: Vec<String>,
         ca: impl Into<PathBuf>,
@@ -125,6 +133,7 @@ impl ClientConfig {
             watch_buffer_max: 1024,
             reconnect_backoff_max: Duration::from_secs(1),
             datagram_bytes_max: QUIC_MIN_DATAGRAM_BYTES,
+            keep_alive: Duration::from_secs(1),
         }
     }
 
@@ -182,6 +191,12 @@ impl ClientConfig {
             return Err(Error::Config(
                 "requests_inflight_max: must be at least 1".into(),
             ));
+        }
+        let idle_timeout = Duration::from_millis(LinkConfig::default().idle_timeout_ms.into());
+        if self.keep_alive < Duration::from_millis(1) || self.keep_alive >= idle_timeout {
+            return Err(Error::Config(format!(
+                "keep_alive: must be at least 1 ms and below the link's idle timeout ({idle_timeout:?})"
+            )));
         }
         if !(QUIC_MIN_DATAGRAM_BYTES..=QUIC_MAX_DATAGRAM_BYTES).contains(&self.datagram_bytes_max) {
             return Err(Error::Config(format!(
@@ -251,6 +266,16 @@ mod tests {
         assert!(e.contains("datagram_bytes_max"), "{e}");
         config.datagram_bytes_max = 1452;
         assert!(config.validate().is_ok());
+        assert_eq!(config.link_config().keep_alive_ms, 1_000);
+        config.keep_alive = Duration::from_secs(30);
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("keep_alive"), "{e}");
+        config.keep_alive = Duration::ZERO;
+        assert!(config.validate().is_err());
+        config.keep_alive = Duration::from_millis(250);
+        assert!(config.validate().is_ok());
+        assert_eq!(config.link_config().keep_alive_ms, 250);
+        assert!(config.link_config().validate().is_ok());
         config.requests_inflight_max = 0;
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains("requests_inflight_max"), "{e}");

@@ -3,7 +3,8 @@
 //! timeout ends it. The dead node's host answers each datagram sent to it
 //! with ICMP port unreachable, as a TCP peer answers with a reset; the client
 //! reads that on its socket's error queue and resumes the session elsewhere:
-//! - an idle session, on its link's next QUIC keep-alive (every 5 s);
+//! - an idle session, on its link's next QUIC keep-alive (after 1 s of
+//!   silence, `ClientConfig::keep_alive`);
 //! - a session with a read in flight, on the read's own datagram.
 //!
 //! Both keep their session id and their ephemerals; a new session that
