@@ -1,21 +1,37 @@
 //! `corral-bench failover`: how long writes stop when the leader's process
-//! dies. A session on a follower writes with one request in flight; each
-//! round kills the leader with SIGKILL, times the first write acknowledged
-//! after the kill that was sent after it, and the first status that shows
-//! a new leader, then restarts the killed node and waits for it to serve.
+//! dies, for corral or (`--system zookeeper`) for Apache ZooKeeper on the
+//! same machine. A session on a follower writes with one request in flight;
+//! each round kills the leader with SIGKILL and times the first write sent
+//! after the kill that is acknowledged, and the first poll that shows a new
+//! leader; then it restarts the killed server and waits for it to serve.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use corral_client::{Client, CreateMode, ErrorCode};
 use corral_tests::cluster::{Cluster, ClusterOptions};
 
+use crate::compare_system::{Session, SystemAddress, SystemKind};
 use crate::percentile::percentile;
+use crate::zk_ensemble::ZkEnsemble;
+
+/// The system `failover` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FailoverSystem {
+    /// A corral cluster (its `corral serve` processes).
+    Corral,
+    /// An Apache ZooKeeper ensemble (Debian's `zookeeper` package; needs the
+    /// `zookeeper` feature).
+    Zookeeper,
+}
 
 /// Arguments of `failover`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct FailoverArgs {
-    /// Nodes in the cluster.
+    /// The system to measure.
+    #[arg(long, value_enum, default_value_t = FailoverSystem::Corral)]
+    system: FailoverSystem,
+    /// Servers in the cluster.
     #[arg(long, default_value_t = 3)]
     nodes: u64,
     /// Leaders killed, one per round.
@@ -26,20 +42,138 @@ pub(crate) struct FailoverArgs {
     writes_before: usize,
     /// The `corral` binary (default: next to this one).
     #[arg(long)]
-    corral: Option<std::path::PathBuf>,
+    corral: Option<PathBuf>,
 }
 
-/// Longest a round waits for writes to come back.
-const ROUND_LIMIT: Duration = Duration::from_secs(30);
+/// Longest a round waits for writes to come back, and for servers to serve.
+const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// One round's figures, in microseconds after the kill.
 struct Round {
     /// The first write sent after the kill and acknowledged.
     writes_back_us: u32,
-    /// The first poll of the survivors' status that found a new leader.
+    /// The first poll of the survivors that found a new leader.
     leader_seen_us: u32,
-    /// Writes that failed meanwhile (ConnectionLoss: outcome unknown).
+    /// Writes that failed meanwhile (a write in flight when the leader died
+    /// ends in ConnectionLoss: its outcome is unknown).
     failed: u32,
+}
+
+/// The servers under test.
+enum Servers {
+    Corral {
+        cluster: Box<Cluster>,
+        ids: Vec<u64>,
+        tls: (PathBuf, PathBuf, PathBuf),
+    },
+    ZooKeeper {
+        ensemble: ZkEnsemble,
+        root: PathBuf,
+    },
+}
+
+impl Servers {
+    async fn start(args: &FailoverArgs) -> anyhow::Result<Self> {
+        match args.system {
+            FailoverSystem::Corral => {
+                let binary = crate::corral_binary(args.corral.clone())?;
+                let options = ClusterOptions::new(args.nodes).set_log("warn");
+                let cluster = Cluster::start_serving(&binary, options).await?;
+                let ids = cluster.ids();
+                let files = &cluster.manifest().client;
+                let tls = (files.ca.clone(), files.cert.clone(), files.key.clone());
+                Ok(Servers::Corral {
+                    cluster: Box::new(cluster),
+                    ids,
+                    tls,
+                })
+            }
+            FailoverSystem::Zookeeper => {
+                let root = std::env::temp_dir()
+                    .join(format!("corral-bench-failover-{}", std::process::id()));
+                let nodes = usize::try_from(args.nodes)?;
+                let ensemble = ZkEnsemble::start(&root, nodes, ROUND_LIMIT).await?;
+                Ok(Servers::ZooKeeper { ensemble, root })
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Servers::Corral { ids, .. } => ids.len(),
+            Servers::ZooKeeper { ensemble, .. } => ensemble.endpoints().len(),
+        }
+    }
+
+    /// The server (an index) that leads, among `among`.
+    async fn leader(&self, among: &[usize]) -> Option<usize> {
+        match self {
+            Servers::Corral { cluster, ids, .. } => {
+                let candidates: Vec<u64> = among.iter().map(|&i| ids[i]).collect();
+                let (id, _) = cluster.leader_among(&candidates).await?;
+                ids.iter().position(|&x| x == id)
+            }
+            Servers::ZooKeeper { ensemble, .. } => {
+                for &i in among {
+                    if ensemble.mode(i).await.as_deref() == Some("leader") {
+                        return Some(i);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn kill9(&mut self, index: usize) -> anyhow::Result<()> {
+        match self {
+            Servers::Corral { cluster, ids, .. } => cluster.kill9(ids[index]),
+            Servers::ZooKeeper { ensemble, .. } => ensemble.kill9(index),
+        }
+    }
+
+    async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        match self {
+            Servers::Corral { cluster, ids, .. } => {
+                cluster.start_node(ids[index])?;
+                let all = ids.clone();
+                cluster.wait_serving(&all, ROUND_LIMIT).await
+            }
+            Servers::ZooKeeper { ensemble, .. } => {
+                ensemble.start_server(index)?;
+                let all: Vec<usize> = (0..ensemble.endpoints().len()).collect();
+                ensemble.wait_serving(&all, ROUND_LIMIT).await
+            }
+        }
+    }
+
+    /// Server `index` alone, for a session that stays there.
+    fn address(&self, index: usize) -> anyhow::Result<SystemAddress> {
+        let (kind, endpoint, tls) = match self {
+            Servers::Corral { cluster, ids, tls } => (
+                SystemKind::Corral,
+                cluster.node(ids[index])?.listen.to_string(),
+                Some(tls.clone()),
+            ),
+            Servers::ZooKeeper { ensemble, .. } => (
+                SystemKind::ZooKeeper,
+                ensemble.endpoints()[index].clone(),
+                None,
+            ),
+        };
+        Ok(SystemAddress {
+            kind,
+            endpoints: vec![endpoint],
+            tls,
+            shared: None,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Servers::Corral { .. } => "corral",
+            Servers::ZooKeeper { .. } => "zookeeper",
+        }
+    }
 }
 
 /// Runs `failover`.
@@ -47,13 +181,20 @@ pub(crate) async fn failover(args: FailoverArgs) -> anyhow::Result<()> {
     if args.nodes < 3 {
         bail!("--nodes must be at least 3: a smaller cluster has no quorum without its leader");
     }
-    let binary = crate::corral_binary(args.corral.clone())?;
-    let options = ClusterOptions::new(args.nodes).set_log("warn");
-    let mut cluster = Cluster::start_serving(&binary, options).await?;
-    let ids = cluster.ids();
+    let mut servers = Servers::start(&args).await?;
+    let result = run_rounds(&mut servers, &args).await;
+    if let Servers::ZooKeeper { root, .. } = &servers {
+        let root = root.clone();
+        drop(servers);
+        let _ = std::fs::remove_dir_all(root);
+    }
+    result
+}
+
+async fn run_rounds(servers: &mut Servers, args: &FailoverArgs) -> anyhow::Result<()> {
     let mut rounds = Vec::with_capacity(args.rounds);
     for round in 0..args.rounds {
-        let r = one_round(&mut cluster, &ids, round, args.writes_before)
+        let r = one_round(servers, round, args.writes_before)
             .await
             .with_context(|| format!("round {round}"))?;
         println!(
@@ -70,8 +211,10 @@ pub(crate) async fn failover(args: FailoverArgs) -> anyhow::Result<()> {
     seen.sort_unstable();
     let ms = |v: &[u32], q: f64| f64::from(percentile(v, q)) / 1e3;
     println!(
-        "corral-bench failover: {} nodes, {} leaders killed (SIGKILL), a session on a follower writing",
-        args.nodes, args.rounds
+        "corral-bench failover: {}, {} servers, {} leaders killed (SIGKILL), a session on a follower writing",
+        servers.name(),
+        args.nodes,
+        args.rounds
     );
     println!(
         "  writes back after  ms  p50 {:.1}  p90 {:.1}  max {:.1}",
@@ -89,32 +232,39 @@ pub(crate) async fn failover(args: FailoverArgs) -> anyhow::Result<()> {
 }
 
 async fn one_round(
-    cluster: &mut Cluster,
-    ids: &[u64],
+    servers: &mut Servers,
     round: usize,
     writes_before: usize,
 ) -> anyhow::Result<Round> {
-    let leader = cluster.wait_leader(ids, ROUND_LIMIT).await?;
-    let survivors: Vec<u64> = ids.iter().copied().filter(|&id| id != leader).collect();
+    let all: Vec<usize> = (0..servers.count()).collect();
+    let deadline = Instant::now() + ROUND_LIMIT;
+    let leader = loop {
+        if let Some(leader) = servers.leader(&all).await {
+            break leader;
+        }
+        if Instant::now() > deadline {
+            bail!("no leader within {ROUND_LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let survivors: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
     let home = survivors[round % survivors.len()];
-    let client = cluster.client(home).await?;
+    let session = Session::connect(&servers.address(home)?, 0).await?;
     let path = format!("/corral-bench-failover-{round}");
-    client.create(&path, b"", CreateMode::Persistent).await?;
+    session.ensure(&path, b"").await?;
     for _ in 0..writes_before {
-        client.set_data(&path, b"before", None).await?;
+        session.write(&path, b"before").await?;
     }
     let (kill_tx, kill_rx) = tokio::sync::watch::channel(None);
-    let writer = tokio::spawn(write_until_back(client.clone(), path, kill_rx));
+    let writer = tokio::spawn(write_until_back(session.clone(), path, kill_rx));
     // Let the writer be mid-stream when the leader dies.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    cluster.kill9(leader)?;
+    servers.kill9(leader)?;
     let killed = Instant::now();
     kill_tx.send_replace(Some(killed));
     let leader_seen = loop {
-        if let Some((id, _)) = cluster.leader_among(&survivors).await {
-            if id != leader {
-                break killed.elapsed();
-            }
+        if servers.leader(&survivors).await.is_some() {
+            break killed.elapsed();
         }
         if killed.elapsed() > ROUND_LIMIT {
             bail!("no new leader within {ROUND_LIMIT:?}");
@@ -125,9 +275,8 @@ async fn one_round(
     let writes_back = back_at
         .checked_duration_since(killed)
         .context("writes came back before the kill")?;
-    client.close().await?;
-    cluster.start_node(leader)?;
-    cluster.wait_serving(ids, ROUND_LIMIT).await?;
+    session.close().await?;
+    servers.restart(leader).await?;
     let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
     Ok(Round {
         writes_back_us: us(writes_back),
@@ -138,9 +287,9 @@ async fn one_round(
 
 /// Writes one at a time until a write sent after the kill (once `kill`
 /// says when it was) is acknowledged; returns when it was, and how many
-/// writes failed (ConnectionLoss: a write in flight when the leader died).
+/// writes failed meanwhile.
 async fn write_until_back(
-    client: Client,
+    session: Session,
     path: String,
     kill: tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> anyhow::Result<(Instant, u32)> {
@@ -148,15 +297,17 @@ async fn write_until_back(
     let mut failed = 0u32;
     loop {
         let sent = Instant::now();
-        let result = client.set_data(&path, b"after", None).await;
+        let result = session.write(&path, b"after").await;
         let sent_after_kill = (*kill.borrow()).is_some_and(|killed| sent >= killed);
         match result {
-            Ok(_) if sent_after_kill => return Ok((Instant::now(), failed)),
-            Ok(_) => {}
-            // Lost with the link, or answered so by the follower whose
-            // forward the old leader took with it.
-            Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => failed += 1,
-            Err(e) => return Err(e).context("a write failed"),
+            Ok(()) if sent_after_kill => return Ok((Instant::now(), failed)),
+            Ok(()) => {}
+            // Connection loss, or the leader's change answered so: the
+            // session goes on (both clients reconnect by themselves).
+            Err(_) => {
+                failed += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         if started.elapsed() > ROUND_LIMIT {
             bail!("writes did not come back within {ROUND_LIMIT:?}");

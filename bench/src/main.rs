@@ -39,6 +39,7 @@ mod percentile;
 mod process_cpu;
 mod quiet_servers;
 mod write_timeline;
+mod zk_ensemble;
 /// mimalloc, as in the node binary: the load generator shares the machine
 /// with the nodes, so it spends as little CPU on allocation as it can.
 #[global_allocator]

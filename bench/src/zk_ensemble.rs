@@ -1,0 +1,200 @@
+//! An Apache ZooKeeper ensemble on loopback that a bench starts, kills one
+//! server of, restarts and stops: Debian's `zookeeper` package run the way
+//! bench/zk-compare.sh runs it (fsync on, the package's heap), one
+//! `QuorumPeerMain` process per server.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Where Debian's `zookeeper` package puts the server.
+pub(crate) const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
+/// The logger binding that sends the servers' logs to their log files.
+const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
+/// zkServer.sh's default heap (ZK_SERVER_HEAP).
+const HEAP_MB: u32 = 1000;
+/// Longest wait for one answer of a four-letter word.
+const FOUR_LETTERS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One server of the ensemble.
+struct Server {
+    id: usize,
+    client_port: u16,
+    dir: PathBuf,
+    process: Option<Child>,
+}
+
+/// A running ensemble; dropping it kills every server it started.
+pub(crate) struct ZkEnsemble {
+    servers: Vec<Server>,
+    classpath: String,
+}
+
+impl ZkEnsemble {
+    /// Writes one config per server under `root` and starts `n` servers;
+    /// returns once all serve (at most `timeout`).
+    pub(crate) async fn start(root: &Path, n: usize, timeout: Duration) -> anyhow::Result<Self> {
+        if !Path::new(ZK_JAR).exists() {
+            bail!("{ZK_JAR} is missing: apt-get install zookeeper");
+        }
+        let mut classpath = ZK_JAR.to_owned();
+        if Path::new(SLF4J_SIMPLE_JAR).exists() {
+            classpath.push(':');
+            classpath.push_str(SLF4J_SIMPLE_JAR);
+        }
+        let mut ports = Vec::with_capacity(n);
+        for _ in 0..n {
+            ports.push((free_port()?, free_port()?, free_port()?));
+        }
+        let peers: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, quorum, election))| {
+                format!("server.{}=127.0.0.1:{quorum}:{election}\n", i + 1)
+            })
+            .collect();
+        let mut servers = Vec::with_capacity(n);
+        for (i, (client_port, ..)) in ports.iter().enumerate() {
+            let id = i + 1;
+            let dir = root.join(format!("zk-{id}"));
+            let data = dir.join("data");
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create {}", data.display()))?;
+            std::fs::write(data.join("myid"), format!("{id}\n"))?;
+            let config = format!(
+                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
+                 clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nforceSync=yes\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=srvr\n{peers}",
+                data.display()
+            );
+            std::fs::write(dir.join("zoo.cfg"), config)?;
+            servers.push(Server {
+                id,
+                client_port: *client_port,
+                dir,
+                process: None,
+            });
+        }
+        let mut ensemble = Self { servers, classpath };
+        for i in 0..n {
+            ensemble.start_server(i)?;
+        }
+        let all: Vec<usize> = (0..n).collect();
+        ensemble.wait_serving(&all, timeout).await?;
+        Ok(ensemble)
+    }
+
+    /// The servers' client endpoints, in order.
+    pub(crate) fn endpoints(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.client_port))
+            .collect()
+    }
+
+    /// Starts server `index` (again).
+    pub(crate) fn start_server(&mut self, index: usize) -> anyhow::Result<()> {
+        let classpath = self.classpath.clone();
+        let server = self.servers.get_mut(index).context("no such server")?;
+        let log = std::fs::File::create(server.dir.join("server.log"))?;
+        let child = Command::new("java")
+            .arg(format!("-Xms{HEAP_MB}m"))
+            .arg(format!("-Xmx{HEAP_MB}m"))
+            .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+            .arg("-cp")
+            .arg(&classpath)
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(server.dir.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start ZooKeeper server {} (java)", server.id))?;
+        server.process = Some(child);
+        Ok(())
+    }
+
+    /// Kills server `index` with SIGKILL and reaps it.
+    pub(crate) fn kill9(&mut self, index: usize) -> anyhow::Result<()> {
+        let server = self.servers.get_mut(index).context("no such server")?;
+        if let Some(mut child) = server.process.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Server `index`'s mode ("leader", "follower"), if it serves.
+    pub(crate) async fn mode(&self, index: usize) -> Option<String> {
+        let server = self.servers.get(index)?;
+        let reply = four_letters(server.client_port, "srvr").await.ok()?;
+        reply
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_owned)
+    }
+
+    /// Waits until every server of `indexes` leads or follows.
+    pub(crate) async fn wait_serving(
+        &self,
+        indexes: &[usize],
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut serving = 0;
+            for &i in indexes {
+                if matches!(self.mode(i).await.as_deref(), Some("leader" | "follower")) {
+                    serving += 1;
+                }
+            }
+            if serving == indexes.len() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "ZooKeeper servers {indexes:?} not serving within {timeout:?} (logs under {})",
+                    self.servers
+                        .first()
+                        .and_then(|s| s.dir.parent())
+                        .map_or_else(String::new, |d| d.display().to_string())
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for ZkEnsemble {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            // Only the processes this ensemble started, by their handles.
+            let _ = self.kill9(i);
+        }
+    }
+}
+
+/// A port free on loopback right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The reply of a ZooKeeper four-letter word on `port`.
+async fn four_letters(port: u16, word: &str) -> anyhow::Result<String> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream.write_all(word.as_bytes()).await?;
+        let mut reply = Vec::new();
+        (&mut stream).take(64 << 10).read_to_end(&mut reply).await?;
+        anyhow::Ok(String::from_utf8_lossy(&reply).into_owned())
+    };
+    tokio::time::timeout(FOUR_LETTERS_TIMEOUT, exchange)
+        .await
+        .context("no answer")?
+}
