@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use corral_core::tree::{Request, Response, SessionId, ZkError};
+use corral_core::tree::{ErrorCode, Request, Response, SessionId, ZkError};
 use tokio::task::JoinHandle;
 
 use crate::config::ClientConfig;
@@ -58,9 +58,31 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// First pause before dialling every endpoint again while the cluster
+/// elects a leader.
+const RETRY_PAUSE_MIN: Duration = Duration::from_millis(50);
+
+/// Whether a node refused a new session because it has no leader just now
+/// (ConnectionLoss: the leader changed or none is known), which an election
+/// ends within moments.
+fn is_between_leaders(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::SessionRefused {
+            code: Some(ErrorCode::ConnectionLoss),
+            ..
+        }
+    )
+}
+
 impl Client {
-    /// Opens a session on one of `config.endpoints`, trying each once in turn
-    /// from a random one until a server accepts.
+    /// Opens a session on one of `config.endpoints`, trying each in turn
+    /// from a random one until a server accepts. A round in which some node
+    /// answered that it has no leader just now (the cluster is electing one:
+    /// a refusal with ConnectionLoss) is tried again after a pause, until
+    /// the session timeout has passed since the first dial, as a ZooKeeper
+    /// client keeps looking for a server; any other failure of every
+    /// endpoint ends the call with [`Error::NoServer`].
     ///
     /// Must be called inside a tokio runtime. Cancel safety: cancel-safe; no
     /// session is left on this side.
@@ -78,28 +100,42 @@ impl Client {
         let count = config.endpoints.len();
         let endpoints = config.endpoints.join(",");
         let connect_timeout = config.connect_timeout;
+        let give_up_after = config.session_timeout;
+        let pause_max = config.reconnect_backoff_max;
         let session = Arc::new(Session::new(config, connector.dialer.clone()));
-        let start = random_index(count);
-        let mut attempts = Vec::new();
-        for k in 0..count {
-            let index = (start + k) % count;
-            match session.dial(index, false, connect_timeout).await {
-                Ok(connection) => {
-                    let supervisor = tokio::spawn(supervise(session.clone(), connection));
-                    return Ok(Client {
-                        inner: Arc::new(Inner {
-                            session,
-                            supervisor: Mutex::new(Some(supervisor)),
-                        }),
-                    });
+        let started = tokio::time::Instant::now();
+        let mut pause = RETRY_PAUSE_MIN;
+        loop {
+            let start = random_index(count);
+            let mut attempts = Vec::new();
+            let mut electing = false;
+            for k in 0..count {
+                let index = (start + k) % count;
+                match session.dial(index, false, connect_timeout).await {
+                    Ok(connection) => {
+                        let supervisor = tokio::spawn(supervise(session.clone(), connection));
+                        return Ok(Client {
+                            inner: Arc::new(Inner {
+                                session,
+                                supervisor: Mutex::new(Some(supervisor)),
+                            }),
+                        });
+                    }
+                    Err(e) => {
+                        electing |= is_between_leaders(&e);
+                        attempts.push(format!("{}: {e}", session.config.endpoints[index]));
+                    }
                 }
-                Err(e) => attempts.push(format!("{}: {e}", session.config.endpoints[index])),
             }
+            if !electing || started.elapsed() + pause >= give_up_after {
+                return Err(Error::NoServer {
+                    endpoints,
+                    attempts: attempts.join("; "),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(pause_max.max(RETRY_PAUSE_MIN));
         }
-        Err(Error::NoServer {
-            endpoints,
-            attempts: attempts.join("; "),
-        })
     }
 
     pub(crate) fn session(&self) -> &Arc<Session> {

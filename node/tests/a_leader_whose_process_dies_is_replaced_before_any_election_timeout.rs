@@ -10,7 +10,10 @@
 //! without the report no follower can campaign within 5 s of the leader's
 //! last heartbeat; the new leader is awaited for 4 s. A session on a
 //! follower writes before and after, keeps its id, and the restarted old
-//! leader follows the new one with every write.
+//! leader follows the new one with every write. A new session asked for
+//! right after the kill opens once the new leader is there: the followers
+//! refuse it while they forward to the dead leader, and the client tries
+//! again rather than failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -64,6 +67,10 @@ async fn leader_replaced() {
 
     cluster.kill9(leader).unwrap();
     let killed = Instant::now();
+    // A new session asked for while the survivors still forward to the dead
+    // leader: they answer that the leader changed, and the client tries
+    // again until the election is over, instead of failing.
+    let newcomer = tokio::spawn(Client::connect(cluster.client_config(&survivors)));
     let new_leader = cluster
         .wait_leader(&survivors, ELECT_WITHIN)
         .await
@@ -77,6 +84,15 @@ async fn leader_replaced() {
         gone_after > gone_before,
         "no survivor counted the leader gone ({gone_before} -> {gone_after})"
     );
+
+    let newcomer = newcomer
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("a session asked for during the election was refused: {e}"));
+    newcomer
+        .create("/newcomer", b"", CreateMode::Ephemeral)
+        .await
+        .unwrap();
 
     // The session on the surviving follower writes on, under the new leader.
     let written = tokio::time::timeout(Duration::from_secs(15), async {
