@@ -82,10 +82,11 @@ pub fn spawn_peer(
     tx
 }
 
-/// Tells the replica that `peer`'s process is gone (nothing to tell before
-/// it has started: a campaign needs it anyway).
-fn report_gone(replica: &ReplicaSlot, peer: NodeId) {
-    if let Some(replica) = replica.get() {
+/// Tells the replica when a link or dial to `peer` failed because its
+/// process is gone (nothing to tell before the replica has started: a
+/// campaign needs it anyway).
+fn report_if_gone(replica: &ReplicaSlot, peer: NodeId, failure: &TransportError) {
+    if let (TransportError::Unreachable { .. }, Some(replica)) = (failure, replica.get()) {
         // Fails only when the replica is stopping.
         let _ = replica.cast(ReplicaMsg::PeerGone(peer));
     }
@@ -138,18 +139,14 @@ async fn run_peer(
                     }
                     Err(e) => {
                         tracing::info!(node = self_id, peer = peer.id, error = %e, "link to peer lost");
-                        if matches!(e, TransportError::Unreachable { .. }) {
-                            report_gone(&replica, peer.id);
-                        }
+                        report_if_gone(&replica, peer.id, &e);
                         link.close(CloseCode::Normal, "link error");
                     }
                 }
             }
             Err(e) => {
                 failures += 1;
-                if matches!(e, TransportError::Unreachable { .. }) {
-                    report_gone(&replica, peer.id);
-                }
+                report_if_gone(&replica, peer.id, &e);
                 // Log the first failure and then every 20th, not every retry.
                 if failures == 1 || failures % 20 == 0 {
                     tracing::warn!(node = self_id, peer = peer.id, address = %peer.address, error = %e, failures, "cannot reach peer");

@@ -101,7 +101,7 @@ impl Servers {
     fn count(&self) -> usize {
         match self {
             Servers::Corral { ids, .. } => ids.len(),
-            Servers::ZooKeeper { ensemble, .. } => ensemble.endpoints().len(),
+            Servers::ZooKeeper { ensemble, .. } => ensemble.len(),
         }
     }
 
@@ -140,7 +140,7 @@ impl Servers {
             }
             Servers::ZooKeeper { ensemble, .. } => {
                 ensemble.start_server(index)?;
-                let all: Vec<usize> = (0..ensemble.endpoints().len()).collect();
+                let all: Vec<usize> = (0..ensemble.len()).collect();
                 ensemble.wait_serving(&all, ROUND_LIMIT).await
             }
         }
@@ -148,30 +148,25 @@ impl Servers {
 
     /// Server `index` alone, for a session that stays there.
     fn address(&self, index: usize) -> anyhow::Result<SystemAddress> {
-        let (kind, endpoint, tls) = match self {
+        let (endpoint, tls) = match self {
             Servers::Corral { cluster, ids, tls } => (
-                SystemKind::Corral,
                 cluster.node(ids[index])?.listen.to_string(),
                 Some(tls.clone()),
             ),
-            Servers::ZooKeeper { ensemble, .. } => (
-                SystemKind::ZooKeeper,
-                ensemble.endpoints()[index].clone(),
-                None,
-            ),
+            Servers::ZooKeeper { ensemble, .. } => (ensemble.endpoint(index)?, None),
         };
         Ok(SystemAddress {
-            kind,
+            kind: self.kind(),
             endpoints: vec![endpoint],
             tls,
             shared: None,
         })
     }
 
-    fn name(&self) -> &'static str {
+    fn kind(&self) -> SystemKind {
         match self {
-            Servers::Corral { .. } => "corral",
-            Servers::ZooKeeper { .. } => "zookeeper",
+            Servers::Corral { .. } => SystemKind::Corral,
+            Servers::ZooKeeper { .. } => SystemKind::ZooKeeper,
         }
     }
 }
@@ -212,7 +207,7 @@ async fn run_rounds(servers: &mut Servers, args: &FailoverArgs) -> anyhow::Resul
     let ms = |v: &[u32], q: f64| f64::from(percentile(v, q)) / 1e3;
     println!(
         "corral-bench failover: {}, {} servers, {} leaders killed (SIGKILL), a session on a follower writing",
-        servers.name(),
+        servers.kind().name(),
         args.nodes,
         args.rounds
     );

@@ -88,12 +88,15 @@ impl ZkEnsemble {
         Ok(ensemble)
     }
 
-    /// The servers' client endpoints, in order.
-    pub(crate) fn endpoints(&self) -> Vec<String> {
-        self.servers
-            .iter()
-            .map(|s| format!("127.0.0.1:{}", s.client_port))
-            .collect()
+    /// How many servers the ensemble has.
+    pub(crate) fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Server `index`'s client endpoint.
+    pub(crate) fn endpoint(&self, index: usize) -> anyhow::Result<String> {
+        let server = self.servers.get(index).context("no such server")?;
+        Ok(format!("127.0.0.1:{}", server.client_port))
     }
 
     /// Starts server `index` (again).

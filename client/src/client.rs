@@ -12,7 +12,7 @@ use crate::config::ClientConfig;
 use crate::connection::{Call, PendingWatch, ReplyResult, Submitted};
 use crate::connector::Connector;
 use crate::error::{Error, Result};
-use crate::session::{Session, supervise};
+use crate::session::{RECONNECT_PAUSE_FIRST, Session, supervise};
 use crate::state::{SessionState, StateChanges};
 use crate::watch::StreamEnd;
 
@@ -58,10 +58,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// First pause before dialling every endpoint again while the cluster
-/// elects a leader.
-const RETRY_PAUSE_MIN: Duration = Duration::from_millis(50);
-
 /// Whether a node refused a new session because it has no leader just now
 /// (ConnectionLoss: the leader changed or none is known), which an election
 /// ends within moments.
@@ -104,7 +100,7 @@ impl Client {
         let pause_max = config.reconnect_backoff_max;
         let session = Arc::new(Session::new(config, connector.dialer.clone()));
         let started = tokio::time::Instant::now();
-        let mut pause = RETRY_PAUSE_MIN;
+        let mut pause = RECONNECT_PAUSE_FIRST;
         loop {
             let start = random_index(count);
             let mut attempts = Vec::new();
@@ -134,7 +130,7 @@ impl Client {
                 });
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(pause_max.max(RETRY_PAUSE_MIN));
+            pause = (pause * 2).min(pause_max);
         }
     }
 

@@ -32,7 +32,7 @@ use crate::watch::StreamEnd;
 use crate::watch_registry::WatchRegistry;
 
 /// First pause between two rounds of reconnect attempts.
-const RECONNECT_PAUSE_FIRST: Duration = Duration::from_millis(50);
+pub(crate) const RECONNECT_PAUSE_FIRST: Duration = Duration::from_millis(50);
 
 /// The session's identity as the cluster granted it.
 #[derive(Debug, Clone, Copy)]

@@ -57,53 +57,44 @@ fn time_to_new_leader_ms(seed: u64, tick_ms: u64, gone_notice_percent: u64) -> u
     }
 }
 
-/// (seeds within 2 election timeouts, p50, p99, max) in ms.
-fn measure(tick_ms: u64) -> (u64, u64, u64, u64) {
-    measure_with(tick_ms, 0)
-}
-
-/// [`measure`] where each survivor hears of the crash with
-/// `gone_notice_percent` chance.
-fn measure_with(tick_ms: u64, gone_notice_percent: u64) -> (u64, u64, u64, u64) {
-    let bound_ms = 2 * u64::from(ELECTION_TIMEOUT_TICKS) * tick_ms;
+/// Every seed's ms from the crash to a new leader, sorted; each survivor
+/// hears of the crash with `gone_notice_percent` chance.
+fn times_ms(tick_ms: u64, gone_notice_percent: u64) -> Vec<u64> {
     let mut times: Vec<u64> = (0..SEEDS)
         .map(|seed| time_to_new_leader_ms(seed, tick_ms, gone_notice_percent))
         .collect();
     times.sort_unstable();
-    let within = times.iter().filter(|&&t| t <= bound_ms).count() as u64;
+    times
+}
+
+/// Prints the spread of sorted `times`; returns (seeds within 2 election
+/// timeouts, p50 in ms).
+fn report(times: &[u64], tick_ms: u64, gone_notice_percent: u64) -> (u64, u64) {
+    let bound_ms = 2 * u64::from(ELECTION_TIMEOUT_TICKS) * tick_ms;
+    let within = seeds_within(times, bound_ms);
+    let p50 = times[times.len() / 2];
     println!(
-        "tick {tick_ms} ms, crash reports {gone_notice_percent}%: new leader within {bound_ms} ms (2 election timeouts) in {within}/{SEEDS} seeds; p50 {} ms, p99 {} ms, max {} ms",
-        times[times.len() / 2],
+        "tick {tick_ms} ms, crash reports {gone_notice_percent}%: new leader within {bound_ms} ms (2 election timeouts) in {within}/{SEEDS} seeds; p50 {p50} ms, p99 {} ms, max {} ms",
         times[times.len() * 99 / 100],
         times[times.len() - 1]
     );
-    (
-        within,
-        times[times.len() / 2],
-        times[times.len() * 99 / 100],
-        times[times.len() - 1],
-    )
+    (within, p50)
+}
+
+/// Seeds whose new leader came within `bound_ms` of the crash.
+fn seeds_within(times: &[u64], bound_ms: u64) -> u64 {
+    times.iter().filter(|&&t| t <= bound_ms).count() as u64
 }
 
 #[test]
 fn new_leader_within_two_election_timeouts_in_99_percent_of_seeds() {
-    let (within, ..) = measure(LAN_TICK_MS);
+    let (within, _) = report(&times_ms(LAN_TICK_MS, 0), LAN_TICK_MS, 0);
     assert!(
         within * 100 >= SEEDS * 99,
         "only {within}/{SEEDS} seeds elected within 2 election timeouts"
     );
     // The stress setting, reported only.
-    measure(TICK_MS);
-}
-
-/// Seeds (of [`SEEDS`]) whose new leader came within `ticks` ticks of the
-/// crash, each survivor told of it with `gone_notice_percent` chance.
-fn seeds_within(ticks: u64, gone_notice_percent: u64) -> u64 {
-    (0..SEEDS)
-        .filter(|&seed| {
-            time_to_new_leader_ms(seed, LAN_TICK_MS, gone_notice_percent) <= ticks * LAN_TICK_MS
-        })
-        .count() as u64
+    report(&times_ms(TICK_MS, 0), TICK_MS, 0);
 }
 
 #[test]
@@ -112,10 +103,12 @@ fn told_of_the_crash_the_survivors_elect_within_eight_ticks() {
     // (`Node::peer_gone`) and campaigns within 3 more; the rest is a vote
     // split by two campaigns in the same round trip, which falls back to
     // the election timeout.
-    let (_, p50_told, ..) = measure_with(LAN_TICK_MS, 100);
-    let (_, p50_untold, ..) = measure(LAN_TICK_MS);
-    let told = seeds_within(8, 100);
-    let untold = seeds_within(8, 0);
+    let told_times = times_ms(LAN_TICK_MS, 100);
+    let untold_times = times_ms(LAN_TICK_MS, 0);
+    let (_, p50_told) = report(&told_times, LAN_TICK_MS, 100);
+    let (_, p50_untold) = report(&untold_times, LAN_TICK_MS, 0);
+    let told = seeds_within(&told_times, 8 * LAN_TICK_MS);
+    let untold = seeds_within(&untold_times, 8 * LAN_TICK_MS);
     println!("within 8 ticks: {told}/{SEEDS} seeds told, {untold}/{SEEDS} untold");
     assert!(
         told * 100 >= SEEDS * 95,

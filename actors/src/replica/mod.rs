@@ -419,8 +419,8 @@ impl Actor for ReplicaActor {
                         "the leader's process is gone: campaigning without waiting for the election timeout"
                     );
                     metrics::counter!("corral_replica_leader_gone_total").increment(1);
-                    state.observe_role();
                 }
+                // The Ready loop sees the leader gone, as any role change.
                 state.schedule_flush(&myself);
             }
             ReplicaMsg::Consensus(msg, _gate) => {
