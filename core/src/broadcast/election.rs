@@ -17,6 +17,11 @@ pub enum TransferError {
     NotVoter(NodeId),
 }
 
+/// Elections after a report that the leader's process is gone whose
+/// timeouts last a few ticks, so a split vote is retried at once; then the
+/// full election timeout applies again.
+const QUICK_CAMPAIGNS: u8 = 4;
+
 impl Node {
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
@@ -35,6 +40,7 @@ impl Node {
             && self.promotable()
         {
             self.election_elapsed_ticks = 0;
+            self.quick_campaigns = self.quick_campaigns.saturating_sub(1);
             if self.cfg.pre_vote {
                 self.campaign_pre_vote();
             } else {
@@ -88,9 +94,36 @@ impl Node {
     }
 
     pub(crate) fn reset_election_timeout(&mut self) {
-        let base = u64::from(self.cfg.election_timeout_ticks);
-        let ticks = self.rng.range(base, 2 * base);
+        let ticks = if self.quick_campaigns > 0 && self.leader.is_none() {
+            // A split vote after the leader's process went: try again within
+            // a few ticks, not a whole election timeout.
+            let spread = self.gone_spread_ticks();
+            spread + self.rng.range(1, 2 * spread + 1)
+        } else {
+            let base = u64::from(self.cfg.election_timeout_ticks);
+            self.rng.range(base, 2 * base)
+        };
         self.randomized_election_timeout_ticks = u32::try_from(ticks).unwrap_or(u32::MAX);
+    }
+
+    /// Ticks over which followers told of their leader's end spread their
+    /// campaigns: a few heartbeats, and well inside the election timeout.
+    fn gone_spread_ticks(&self) -> u64 {
+        u64::from(
+            self.cfg
+                .heartbeat_interval_ticks
+                .saturating_mul(3)
+                .min(self.cfg.election_timeout_ticks / 3)
+                .max(1),
+        )
+    }
+
+    /// Notes that a leader is known again: elections go back to the full timeout.
+    pub(crate) fn end_quick_campaigns(&mut self) {
+        if self.quick_campaigns > 0 {
+            self.quick_campaigns = 0;
+            self.reset_election_timeout();
+        }
     }
 
     fn reset_term_state(&mut self, term: u64) {
@@ -112,6 +145,9 @@ impl Node {
     }
 
     pub(crate) fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
+        if leader.is_some() {
+            self.quick_campaigns = 0;
+        }
         self.reset_term_state(term);
         self.role = Role::Follower;
         self.leader = leader;
@@ -233,6 +269,7 @@ impl Node {
     fn become_leader(&mut self) {
         let term = self.term;
         let me = self.cfg.id;
+        self.quick_campaigns = 0;
         self.reset_term_state(term);
         self.role = Role::Leader;
         self.leader = Some(me);
@@ -252,8 +289,10 @@ impl Node {
     /// the election timeout) instead of waiting out its election timeout, the
     /// way a ZooKeeper follower looks for a new leader as soon as its
     /// leader's socket is reset. The few ticks are random, so that followers
-    /// told at the same moment do not split the vote. Anything else ignores
-    /// the report. Returns whether a campaign is due.
+    /// told at the same moment seldom split the vote; when they still do,
+    /// the next few elections (up to [`QUICK_CAMPAIGNS`]) also start within
+    /// a few ticks, until a leader is known. Anything else ignores the
+    /// report. Returns whether a campaign is due.
     ///
     /// Safe whatever the report's truth: a campaign is what the election
     /// timer would start anyway. If `id` still leads, its next message
@@ -262,14 +301,8 @@ impl Node {
         let campaign = self.role == Role::Follower && self.leader == Some(id) && self.promotable();
         if campaign {
             self.leader = None;
-            // A few heartbeats, and well inside the election timeout.
-            let spread = u64::from(
-                self.cfg
-                    .heartbeat_interval_ticks
-                    .saturating_mul(3)
-                    .min(self.cfg.election_timeout_ticks / 3)
-                    .max(1),
-            );
+            self.quick_campaigns = QUICK_CAMPAIGNS;
+            let spread = self.gone_spread_ticks();
             let wait = u32::try_from(self.rng.range(1, spread + 1)).unwrap_or(1);
             self.election_elapsed_ticks =
                 self.randomized_election_timeout_ticks.saturating_sub(wait);

@@ -240,6 +240,9 @@ pub struct Node {
     election_elapsed_ticks: u32,
     heartbeat_elapsed_ticks: u32,
     randomized_election_timeout_ticks: u32,
+    /// Election timeouts left that last only a few ticks: the leader's process
+    /// was reported gone and no leader is known since (see `peer_gone`).
+    quick_campaigns: u8,
     /// Leader: the target of a transfer in progress (abandoned after an
     /// election timeout).
     transfer: Option<NodeId>,
@@ -300,6 +303,7 @@ impl Node {
             election_elapsed_ticks: 0,
             heartbeat_elapsed_ticks: 0,
             randomized_election_timeout_ticks: cfg.election_timeout_ticks,
+            quick_campaigns: 0,
             transfer: None,
             reads: read_index::ReadIndexState::default(),
             incoming_snapshot: None,

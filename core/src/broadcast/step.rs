@@ -295,5 +295,6 @@ impl Node {
     fn follow(&mut self, leader: super::NodeId) {
         self.leader = Some(leader);
         self.election_elapsed_ticks = 0;
+        self.end_quick_campaigns();
     }
 }
