@@ -26,6 +26,14 @@ fn led_by_1() -> (Cluster, u64) {
     (c, index)
 }
 
+/// The new leader among nodes 2 and 3, and the other one, which follows it.
+fn new_leader(c: &Cluster) -> (u64, u64) {
+    let new = c.leader().filter(|&id| id != 1).expect("a new leader");
+    let other = if new == 2 { 3 } else { 2 };
+    assert_eq!(c.node(other).leader(), Some(new));
+    (new, other)
+}
+
 /// Ticks within which a told follower campaigns: a third of the election
 /// timeout (10 ticks in the test config), far below the timeout itself.
 const SPREAD_TICKS: usize = 3;
@@ -55,10 +63,8 @@ fn the_followers_elect_a_new_leader_within_a_few_ticks() {
     assert!(c.node_mut(3).peer_gone(1));
     assert_eq!(c.node(2).leader(), None, "its lease on node 1 is over");
     tick(&mut c, &[2, 3], SPREAD_TICKS);
-    let new = c.leader().filter(|&id| id != 1).expect("a new leader");
+    let (new, other) = new_leader(&c);
     assert_eq!(c.node(new).term(), old_term + 1, "one round: no split vote");
-    let other = if new == 2 { 3 } else { 2 };
-    assert_eq!(c.node(other).leader(), Some(new));
     assert!(
         c.node(new).committed_index() > committed,
         "the new leader's own entry committed on top of the old ones"
@@ -196,9 +202,7 @@ fn a_split_vote_after_the_report_is_retried_within_a_few_ticks() {
         }
         tick(&mut c, &[2, 3], 1);
     }
-    let new = c.leader().filter(|&id| id != 1).expect("a new leader");
-    let other = if new == 2 { 3 } else { 2 };
-    assert_eq!(c.node(other).leader(), Some(new));
+    let (new, other) = new_leader(&c);
     let index = c.propose(new, 1);
     assert_eq!(c.node(other).committed_index(), index, "writes go on");
 }
@@ -210,8 +214,7 @@ fn once_a_leader_is_known_elections_wait_the_whole_timeout_again() {
     assert!(c.node_mut(2).peer_gone(1));
     assert!(c.node_mut(3).peer_gone(1));
     tick(&mut c, &[2, 3], SPREAD_TICKS);
-    let new = c.leader().filter(|&id| id != 1).expect("a new leader");
-    let other = if new == 2 { 3 } else { 2 };
+    let (new, other) = new_leader(&c);
     let term = c.node(other).term();
     // The new leader falls silent with no report: its follower waits out
     // the election timeout, as for any leader.
