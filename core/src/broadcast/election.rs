@@ -290,7 +290,7 @@ impl Node {
     /// way a ZooKeeper follower looks for a new leader as soon as its
     /// leader's socket is reset. The few ticks are random, so that followers
     /// told at the same moment seldom split the vote; when they still do,
-    /// the next few elections (up to [`QUICK_CAMPAIGNS`]) also start within
+    /// the next few elections (up to four) also start within
     /// a few ticks, until a leader is known. Anything else ignores the
     /// report. Returns whether a campaign is due.
     ///
