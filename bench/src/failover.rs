@@ -1,15 +1,18 @@
 //! `corral-bench failover`: how long writes stop when the leader's process
-//! dies, for corral or (`--system zookeeper`) for Apache ZooKeeper on the
-//! same machine. A session on a follower writes with one request in flight;
-//! each round kills the leader with SIGKILL and times the first write sent
-//! after the kill that is acknowledged, and the first poll that shows a new
-//! leader; then it restarts the killed server and waits for it to serve.
+//! dies, or (`--fault stop`) hangs, for corral or (`--system zookeeper`) for
+//! Apache ZooKeeper on the same machine. A session on a follower writes with
+//! one request in flight; each round kills the leader with SIGKILL (or
+//! pauses it with SIGSTOP, as a long GC pause or a frozen VM would) and
+//! times the first write sent after the fault that is acknowledged, and the
+//! first poll that shows a new leader; then it restarts (or resumes) the
+//! server and waits for every server to serve.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use nix::sys::signal::Signal;
 
 use crate::compare_system::{Session, SystemAddress, SystemKind};
 use crate::percentile::percentile;
@@ -25,6 +28,27 @@ pub(crate) enum FailoverSystem {
     Zookeeper,
 }
 
+/// What happens to the leader each round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Fault {
+    /// SIGKILL: the process dies and its ports answer with ICMP port
+    /// unreachable; the server is restarted after the round.
+    Kill,
+    /// SIGSTOP: the process hangs, silent, its sockets open (no ICMP); it is
+    /// resumed with SIGCONT after the round and must step down.
+    Stop,
+}
+
+impl Fault {
+    /// What the round does to the leader, in words.
+    fn done(self) -> &'static str {
+        match self {
+            Fault::Kill => "killed (SIGKILL)",
+            Fault::Stop => "paused (SIGSTOP) and resumed",
+        }
+    }
+}
+
 /// Arguments of `failover`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct FailoverArgs {
@@ -34,9 +58,12 @@ pub(crate) struct FailoverArgs {
     /// Servers in the cluster.
     #[arg(long, default_value_t = 3)]
     nodes: u64,
-    /// Leaders killed, one per round.
+    /// Leaders killed (or paused), one per round.
     #[arg(long, default_value_t = 10)]
     rounds: usize,
+    /// What each round does to the leader.
+    #[arg(long, value_enum, default_value_t = Fault::Kill)]
+    fault: Fault,
     /// Writes before each kill, so the links are warm.
     #[arg(long, default_value_t = 200)]
     writes_before: usize,
@@ -46,11 +73,13 @@ pub(crate) struct FailoverArgs {
 }
 
 /// Longest a round waits for writes to come back, and for servers to serve.
+/// (A ZooKeeper follower notices a paused leader only after `syncLimit`
+/// ticks: 10 s in the configuration used.)
 const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
-/// One round's figures, in microseconds after the kill.
+/// One round's figures, in microseconds after the fault.
 struct Round {
-    /// The first write sent after the kill and acknowledged.
+    /// The first write sent after the fault and acknowledged.
     writes_back_us: u32,
     /// The first poll of the survivors that found a new leader.
     leader_seen_us: u32,
@@ -124,22 +153,34 @@ impl Servers {
         }
     }
 
-    fn kill9(&mut self, index: usize) -> anyhow::Result<()> {
-        match self {
-            Servers::Corral { cluster, ids, .. } => cluster.kill9(ids[index]),
-            Servers::ZooKeeper { ensemble, .. } => ensemble.kill9(index),
+    /// Kills or pauses server `index`.
+    fn inflict(&mut self, index: usize, fault: Fault) -> anyhow::Result<()> {
+        match (self, fault) {
+            (Servers::Corral { cluster, ids, .. }, Fault::Kill) => cluster.kill9(ids[index]),
+            (Servers::Corral { cluster, ids, .. }, Fault::Stop) => cluster.pause(ids[index]),
+            (Servers::ZooKeeper { ensemble, .. }, Fault::Kill) => ensemble.kill9(index),
+            (Servers::ZooKeeper { ensemble, .. }, Fault::Stop) => {
+                ensemble.signal(index, Signal::SIGSTOP)
+            }
         }
     }
 
-    async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+    /// Restarts (or resumes) server `index`, then waits until every server serves.
+    async fn recover(&mut self, index: usize, fault: Fault) -> anyhow::Result<()> {
         match self {
             Servers::Corral { cluster, ids, .. } => {
-                cluster.start_node(ids[index])?;
+                match fault {
+                    Fault::Kill => cluster.start_node(ids[index])?,
+                    Fault::Stop => cluster.resume(ids[index])?,
+                }
                 let all = ids.clone();
                 cluster.wait_serving(&all, ROUND_LIMIT).await
             }
             Servers::ZooKeeper { ensemble, .. } => {
-                ensemble.start_server(index)?;
+                match fault {
+                    Fault::Kill => ensemble.start_server(index)?,
+                    Fault::Stop => ensemble.signal(index, Signal::SIGCONT)?,
+                }
                 let all: Vec<usize> = (0..ensemble.len()).collect();
                 ensemble.wait_serving(&all, ROUND_LIMIT).await
             }
@@ -189,11 +230,11 @@ pub(crate) async fn failover(args: FailoverArgs) -> anyhow::Result<()> {
 async fn run_rounds(servers: &mut Servers, args: &FailoverArgs) -> anyhow::Result<()> {
     let mut rounds = Vec::with_capacity(args.rounds);
     for round in 0..args.rounds {
-        let r = one_round(servers, round, args.writes_before)
+        let r = one_round(servers, round, args.writes_before, args.fault)
             .await
             .with_context(|| format!("round {round}"))?;
         println!(
-            "round {round}: writes back {:.1} ms after the kill, new leader seen at {:.1} ms, {} writes failed",
+            "round {round}: writes back {:.1} ms after the fault, new leader seen at {:.1} ms, {} writes failed",
             f64::from(r.writes_back_us) / 1e3,
             f64::from(r.leader_seen_us) / 1e3,
             r.failed
@@ -206,10 +247,11 @@ async fn run_rounds(servers: &mut Servers, args: &FailoverArgs) -> anyhow::Resul
     seen.sort_unstable();
     let ms = |v: &[u32], q: f64| f64::from(percentile(v, q)) / 1e3;
     println!(
-        "corral-bench failover: {}, {} servers, {} leaders killed (SIGKILL), a session on a follower writing",
+        "corral-bench failover: {}, {} servers, {} leaders {}, a session on a follower writing",
         servers.kind().name(),
         args.nodes,
-        args.rounds
+        args.rounds,
+        args.fault.done()
     );
     println!(
         "  writes back after  ms  p50 {:.1}  p90 {:.1}  max {:.1}",
@@ -230,6 +272,7 @@ async fn one_round(
     servers: &mut Servers,
     round: usize,
     writes_before: usize,
+    fault: Fault,
 ) -> anyhow::Result<Round> {
     let all: Vec<usize> = (0..servers.count()).collect();
     let deadline = Instant::now() + ROUND_LIMIT;
@@ -252,26 +295,33 @@ async fn one_round(
     }
     let (kill_tx, kill_rx) = tokio::sync::watch::channel(None);
     let writer = tokio::spawn(write_until_back(session.clone(), path, kill_rx));
-    // Let the writer be mid-stream when the leader dies.
+    // Let the writer be mid-stream when the fault strikes.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    servers.kill9(leader)?;
-    let killed = Instant::now();
-    kill_tx.send_replace(Some(killed));
-    let leader_seen = loop {
-        if servers.leader(&survivors).await.is_some() {
-            break killed.elapsed();
-        }
-        if killed.elapsed() > ROUND_LIMIT {
-            bail!("no new leader within {ROUND_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
-    let (back_at, failed) = writer.await.context("the writer panicked")??;
-    let writes_back = back_at
-        .checked_duration_since(killed)
-        .context("writes came back before the kill")?;
+    servers.inflict(leader, fault)?;
+    let struck = Instant::now();
+    kill_tx.send_replace(Some(struck));
+    let measured = async {
+        let leader_seen = loop {
+            if servers.leader(&survivors).await.is_some() {
+                break struck.elapsed();
+            }
+            if struck.elapsed() > ROUND_LIMIT {
+                bail!("no new leader within {ROUND_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let (back_at, failed) = writer.await.context("the writer panicked")??;
+        let writes_back = back_at
+            .checked_duration_since(struck)
+            .context("writes came back before the fault")?;
+        anyhow::Ok((leader_seen, writes_back, failed))
+    }
+    .await;
+    // A paused server is resumed whatever the round found.
+    let recovered = servers.recover(leader, fault).await;
+    let (leader_seen, writes_back, failed) = measured?;
+    recovered?;
     session.close().await?;
-    servers.restart(leader).await?;
     let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
     Ok(Round {
         writes_back_us: us(writes_back),
@@ -280,7 +330,7 @@ async fn one_round(
     })
 }
 
-/// Writes one at a time until a write sent after the kill (once `kill`
+/// Writes one at a time until a write sent after the fault (once `kill`
 /// says when it was) is acknowledged; returns when it was, and how many
 /// writes failed meanwhile.
 async fn write_until_back(

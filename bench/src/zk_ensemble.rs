@@ -1,7 +1,7 @@
-//! An Apache ZooKeeper ensemble on loopback that a bench starts, kills one
-//! server of, restarts and stops: Debian's `zookeeper` package run the way
-//! bench/zk-compare.sh runs it (fsync on, the package's heap), one
-//! `QuorumPeerMain` process per server.
+//! An Apache ZooKeeper ensemble on loopback that a bench starts, kills or
+//! pauses one server of, restarts or resumes and stops: Debian's
+//! `zookeeper` package run the way bench/zk-compare.sh runs it (fsync on,
+//! the package's heap), one `QuorumPeerMain` process per server.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Where Debian's `zookeeper` package puts the server.
@@ -129,6 +131,18 @@ impl ZkEnsemble {
             child.wait()?;
         }
         Ok(())
+    }
+
+    /// Sends `signal` to server `index` (SIGSTOP pauses it, SIGCONT resumes it).
+    pub(crate) fn signal(&self, index: usize, signal: Signal) -> anyhow::Result<()> {
+        let server = self.servers.get(index).context("no such server")?;
+        let child = server
+            .process
+            .as_ref()
+            .with_context(|| format!("ZooKeeper server {} is not running", server.id))?;
+        let pid = Pid::from_raw(i32::try_from(child.id()).context("a PID beyond i32")?);
+        kill(pid, signal)
+            .with_context(|| format!("cannot send {signal} to ZooKeeper server {}", server.id))
     }
 
     /// Server `index`'s mode ("leader", "follower"), if it serves.
