@@ -5,7 +5,8 @@
 //! pauses it with SIGSTOP, as a long GC pause or a frozen VM would) and
 //! times the first write sent after the fault that is acknowledged, and the
 //! first poll that shows a new leader; then it restarts (or resumes) the
-//! server and waits for every server to serve.
+//! server, waits for every server to serve and for the old leader to no
+//! longer claim to lead.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -187,6 +188,19 @@ impl Servers {
         }
     }
 
+    /// Waits until server `index`, which led before the fault, serves
+    /// without claiming to lead (a resumed leader must step down).
+    async fn wait_stepped_down(&self, index: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + ROUND_LIMIT;
+        while self.leader(&[index]).await.is_some() {
+            if Instant::now() > deadline {
+                bail!("server {index} still claims to lead {ROUND_LIMIT:?} after the fault");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
     /// Server `index` alone, for a session that stays there.
     fn address(&self, index: usize) -> anyhow::Result<SystemAddress> {
         let (endpoint, tls) = match self {
@@ -321,6 +335,7 @@ async fn one_round(
     let recovered = servers.recover(leader, fault).await;
     let (leader_seen, writes_back, failed) = measured?;
     recovered?;
+    servers.wait_stepped_down(leader).await?;
     session.close().await?;
     let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
     Ok(Round {
