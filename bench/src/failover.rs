@@ -65,7 +65,7 @@ pub(crate) struct FailoverArgs {
     /// What each round does to the leader.
     #[arg(long, value_enum, default_value_t = Fault::Kill)]
     fault: Fault,
-    /// Writes before each kill, so the links are warm.
+    /// Writes before each fault, so the links are warm.
     #[arg(long, default_value_t = 200)]
     writes_before: usize,
     /// The `corral` binary (default: next to this one).
@@ -307,13 +307,13 @@ async fn one_round(
     for _ in 0..writes_before {
         session.write(&path, b"before").await?;
     }
-    let (kill_tx, kill_rx) = tokio::sync::watch::channel(None);
-    let writer = tokio::spawn(write_until_back(session.clone(), path, kill_rx));
+    let (fault_tx, fault_rx) = tokio::sync::watch::channel(None);
+    let writer = tokio::spawn(write_until_back(session.clone(), path, fault_rx));
     // Let the writer be mid-stream when the fault strikes.
     tokio::time::sleep(Duration::from_millis(20)).await;
     servers.inflict(leader, fault)?;
     let struck = Instant::now();
-    kill_tx.send_replace(Some(struck));
+    fault_tx.send_replace(Some(struck));
     let measured = async {
         let leader_seen = loop {
             if servers.leader(&survivors).await.is_some() {
@@ -345,22 +345,22 @@ async fn one_round(
     })
 }
 
-/// Writes one at a time until a write sent after the fault (once `kill`
+/// Writes one at a time until a write sent after the fault (once `fault`
 /// says when it was) is acknowledged; returns when it was, and how many
 /// writes failed meanwhile.
 async fn write_until_back(
     session: Session,
     path: String,
-    kill: tokio::sync::watch::Receiver<Option<Instant>>,
+    fault: tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> anyhow::Result<(Instant, u32)> {
     let started = Instant::now();
     let mut failed = 0u32;
     loop {
         let sent = Instant::now();
         let result = session.write(&path, b"after").await;
-        let sent_after_kill = (*kill.borrow()).is_some_and(|killed| sent >= killed);
+        let sent_after_fault = (*fault.borrow()).is_some_and(|struck| sent >= struck);
         match result {
-            Ok(()) if sent_after_kill => return Ok((Instant::now(), failed)),
+            Ok(()) if sent_after_fault => return Ok((Instant::now(), failed)),
             Ok(()) => {}
             // Connection loss, or the leader's change answered so: the
             // session goes on (both clients reconnect by themselves).

@@ -12,9 +12,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use corral_client::{Client, CreateMode};
+use corral_client::CreateMode;
 use corral_core::tree::ErrorCode;
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::steps::create_across_leader_change;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Several election timeouts (10 to 20 ticks of 50 ms by default).
@@ -22,27 +23,6 @@ const ELECT_WITHIN: Duration = Duration::from_secs(10);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
-}
-
-/// Creates `path` through `client`, retrying while the leader changes.
-async fn create_across_the_change(client: &Client, path: &str) {
-    let created = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match client.create(path, b"", CreateMode::Persistent).await {
-                Ok(_) => break,
-                Err(corral_client::Error::ConnectionLoss { .. }) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) if e.code() == Some(ErrorCode::NodeExists) => break,
-                Err(e) => panic!("creating {path} failed with {e}"),
-            }
-        }
-    })
-    .await;
-    created.unwrap_or_else(|_| panic!("{path} could not be created within 15 s"));
 }
 
 async fn hung_leader() {
@@ -78,7 +58,7 @@ async fn hung_leader() {
         "node {new} leads {} ms after node {old} was paused",
         paused.elapsed().as_millis()
     );
-    create_across_the_change(&other, "/during").await;
+    create_across_leader_change(&other, "/during").await;
 
     cluster.resume(old).unwrap();
     let (stuck, result) = tokio::time::timeout(Duration::from_secs(30), held)
@@ -132,7 +112,7 @@ async fn hung_leader() {
     }
 
     // The session on the resumed node writes on, through the new leader.
-    create_across_the_change(&stuck, "/after").await;
+    create_across_leader_change(&stuck, "/after").await;
     let reader = cluster.client(new).await.unwrap();
     reader.sync("/").await.unwrap();
     assert!(reader.exists("/after").await.unwrap().is_some());

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use corral_client::{Client, CreateMode};
-use corral_core::tree::ErrorCode;
 use corral_tests::cluster::{Cluster, ClusterOptions};
+use corral_tests::steps::create_across_leader_change;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Below the shortest election timeout (100 ticks of 50 ms).
@@ -95,20 +95,7 @@ async fn leader_replaced() {
         .unwrap();
 
     // The session on the surviving follower writes on, under the new leader.
-    let written = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match client.create("/after", b"", CreateMode::Persistent).await {
-                Ok(_) => break,
-                // A write in flight across the change may end so (or be
-                // applied already, and then exist).
-                Err(corral_client::Error::ConnectionLoss { .. }) => {}
-                Err(e) if e.code() == Some(ErrorCode::NodeExists) => break,
-                Err(e) => panic!("the write failed with {e}"),
-            }
-        }
-    })
-    .await;
-    written.expect("the session could not write under the new leader");
+    create_across_leader_change(&client, "/after").await;
     assert_eq!(client.session_id(), session);
 
     // The old leader, restarted, follows and holds every write.

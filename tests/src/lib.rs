@@ -8,7 +8,8 @@
 //!   where `CARGO_BIN_EXE_corral` names the binary.
 //! - [`node_status`]: what a node reports over HTTP (`/ready`, `/metrics`).
 //! - [`steps`]: bounded steps for recipe scenarios (a wait for a directory's
-//!   children, sessions spread over the nodes).
+//!   children, sessions spread over the nodes, a create across a leader
+//!   change).
 //! - [`through_every_node`]: writes through a session on every node, and
 //!   the check that every node then serves the same tree.
 //! - [`tree_dump`]: every znode as one node serves it, to compare replicas.

@@ -1,10 +1,10 @@
-//! Bounded steps for recipe scenarios on a cluster: every wait has a limit
-//! and a panic that names what did not happen.
+//! Bounded steps for scenarios on a cluster: every wait has a limit and a
+//! panic that names what did not happen.
 
 use std::future::Future;
 use std::time::Duration;
 
-use corral_client::Client;
+use corral_client::{Client, CreateMode, Error, ErrorCode};
 
 use crate::cluster::Cluster;
 
@@ -16,6 +16,29 @@ pub async fn step<T>(what: &str, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(STEP, future)
         .await
         .unwrap_or_else(|_| panic!("{what}: not within {STEP:?}"))
+}
+
+/// Creates the persistent znode `path` through `client` while the leader
+/// may be changing: a ConnectionLoss (the link lost, or the write lost with
+/// an old leader's term) is retried, and NodeExists (an earlier try that
+/// was applied after all) counts as created.
+///
+/// # Panics
+/// On any other error, or if `path` is not created within [`STEP`].
+pub async fn create_across_leader_change(client: &Client, path: &str) {
+    step(&format!("creating {path} across a leader change"), async {
+        loop {
+            match client.create(path, b"", CreateMode::Persistent).await {
+                Ok(_) => return,
+                Err(e) if e.code() == Some(ErrorCode::NodeExists) => return,
+                Err(Error::ConnectionLoss { .. }) => {}
+                Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => {}
+                Err(e) => panic!("creating {path} failed with {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }
 
 /// Waits until `dir` has `count` children as `client` sees them.

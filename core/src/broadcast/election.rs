@@ -290,9 +290,9 @@ impl Node {
     /// way a ZooKeeper follower looks for a new leader as soon as its
     /// leader's socket is reset. The few ticks are random, so that followers
     /// told at the same moment seldom split the vote; when they still do,
-    /// the next few elections (up to four) also start within
-    /// a few ticks, until a leader is known. Anything else ignores the
-    /// report. Returns whether a campaign is due.
+    /// the next few elections (up to four) also start within a few ticks,
+    /// until a leader is known. Anything else ignores the report. Returns
+    /// whether a campaign is due.
     ///
     /// Safe whatever the report's truth: a campaign is what the election
     /// timer would start anyway. If `id` still leads, its next message
