@@ -6,6 +6,7 @@
 #
 #   bench/write-timeline.sh                 # on the data dirs' usual filesystem
 #   TMPDIR=/dev/shm bench/write-timeline.sh # on tmpfs: no disk in the path
+#   RECORD_SECONDS=10 bench/write-timeline.sh --tail-share 0.001  # the p99.9 writes
 #
 # Needs `perf` (Debian: linux-perf) and root (or kernel.perf_event_paranoid
 # at -1) for system-wide syscall tracepoints. The cluster is the one
@@ -54,4 +55,4 @@ bench_pid=""
 cat "$work/writes.out"
 echo
 perf script -i "$work/perf.data" -F comm,pid,tid,time,event,trace 2>/dev/null |
-    "$target_dir/release/corral-bench" timeline
+    "$target_dir/release/corral-bench" timeline "$@"

@@ -39,6 +39,9 @@ pub(crate) struct TimelineArgs {
     /// The leader's PID (default: the node process that sends the most).
     #[arg(long)]
     leader_pid: Option<u32>,
+    /// The share of writes, slowest first, that the tail column describes.
+    #[arg(long, default_value_t = 0.01)]
+    tail_share: f64,
 }
 
 /// A syscall event of interest.
@@ -271,17 +274,50 @@ pub(crate) fn timeline(args: TimelineArgs) -> anyhow::Result<()> {
     println!(
         "corral-bench timeline: {writes} writes; client {client}, leader {leader}, followers {followers:?}"
     );
-    println!("{:<40} {:>7} {:>7} {:>7}", "step (us)", "p25", "p50", "p75");
-    for (name, values) in STEPS.iter().zip(samples.iter_mut()) {
+    if !(0.0..=1.0).contains(&args.tail_share) {
+        bail!("--tail-share must be within 0..=1, not {}", args.tail_share);
+    }
+    let slow = slowest_medians(&samples, args.tail_share);
+    let tail = format!("slowest {}%", args.tail_share * 100.0);
+    println!(
+        "{:<40} {:>7} {:>7} {:>7} {:>7} {tail:>12}",
+        "step (us)", "p25", "p50", "p75", "p99"
+    );
+    for ((name, values), slow) in STEPS.iter().zip(samples.iter_mut()).zip(slow) {
         values.sort_by(f64::total_cmp);
         println!(
-            "{name:<40} {:>7.0} {:>7.0} {:>7.0}",
+            "{name:<40} {:>7.0} {:>7.0} {:>7.0} {:>7.0} {slow:>12.0}",
             quantile(values, 0.25),
             quantile(values, 0.5),
-            quantile(values, 0.75)
+            quantile(values, 0.75),
+            quantile(values, 0.99),
         );
     }
+    println!("({tail}: each step's median over the writes whose total is among them)");
     Ok(())
+}
+
+/// Each step's median over the slowest `share` of writes (by the last step,
+/// the total), at least one write; `samples` holds one column per step, a
+/// row per write.
+fn slowest_medians(samples: &[Vec<f64>], share: f64) -> Vec<f64> {
+    let Some(total) = samples.last() else {
+        return Vec::new();
+    };
+    let mut rows: Vec<usize> = (0..total.len()).collect();
+    rows.sort_by(|&a, &b| total[b].total_cmp(&total[a]));
+    let keep = ((total.len() as f64 * share).ceil() as usize)
+        .max(1)
+        .min(rows.len());
+    rows.truncate(keep);
+    samples
+        .iter()
+        .map(|column| {
+            let mut values: Vec<f64> = rows.iter().map(|&r| column[r]).collect();
+            values.sort_by(f64::total_cmp);
+            quantile(&values, 0.5)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -310,6 +346,20 @@ mod tests {
           corral 20/20 1.000460: syscalls:sys_enter_sendmsg: fd: 0x0000000b, msg: 0x1, flags: 0x0
     corral-bench 10/10 1.000510: syscalls:sys_exit_recvmmsg: 0x1
 ";
+
+    #[test]
+    fn the_tail_column_is_each_steps_median_over_the_slowest_writes() {
+        // Three steps and a total; the last two of five writes are the slowest.
+        let samples = vec![
+            vec![1.0, 2.0, 3.0, 40.0, 50.0],
+            vec![5.0, 5.0, 5.0, 7.0, 9.0],
+            vec![10.0, 11.0, 12.0, 60.0, 70.0],
+        ];
+        assert_eq!(slowest_medians(&samples, 0.4), vec![50.0, 9.0, 70.0]);
+        // At least one write, however small the share.
+        assert_eq!(slowest_medians(&samples, 0.0), vec![50.0, 9.0, 70.0]);
+        assert!(slowest_medians(&[], 0.5).is_empty());
+    }
 
     fn rounded(samples: &[Vec<f64>]) -> Vec<i64> {
         samples.iter().map(|s| s[0].round() as i64).collect()
