@@ -16,132 +16,18 @@
 //! the next change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod cli_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use cli_support::{COMMAND_TIMEOUT, Cli, binary, wait_output};
 use corral_tests::cluster::{Cluster, ClusterOptions};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-
-/// Limit on one CLI command (it connects, runs one operation, exits).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_corral"))
-}
-
-/// Runs `corral` commands with a cluster's connection variables.
-struct Cli {
-    env: Vec<(&'static str, String)>,
-}
-
-impl Cli {
-    fn new(cluster: &Cluster) -> Self {
-        let manifest = cluster.manifest();
-        let endpoints: Vec<String> = manifest
-            .nodes
-            .iter()
-            .map(|n| n.listen.to_string())
-            .collect();
-        let path = |p: &Path| p.display().to_string();
-        Self {
-            env: vec![
-                ("CORRAL_ENDPOINTS", endpoints.join(",")),
-                ("CORRAL_CA", path(&manifest.client.ca)),
-                ("CORRAL_CERT", path(&manifest.client.cert)),
-                ("CORRAL_KEY", path(&manifest.client.key)),
-            ],
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(binary());
-        command.args(args);
-        for (name, _) in &self.env {
-            command.env_remove(name);
-        }
-        command.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
-        command
-    }
-
-    /// Runs `corral ARGS` with `stdin`, killing it past [`COMMAND_TIMEOUT`].
-    fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin).unwrap();
-        drop(input);
-        wait_output(child, args)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, b"")
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "corral {args:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    /// Runs a command with `--json` that must succeed; returns its one JSON line.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let stdout = self.ok(&args);
-        assert_eq!(
-            stdout.lines().count(),
-            1,
-            "one JSON line from {args:?}: {stdout}"
-        );
-        serde_json::from_str(&stdout).unwrap()
-    }
-
-    /// Runs a command that must fail with `exit_code`; returns its stderr.
-    fn fails(&self, args: &[&str], exit_code: i32) -> String {
-        let output = self.run(args);
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(exit_code),
-            "corral {args:?}: stderr {stderr}"
-        );
-        assert!(
-            output.stdout.is_empty(),
-            "corral {args:?} printed on stdout"
-        );
-        stderr
-    }
-}
-
-/// Waits for `child`'s output, killing it (by its PID) past [`COMMAND_TIMEOUT`].
-fn wait_output(child: Child, args: &[&str]) -> Output {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(COMMAND_TIMEOUT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            panic!("corral {args:?} did not finish within {COMMAND_TIMEOUT:?}");
-        }
-    }
-}
 
 fn round_trip(cli: &Cli) {
     // create, with data from an argument and from stdin, sequential.

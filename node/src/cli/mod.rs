@@ -1,5 +1,5 @@
 //! The command-line client: `corral create|get|set|ls|stat|delete|watch|
-//! getacl|setacl|sync|status|lock|elect`.
+//! getacl|setacl|sync|status|lock|elect|export|import`.
 //!
 //! Each command opens one session (except `status`, which asks every node
 //! without one), runs one operation, prints the result as text or, with
@@ -21,7 +21,9 @@
 mod acl_text;
 mod connection_args;
 mod data_text;
+mod export_command;
 mod failure;
+mod import_command;
 mod output;
 mod read_commands;
 mod recipe_commands;
@@ -31,6 +33,7 @@ mod stop_signals;
 mod subtree;
 mod watch_command;
 mod write_commands;
+mod znode_record;
 
 use std::process::ExitCode;
 
@@ -68,6 +71,10 @@ pub(crate) enum ClientCommand {
     Lock(recipe_commands::LockArgs),
     /// Campaign in a leader election and hold leadership until Ctrl-C (or, with -l, follow the leader).
     Elect(recipe_commands::ElectArgs),
+    /// Print a subtree as JSON lines (path, mode, ACL, data; parents first), for `import`.
+    Export(export_command::ExportArgs),
+    /// Create the znodes of an `export` file (or stdin), parents first.
+    Import(import_command::ImportArgs),
 }
 
 /// Runs a client command and returns the process's exit code.
@@ -97,6 +104,8 @@ async fn dispatch(command: ClientCommand) -> CliResult {
         C::Watch(args) => &args.session,
         C::Lock(args) => &args.session,
         C::Elect(args) => &args.session,
+        C::Export(args) => &args.session,
+        C::Import(args) => &args.session,
         C::Stat(args) | C::Getacl(args) | C::Sync(args) => &args.session,
         C::Status(args) => return status_command::status(args).await,
     };
@@ -114,6 +123,8 @@ async fn dispatch(command: ClientCommand) -> CliResult {
         C::Watch(args) => watch_command::watch(&client, args).await,
         C::Lock(args) => recipe_commands::lock(&client, args).await,
         C::Elect(args) => recipe_commands::elect(&client, args).await,
+        C::Export(args) => export_command::export(&client, args).await,
+        C::Import(args) => import_command::import(&client, args).await,
         C::Status(_) => Ok(()),
     };
     close_session(client, result).await
