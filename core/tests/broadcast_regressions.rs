@@ -9,9 +9,10 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 
 use corral_core::broadcast::{
-    Body, ConfChange, Entry, Membership, Message, Node, PersistedState, Role,
+    AppendResult, Body, ConfChange, Entry, EntryKind, Membership, Message, Node, PersistedState,
+    Role, SnapshotMeta,
 };
-use support::cluster::{Cluster, test_config};
+use support::cluster::{Cluster, append_after_bootstrap, bootstrapped, test_config};
 
 fn msg(from: u64, to: u64, term: u64, body: Body) -> Message {
     Message {
@@ -283,4 +284,106 @@ fn regression_a_follower_that_lost_its_log_tail_catches_up() {
     c.tick_all(5);
     assert_eq!(c.node(3).last_index(), c.node(1).last_index());
     assert_eq!(c.node(3).applied_index(), c.node(1).applied_index());
+}
+
+/// Seed 1190016 (200,000 seeds x 4,000 steps): a follower whose log already
+/// held a snapshot's last entry, and acknowledged entries after it, installed
+/// the snapshot and dropped those entries. They had counted in a commit, so a
+/// leader elected without them lost committed entries. Now it keeps its log
+/// (Raft's InstallSnapshot rule 6), commits up to the snapshot and answers
+/// with that index.
+#[test]
+fn regression_a_snapshot_the_log_already_holds_keeps_the_entries_after_it() {
+    let mut n = bootstrapped(2);
+    let entries = (2..=6)
+        .map(|index| Entry {
+            index,
+            term: 3,
+            kind: EntryKind::Normal(Bytes::from_static(b"x")),
+        })
+        .collect();
+    n.step(append_after_bootstrap(entries)).unwrap();
+    let ready = n.ready();
+    n.persisted(ready.persist.expect("entries to persist").token);
+    let acks = n.ready().messages;
+    assert!(
+        acks.iter()
+            .any(|m| m.body == Body::AppendResponse(AppendResult::Success { match_index: 6 })),
+        "entries 2..=6 acknowledged: {acks:?}"
+    );
+    // A late snapshot at 4 (of term 3, as the log holds it), whole in one chunk.
+    let chunk = Body::Snapshot {
+        meta: SnapshotMeta {
+            index: 4,
+            term: 3,
+            membership: Membership::with_voters([1, 2, 3]),
+        },
+        offset: 0,
+        total_bytes: 4,
+        data: Bytes::from_static(b"snap"),
+    };
+    n.step(msg(1, 2, 3, chunk)).unwrap();
+    assert_eq!(n.last_index(), 6, "the acknowledged entries stay");
+    assert_eq!(n.term_at(6), Some(3));
+    assert_eq!(n.committed_index(), 4, "a snapshot holds committed entries");
+    let ready = n.ready();
+    assert!(ready.apply_snapshot.is_none(), "nothing to restore");
+    assert!(
+        ready.messages.iter().any(|m| m.to == 1
+            && m.body == Body::AppendResponse(AppendResult::Success { match_index: 4 })),
+        "the leader learns the index it is sure of: {:?}",
+        ready.messages
+    );
+}
+
+/// Seed 1163353 (200,000 seeds x 4,000 steps): with six voters, four other
+/// votes elected a candidate before its own term and vote were durable. It
+/// sent entries of that term, crashed, restarted in the term before, won the
+/// same term again and wrote other entries at the same indexes. Now a
+/// candidate leads only once its own vote is in, which waits for the write.
+#[test]
+fn regression_a_candidate_leads_only_once_its_term_is_durable() {
+    let mut n = Node::new(
+        test_config(1),
+        PersistedState::bootstrap(Membership::with_voters([1, 2, 3, 4, 5])),
+        1,
+    )
+    .unwrap();
+    // Tick (making everything durable) until the pre-vote goes out.
+    let mut pre_vote_term = None;
+    for _ in 0..100 {
+        n.tick();
+        let ready = n.ready();
+        if let Some(p) = ready.persist {
+            n.persisted(p.token);
+        }
+        if let Some(m) = ready
+            .messages
+            .iter()
+            .find(|m| matches!(m.body, Body::PreVote { .. }))
+        {
+            pre_vote_term = Some(m.term);
+            break;
+        }
+    }
+    let term = pre_vote_term.expect("a pre-vote within 100 ticks");
+    for from in [2, 3, 4] {
+        let _ = n.step(msg(from, 1, term, Body::PreVoteResponse { granted: true }));
+    }
+    assert_eq!((n.role(), n.term()), (Role::Candidate, term));
+    let ready = n.ready();
+    let write = ready.persist.expect("the new term and vote to persist");
+    // Three other votes are a majority of five, but our own is not durable.
+    for from in [2, 3, 4] {
+        let _ = n.step(msg(from, 1, term, Body::VoteResponse { granted: true }));
+    }
+    let _ = n.ready();
+    assert_eq!(
+        n.role(),
+        Role::Candidate,
+        "no leader before its term is durable"
+    );
+    n.persisted(write.token);
+    let _ = n.ready();
+    assert_eq!((n.role(), n.term()), (Role::Leader, term));
 }

@@ -130,3 +130,21 @@ fn regression_vote_requests_from_nodes_added_unseen_seed_6909_4000_steps() {
 fn regression_snapshot_resumes_after_follower_restart_seed_1203_3000_steps() {
     replay_steps(1203, 3000);
 }
+
+/// A follower that already held a snapshot's last entry installed the
+/// snapshot and dropped the acknowledged entries after it; a leader elected
+/// without them lost committed entries (found by a 200,000-seed x 4,000-step
+/// run). Fixed by keeping the log (Raft's InstallSnapshot rule 6).
+#[test]
+fn regression_snapshot_of_held_entries_keeps_the_log_seed_1190016_4000_steps() {
+    replay_steps(1_190_016, 4000);
+}
+
+/// Four of six voters elected a candidate before its own term was durable; it
+/// crashed, won the same term again and wrote other entries at the same
+/// indexes (same run as seed 1190016). Fixed by leading only once its own
+/// vote, released after the write, is in.
+#[test]
+fn regression_a_leader_term_is_durable_before_it_leads_seed_1163353_4000_steps() {
+    replay_steps(1_163_353, 4000);
+}

@@ -6,8 +6,9 @@
 //! over four tests so the harness runs them in parallel, and 500 more where
 //! the survivors of a crash are told of it (`Node::peer_gone`) and campaign
 //! at once; CORRAL_SIM_SEEDS,
-//! CORRAL_SIM_STEPS or CORRAL_SIM_LONG=1 run more. A failure prints the replay
-//! command for its seed.
+//! CORRAL_SIM_STEPS or CORRAL_SIM_LONG=1 run more, and CORRAL_SIM_FIRST_SEED
+//! moves past the seeds already run. A failure prints the replay command for
+//! its seed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -25,7 +26,7 @@ fn run_shard(shard: u64) {
 fn run_seeds(shard: u64, default_seeds: u64, gone_notice_percent: u64) {
     let (seeds, steps) = seeds_and_steps(default_seeds, 2000);
     let mut total = SimStats::default();
-    for seed in (0..seeds).filter(|s| s % SHARDS == shard) {
+    for seed in seeds.clone().filter(|s| s % SHARDS == shard) {
         let mut cfg = SimConfig::from_seed(seed, steps);
         cfg.gone_notice_percent = gone_notice_percent;
         let s = run_seed_or_panic(cfg);
@@ -41,7 +42,7 @@ fn run_seeds(shard: u64, default_seeds: u64, gone_notice_percent: u64) {
         total.gone_campaigns += s.gone_campaigns;
     }
     println!(
-        "shard {shard} of {seeds} seeds x {steps} steps (totals; liveness_ms is the worst): {total:?}"
+        "shard {shard} of seeds {seeds:?} x {steps} steps (totals; liveness_ms is the worst): {total:?}"
     );
     // The run must have exercised what it claims to test.
     for (what, n) in [

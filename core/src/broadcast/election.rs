@@ -223,7 +223,12 @@ impl Node {
         self.votes.entry(from).or_insert(granted);
         match quorum::vote_result(&self.membership.voters, &self.votes) {
             VoteResult::Won if self.role == Role::PreCandidate => self.campaign_now(false),
-            VoteResult::Won => self.become_leader(),
+            // Not before our own vote is in: it is released once our term
+            // and vote are durable. A leader whose term could be lost in a
+            // crash could win the same term again after restarting and
+            // write other entries at the indexes it already sent.
+            VoteResult::Won if self.votes.get(&self.cfg.id) == Some(&true) => self.become_leader(),
+            VoteResult::Won => {}
             VoteResult::Lost => {
                 let term = self.term;
                 self.become_follower(term, None);

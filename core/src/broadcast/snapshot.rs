@@ -151,8 +151,21 @@ impl Node {
         total_bytes: u64,
         data: Bytes,
     ) -> Result<(), Rejected> {
-        if meta.index <= self.log.committed {
-            // Already have all of it: tell the leader where we are.
+        let holds_its_last_entry = self.log.term_at(meta.index) == Some(meta.term);
+        if meta.index <= self.log.committed || holds_its_last_entry {
+            // Already have all of it: a snapshot holds only committed
+            // entries, and by log matching our log equals the leader's up to
+            // its last one. Keep the entries after it (acknowledged ones may
+            // count in a commit; Raft's InstallSnapshot rule 6); tell the
+            // leader where we are for sure, and it probes on from there.
+            if self
+                .incoming_snapshot
+                .as_ref()
+                .is_some_and(|s| s.meta == meta)
+            {
+                self.incoming_snapshot = None;
+            }
+            self.log.commit_to(meta.index.max(self.log.committed));
             let result = AppendResult::Success {
                 match_index: self.log.committed,
             };

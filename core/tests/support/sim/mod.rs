@@ -661,8 +661,12 @@ pub(crate) fn run_seed_or_panic(cfg: SimConfig) -> SimStats {
 }
 
 /// Seeds and steps from the environment: CORRAL_SIM_SEEDS / CORRAL_SIM_STEPS,
-/// or CORRAL_SIM_LONG=1 for a long run.
-pub(crate) fn seeds_and_steps(default_seeds: u64, default_steps: u64) -> (u64, u64) {
+/// or CORRAL_SIM_LONG=1 for a long run; the seeds start at
+/// CORRAL_SIM_FIRST_SEED (0), so a long run can go past the ones already run.
+pub(crate) fn seeds_and_steps(
+    default_seeds: u64,
+    default_steps: u64,
+) -> (std::ops::Range<u64>, u64) {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     let long = std::env::var("CORRAL_SIM_LONG").is_ok_and(|v| v == "1");
     let seeds = env("CORRAL_SIM_SEEDS").unwrap_or(if long {
@@ -675,5 +679,6 @@ pub(crate) fn seeds_and_steps(default_seeds: u64, default_steps: u64) -> (u64, u
     } else {
         default_steps
     });
-    (seeds, steps)
+    let first = env("CORRAL_SIM_FIRST_SEED").unwrap_or(0);
+    (first..first.saturating_add(seeds), steps)
 }
