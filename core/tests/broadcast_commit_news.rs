@@ -6,9 +6,8 @@
 
 mod support;
 
-use bytes::Bytes;
-use corral_core::broadcast::{AppendResult, Body, Entry, EntryKind, Message, Node};
-use support::cluster::{Cluster, append_after_bootstrap, bootstrapped};
+use corral_core::broadcast::{AppendResult, Body, Message, Node};
+use support::cluster::{Cluster, append_durably, bootstrapped};
 
 fn is_answer_to(leader: u64) -> impl Fn(&Message) -> bool {
     move |m| m.to == leader && matches!(m.body, Body::AppendResponse(_))
@@ -55,17 +54,7 @@ fn follower(id: u64) -> Node {
 /// Appends entries 2..=`last` of term 3 from leader 1, made durable and
 /// acknowledged, leaving nothing ready.
 fn append(n: &mut Node, last: u64) {
-    let entries = (2..=last)
-        .map(|index| Entry {
-            index,
-            term: 3,
-            kind: EntryKind::Normal(Bytes::from_static(b"x")),
-        })
-        .collect();
-    n.step(append_after_bootstrap(entries)).unwrap();
-    let ready = n.ready();
-    n.persisted(ready.persist.expect("entries to persist").token);
-    let acks = n.ready().messages;
+    let acks = append_durably(n, last);
     assert!(
         matches!(
             acks[..],

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 
 use corral_core::broadcast::{
-    AppendResult, Body, ConfChange, Entry, EntryKind, Membership, Message, Node, PersistedState,
-    Role, SnapshotMeta,
+    AppendResult, Body, ConfChange, Entry, Membership, Message, Node, PersistedState, Role,
+    SnapshotMeta,
 };
-use support::cluster::{Cluster, append_after_bootstrap, bootstrapped, test_config};
+use support::cluster::{Cluster, append_durably, bootstrapped, test_config};
 
 fn msg(from: u64, to: u64, term: u64, body: Body) -> Message {
     Message {
@@ -295,17 +295,7 @@ fn regression_a_follower_that_lost_its_log_tail_catches_up() {
 #[test]
 fn regression_a_snapshot_the_log_already_holds_keeps_the_entries_after_it() {
     let mut n = bootstrapped(2);
-    let entries = (2..=6)
-        .map(|index| Entry {
-            index,
-            term: 3,
-            kind: EntryKind::Normal(Bytes::from_static(b"x")),
-        })
-        .collect();
-    n.step(append_after_bootstrap(entries)).unwrap();
-    let ready = n.ready();
-    n.persisted(ready.persist.expect("entries to persist").token);
-    let acks = n.ready().messages;
+    let acks = append_durably(&mut n, 6);
     assert!(
         acks.iter()
             .any(|m| m.body == Body::AppendResponse(AppendResult::Success { match_index: 6 })),

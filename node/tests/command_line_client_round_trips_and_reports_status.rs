@@ -23,8 +23,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cli_support::{COMMAND_TIMEOUT, Cli, binary, wait_output};
-use corral_tests::cluster::{Cluster, ClusterOptions};
+use cli_support::{COMMAND_TIMEOUT, Cli, serving_cluster, wait_output};
+use corral_tests::cluster::Cluster;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -545,14 +545,7 @@ fn node_with_the_only_session(cli: &Cli) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_line_client_round_trips_and_reports_status() {
-    let mut cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
-        .await
-        .unwrap();
-    let ids = cluster.ids();
-    cluster
-        .wait_leader(&ids, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let mut cluster = serving_cluster().await;
     let cli = Cli::new(&cluster);
     round_trip(&cli);
     flags_and_missing_settings(&cli);

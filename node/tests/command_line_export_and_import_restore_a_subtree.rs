@@ -13,10 +13,8 @@ mod cli_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::Duration;
 
-use cli_support::{COMMAND_TIMEOUT, Cli, binary};
-use corral_tests::cluster::{Cluster, ClusterOptions};
+use cli_support::{COMMAND_TIMEOUT, Cli, serving_cluster};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -273,14 +271,7 @@ fn a_hand_written_file_seeds_a_tree(cli: &Cli) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_line_export_and_import_restore_a_subtree() {
-    let cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
-        .await
-        .unwrap();
-    let ids = cluster.ids();
-    cluster
-        .wait_leader(&ids, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let cluster = serving_cluster().await;
     let cli = Cli::new(&cluster);
     let seq_path = build_tree(&cli);
     let records = export_keeps_every_kind_and_leaves_ephemerals_out(&cli, &seq_path);

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use corral_core::broadcast::{
-    Body, Config, Entry, Membership, Message, Node, NodeId, PersistedState, ReadState, Role,
+    Body, Config, Entry, EntryKind, Membership, Message, Node, NodeId, PersistedState, ReadState,
+    Role,
 };
 
 pub(crate) struct Cluster {
@@ -56,6 +57,23 @@ pub(crate) fn append_after_bootstrap(entries: Vec<Entry>) -> Message {
             commit: 1,
         },
     }
+}
+
+/// Steps leader 1's append of entries 2..=`last` of term 3 into `n`, makes
+/// it durable and returns the messages that then go out (the acknowledgement).
+pub(crate) fn append_durably(n: &mut Node, last: u64) -> Vec<Message> {
+    let entries = (2..=last)
+        .map(|index| Entry {
+            index,
+            term: 3,
+            kind: EntryKind::Normal(Bytes::from_static(b"x")),
+        })
+        .collect();
+    n.step(append_after_bootstrap(entries))
+        .expect("an append in order");
+    let ready = n.ready();
+    n.persisted(ready.persist.expect("entries to persist").token);
+    n.ready().messages
 }
 
 impl Cluster {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use corral_tests::cluster::Cluster;
+use corral_tests::cluster::{Cluster, ClusterOptions};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -129,4 +129,17 @@ pub(crate) fn wait_output(child: Child, args: &[&str]) -> Output {
             panic!("corral {args:?} did not finish within {COMMAND_TIMEOUT:?}");
         }
     }
+}
+
+/// A 3-node cluster of `corral serve` processes that has elected a leader.
+pub(crate) async fn serving_cluster() -> Cluster {
+    let cluster = Cluster::start_serving(binary(), ClusterOptions::new(3))
+        .await
+        .unwrap();
+    let ids = cluster.ids();
+    cluster
+        .wait_leader(&ids, Duration::from_secs(10))
+        .await
+        .unwrap();
+    cluster
 }
