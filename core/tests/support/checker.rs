@@ -70,8 +70,8 @@ pub(crate) struct Checker {
     leaders_checked: BTreeMap<(NodeId, u64), ()>,
     /// Log matching: (index, term) -> (entry hash, term at index - 1).
     entries: HashMap<(u64, u64), (u64, Option<u64>)>,
-    /// Every entry known committed: index -> (term, hash).
-    pub(crate) committed: BTreeMap<u64, (u64, u64)>,
+    /// Every entry known committed, by index.
+    pub(crate) committed: BTreeMap<u64, Committed>,
     /// Highest commit index seen on any node.
     pub(crate) max_commit: u64,
     /// State-machine safety: index -> rolling hash after applying it.
@@ -81,6 +81,21 @@ pub(crate) struct Checker {
 }
 
 type Check = Result<(), String>;
+
+/// A committed entry: its term and hash, and the term in which it was
+/// committed (the term of the node that first showed it committed, whose
+/// leader committed it). Raft's leader completeness is about that term: an
+/// old entry committed late by a new leader need not be in the log of a
+/// stale leader of a term in between.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Committed {
+    /// The entry's term.
+    pub(crate) term: u64,
+    /// Its hash.
+    pub(crate) hash: u64,
+    /// The term in which it was committed.
+    pub(crate) in_term: u64,
+}
 
 impl Checker {
     /// How many terms had a leader.
@@ -101,8 +116,8 @@ impl Checker {
         }
         self.leaders.insert(term, id);
         if self.leaders_checked.insert((id, term), ()).is_none() {
-            for (&index, &(t, _)) in &self.committed {
-                Self::check_has(node, index, t, self.committed[&index].1)
+            for (&index, c) in self.committed.iter().filter(|(_, c)| c.in_term < term) {
+                Self::check_has(node, index, c.term, c.hash)
                     .map_err(|e| format!("leader completeness: {e}"))?;
             }
         }
@@ -143,8 +158,8 @@ impl Checker {
     }
 
     /// Records newly committed entries of `node`; returns those new to the
-    /// cluster (index, term) so the caller can check current leaders have them.
-    pub(crate) fn check_commit(&mut self, node: &Node) -> Result<Vec<(u64, u64, u64)>, String> {
+    /// cluster so the caller can check current leaders have them.
+    pub(crate) fn check_commit(&mut self, node: &Node) -> Result<Vec<(u64, Committed)>, String> {
         let from = self.commit_checked.get(&node.id()).copied().unwrap_or(0);
         let to = node.committed_index();
         let mut fresh = Vec::new();
@@ -153,17 +168,23 @@ impl Checker {
             let Some(e) = node.entry(index) else { continue };
             let h = entry_hash(e);
             match self.committed.get(&index) {
-                Some(&(t, hh)) if t == e.term && hh == h => {}
-                Some(&(t, _)) => {
+                Some(c) if c.term == e.term && c.hash == h => {}
+                Some(c) => {
                     return Err(format!(
-                        "node {} committed ({index}, term {}) but ({index}, term {t}) was committed",
+                        "node {} committed ({index}, term {}) but ({index}, term {}) was committed",
                         node.id(),
-                        e.term
+                        e.term,
+                        c.term
                     ));
                 }
                 None => {
-                    self.committed.insert(index, (e.term, h));
-                    fresh.push((index, e.term, h));
+                    let c = Committed {
+                        term: e.term,
+                        hash: h,
+                        in_term: node.term(),
+                    };
+                    self.committed.insert(index, c);
+                    fresh.push((index, c));
                 }
             }
         }
@@ -172,14 +193,15 @@ impl Checker {
         Ok(fresh)
     }
 
-    /// A committed entry new to the cluster must be in every leader of a later term.
-    pub(crate) fn check_fresh_commit_in_leader(leader: &Node, fresh: &[(u64, u64, u64)]) -> Check {
+    /// A committed entry new to the cluster must be in every leader of a
+    /// term after the one it was committed in.
+    pub(crate) fn check_fresh_commit_in_leader(leader: &Node, fresh: &[(u64, Committed)]) -> Check {
         if leader.role() != Role::Leader {
             return Ok(());
         }
-        for &(index, term, hash) in fresh {
-            if leader.term() > term {
-                Self::check_has(leader, index, term, hash)
+        for (index, c) in fresh {
+            if leader.term() > c.in_term {
+                Self::check_has(leader, *index, c.term, c.hash)
                     .map_err(|e| format!("leader completeness (late commit): {e}"))?;
             }
         }

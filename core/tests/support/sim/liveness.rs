@@ -29,7 +29,7 @@ impl Sim {
             let t = self.now_ms + 1;
             self.run_until(t)?;
             if let Some((id, index, term)) = marker {
-                let committed = self.checker.committed.get(&index).map(|&(t, _)| t);
+                let committed = self.checker.committed.get(&index).map(|c| c.term);
                 if committed == Some(term) {
                     return Ok(index);
                 }
