@@ -21,13 +21,13 @@
 //! import with an identity the imported ACLs allow.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use clap::Args;
 use corral_client::{Client, CreateRequest, Error, ErrorCode};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesOrdered;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, BufReader};
 
 use super::connection_args::SessionArgs;
 use super::failure::{CliResult, EXIT_REFUSED, Failure};
@@ -88,11 +88,13 @@ impl std::fmt::Display for Tally {
 
 /// Runs `import`; a tally on stderr.
 pub(crate) async fn import(client: &Client, args: &ImportArgs) -> CliResult {
-    let input: Box<dyn Read> =
+    // Read without blocking the runtime: the session's pings and replies
+    // run while a slow pipe or a terminal has no line yet.
+    let input: Box<dyn AsyncRead + Unpin> =
         match &args.file {
-            None => Box::new(std::io::stdin()),
-            Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin()),
-            Some(path) => Box::new(std::fs::File::open(path).map_err(|e| {
+            None => Box::new(tokio::io::stdin()),
+            Some(path) if path.as_os_str() == "-" => Box::new(tokio::io::stdin()),
+            Some(path) => Box::new(tokio::fs::File::open(path).await.map_err(|e| {
                 Failure::usage(format!("error: cannot open {}: {e}", path.display()))
             })?),
         };
@@ -106,7 +108,7 @@ pub(crate) async fn import(client: &Client, args: &ImportArgs) -> CliResult {
     let mut stop: Option<Failure> = None;
     loop {
         if !read_all && stop.is_none() && in_flight.len() < IMPORT_IN_FLIGHT {
-            match next_request(&mut lines, &mut line_number) {
+            match next_request(&mut lines, &mut line_number).await {
                 Ok(Some(request)) => {
                     sent.push_back(line_number);
                     in_flight.push_back(restore(client, request, args.overwrite));
@@ -151,8 +153,8 @@ pub(crate) async fn import(client: &Client, args: &ImportArgs) -> CliResult {
 
 /// The create of the next record; `None` at the end of the input. Blank
 /// lines are skipped; `line_number` counts every line read.
-fn next_request(
-    lines: &mut impl BufRead,
+async fn next_request(
+    lines: &mut (impl AsyncBufRead + Unpin),
     line_number: &mut usize,
 ) -> CliResult<Option<CreateRequest>> {
     loop {
@@ -162,6 +164,7 @@ fn next_request(
         let read = lines
             .take(LINE_BYTES_MAX + 1)
             .read_until(b'\n', &mut line)
+            .await
             .map_err(|e| Failure::usage(format!("error: line {n}: cannot read: {e}")))?;
         if read == 0 {
             return Ok(None);
