@@ -258,6 +258,9 @@ fn roles(
 
 /// Runs `timeline`.
 pub(crate) fn timeline(args: TimelineArgs) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.tail_share) {
+        bail!("--tail-share must be within 0..=1, not {}", args.tail_share);
+    }
     let trace = if args.perf_script.as_os_str() == "-" {
         Trace::read(std::io::stdin().lock())?
     } else {
@@ -274,9 +277,6 @@ pub(crate) fn timeline(args: TimelineArgs) -> anyhow::Result<()> {
     println!(
         "corral-bench timeline: {writes} writes; client {client}, leader {leader}, followers {followers:?}"
     );
-    if !(0.0..=1.0).contains(&args.tail_share) {
-        bail!("--tail-share must be within 0..=1, not {}", args.tail_share);
-    }
     let slow = slowest_medians(&samples, args.tail_share);
     let tail = format!("slowest {}%", args.tail_share * 100.0);
     println!(

@@ -23,7 +23,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cli_support::{COMMAND_TIMEOUT, Cli, serving_cluster, wait_output};
+use cli_support::{COMMAND_TIMEOUT, Cli, serving_cluster, spawn_ephemeral, wait_output};
 use corral_tests::cluster::Cluster;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -170,26 +170,8 @@ fn flags_and_missing_settings(cli: &Cli) {
 /// `create -e` holds its session, so the node lives until the command is
 /// stopped; then the session is closed and the node is gone.
 fn ephemeral_lives_as_long_as_its_command(cli: &Cli) {
-    let mut holder = cli
-        .command(&["create", "-e", "/held", "mine"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut holder, line) = spawn_ephemeral(cli, "/held", "mine");
     let pid = Pid::from_raw(holder.id() as i32);
-    let stdout = holder.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(COMMAND_TIMEOUT);
-    let line = line.unwrap_or_else(|_| {
-        let _ = kill(pid, Signal::SIGKILL);
-        panic!("create -e printed nothing within {COMMAND_TIMEOUT:?}");
-    });
     assert_eq!(line, "/held\n");
     let stat = cli.json(&["stat", "/held"]);
     assert_ne!(

@@ -11,10 +11,7 @@
 
 mod cli_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use cli_support::{COMMAND_TIMEOUT, Cli, serving_cluster};
+use cli_support::{Cli, serving_cluster, spawn_ephemeral};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -98,29 +95,10 @@ fn record<'a>(records: &'a [Value], path: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no record of {path} in {records:?}"))
 }
 
-/// Holds an ephemeral under /src through a running `create -e`; returns its PID.
-fn hold_ephemeral(cli: &Cli) -> std::process::Child {
-    let mut holder = cli
-        .command(&["create", "-e", "/src/eph", "e"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = holder.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(COMMAND_TIMEOUT).unwrap();
-    assert_eq!(line.trim(), "/src/eph");
-    holder
-}
-
 fn export_keeps_every_kind_and_leaves_ephemerals_out(cli: &Cli, seq_path: &str) -> Vec<Value> {
-    let mut holder = hold_ephemeral(cli);
+    // An ephemeral under /src, held by a running `create -e`.
+    let (mut holder, line) = spawn_ephemeral(cli, "/src/eph", "e");
+    assert_eq!(line.trim(), "/src/eph");
     let (records, stderr) = export(cli, "/src");
     kill(Pid::from_raw(holder.id() as i32), Signal::SIGTERM).unwrap();
     holder.wait().unwrap();

@@ -158,14 +158,8 @@ impl Node {
             // its last one. Keep the entries after it (acknowledged ones may
             // count in a commit; Raft's InstallSnapshot rule 6); tell the
             // leader where we are for sure, and it probes on from there.
-            if self
-                .incoming_snapshot
-                .as_ref()
-                .is_some_and(|s| s.meta == meta)
-            {
-                self.incoming_snapshot = None;
-            }
-            self.log.commit_to(meta.index.max(self.log.committed));
+            self.incoming_snapshot.take_if(|s| s.meta == meta);
+            self.log.commit_to(meta.index);
             let result = AppendResult::Success {
                 match_index: self.log.committed,
             };

@@ -20,7 +20,6 @@
 //! would in ZooKeeper. Creating under a znode takes its CREATE permission:
 //! import with an identity the imported ACLs allow.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -100,9 +99,8 @@ pub(crate) async fn import(client: &Client, args: &ImportArgs) -> CliResult {
         };
     let mut lines = BufReader::new(input);
     let mut tally = Tally::default();
+    // Each create in flight answers with its line number.
     let mut in_flight = FuturesOrdered::new();
-    // The line of each create in flight, in order.
-    let mut sent: VecDeque<usize> = VecDeque::new();
     let mut line_number = 0usize;
     let mut read_all = false;
     let mut stop: Option<Failure> = None;
@@ -110,8 +108,11 @@ pub(crate) async fn import(client: &Client, args: &ImportArgs) -> CliResult {
         if !read_all && stop.is_none() && in_flight.len() < IMPORT_IN_FLIGHT {
             match next_request(&mut lines, &mut line_number).await {
                 Ok(Some(request)) => {
-                    sent.push_back(line_number);
-                    in_flight.push_back(restore(client, request, args.overwrite));
+                    let line = line_number;
+                    let overwrite = args.overwrite;
+                    in_flight.push_back(async move {
+                        (line, restore(client, request, overwrite).await)
+                    });
                     continue;
                 }
                 Ok(None) => read_all = true,
@@ -119,10 +120,9 @@ pub(crate) async fn import(client: &Client, args: &ImportArgs) -> CliResult {
             }
         }
         // Nothing more to send: wait for what is in flight.
-        let Some(result) = in_flight.next().await else {
+        let Some((line, result)) = in_flight.next().await else {
             break;
         };
-        let line = sent.pop_front().unwrap_or_default();
         match result {
             Ok(outcome) => tally.count(outcome),
             Err(failure) if stop.is_none() => {

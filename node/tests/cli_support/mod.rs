@@ -3,7 +3,7 @@
 //! CORRAL_* variables, killed (by its PID) if it outlives its limit.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -142,4 +142,30 @@ pub(crate) async fn serving_cluster() -> Cluster {
         .await
         .unwrap();
     cluster
+}
+
+/// Starts `corral create -e PATH DATA`, which holds its session (and the
+/// ephemeral) until stopped; returns the process and the first line it
+/// printed, killing it (by its PID) if none comes within [`COMMAND_TIMEOUT`].
+pub(crate) fn spawn_ephemeral(cli: &Cli, path: &str, data: &str) -> (Child, String) {
+    let mut holder = cli
+        .command(&["create", "-e", path, data])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(holder.id() as i32);
+    let stdout = holder.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(COMMAND_TIMEOUT).unwrap_or_else(|_| {
+        let _ = kill(pid, Signal::SIGKILL);
+        panic!("create -e printed nothing within {COMMAND_TIMEOUT:?}");
+    });
+    (holder, line)
 }
