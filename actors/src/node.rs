@@ -240,6 +240,15 @@ impl RunningNode {
         self.view.clone()
     }
 
+    /// New descriptors of the node's sockets (the one it serves on and the
+    /// one it dials peers from), to poll for datagrams waiting.
+    pub fn readiness_fds(&self) -> std::io::Result<Vec<std::os::fd::OwnedFd>> {
+        Ok(vec![
+            self.endpoint.readiness_fd()?,
+            self.peer_dialer.readiness_fd()?,
+        ])
+    }
+
     /// The address the endpoint is bound to.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         self.endpoint.local_addr().ok()

@@ -115,9 +115,56 @@ struct WriteArgs {
     /// fdatasync calls timed for the disk baseline.
     #[arg(long, default_value_t = 500)]
     fsync_samples: usize,
+    /// A `node.toml` setting for every node, as `section.key=value`
+    /// (`runtime.idle_poll_us=0`); repeatable.
+    #[arg(long = "node-setting", value_parser = parse_node_setting)]
+    node_settings: Vec<NodeSetting>,
     /// The `corral` binary (default: next to this one).
     #[arg(long)]
     corral: Option<PathBuf>,
+}
+
+/// One `--node-setting`: a key and its value (an integer, a boolean, or text).
+#[derive(Debug, Clone)]
+struct NodeSetting {
+    key: String,
+    value: NodeSettingValue,
+}
+
+#[derive(Debug, Clone)]
+enum NodeSettingValue {
+    Integer(i64),
+    Boolean(bool),
+    Text(String),
+}
+
+fn parse_node_setting(text: &str) -> Result<NodeSetting, String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not section.key=value"))?;
+    let value = if let Ok(n) = value.parse() {
+        NodeSettingValue::Integer(n)
+    } else if let Ok(b) = value.parse() {
+        NodeSettingValue::Boolean(b)
+    } else {
+        NodeSettingValue::Text(value.to_owned())
+    };
+    Ok(NodeSetting {
+        key: key.trim().to_owned(),
+        value,
+    })
+}
+
+/// `options` with every `--node-setting` added.
+fn with_node_settings(mut options: ClusterOptions, settings: &[NodeSetting]) -> ClusterOptions {
+    for setting in settings {
+        options = match &setting.value {
+            NodeSettingValue::Integer(n) => options.set(&setting.key, *n),
+            NodeSettingValue::Boolean(b) => options.set(&setting.key, *b),
+            NodeSettingValue::Text(t) => options.set(&setting.key, t.clone()),
+        };
+    }
+    options
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,6 +216,7 @@ pub(crate) fn corral_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     let binary = corral_binary(args.corral.clone())?;
     let options = ClusterOptions::new(args.nodes).set_log("warn");
+    let options = with_node_settings(options, &args.node_settings);
     let mut cluster = Cluster::lay_out(&binary, options).await?;
     // Measured before the nodes start, on the filesystem of their data directories.
     let fsync = fdatasync_latency_us(cluster.root(), args.fsync_samples)?;

@@ -64,7 +64,7 @@ pub(crate) struct NodeConfig {
 }
 
 /// The `[runtime]` section.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RuntimeConfig {
     /// Threads running the node's actors and links; 0 (the default) means one
@@ -74,7 +74,29 @@ pub(crate) struct RuntimeConfig {
     /// on one thread whose wake-ups queue in order, so the replies of one
     /// commit leave together.
     pub(crate) worker_threads: u16,
+    /// Microseconds a runtime thread polls the node's sockets before it
+    /// sleeps, so a message that lands meanwhile needs no wake-up; 0 turns
+    /// polling off (see `idle_poll`).
+    pub(crate) idle_poll_us: u32,
 }
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            worker_threads: 0,
+            idle_poll_us: IDLE_POLL_US_DEFAULT,
+        }
+    }
+}
+
+/// The default `idle_poll_us`: a lone write's next message (the follower's
+/// ack after the leader's own write, the client's next request) mostly
+/// lands within it. Seastar's `--idle-poll-time-us` has the same default.
+const IDLE_POLL_US_DEFAULT: u32 = 200;
+
+/// The largest `idle_poll_us`: beyond it, a timer the poll does not watch
+/// would be late by more than a heartbeat's slack.
+const IDLE_POLL_US_MAX: u32 = 10_000;
 
 /// The `[metrics]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,7 +268,20 @@ impl NodeConfig {
             }
         }
         self.timing.validate()?;
-        self.limits.validate()
+        self.limits.validate()?;
+        self.runtime.validate()
+    }
+}
+
+impl RuntimeConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.idle_poll_us > IDLE_POLL_US_MAX {
+            bail!(
+                "field `runtime.idle_poll_us`: {} is above {IDLE_POLL_US_MAX} (a timer could be late by that much; 0 turns polling off)",
+                self.idle_poll_us
+            );
+        }
+        Ok(())
     }
 }
 
@@ -379,6 +414,21 @@ mod tests {
         let text = format!("{GOOD}\n[runtime]\nworker_threads = -1\n");
         assert!(
             error_of(&text).contains("worker_threads"),
+            "{}",
+            error_of(&text)
+        );
+    }
+
+    #[test]
+    fn idle_polling_defaults_on_can_be_turned_off_and_is_bounded() {
+        let runtime = NodeConfig::parse(GOOD).unwrap().runtime;
+        assert_eq!(runtime.idle_poll_us, IDLE_POLL_US_DEFAULT);
+        let text = format!("{GOOD}\n[runtime]\nidle_poll_us = 0\n");
+        assert_eq!(NodeConfig::parse(&text).unwrap().runtime.idle_poll_us, 0);
+        assert_eq!(NodeConfig::parse(&text).unwrap().runtime.worker_threads, 0);
+        let text = format!("{GOOD}\n[runtime]\nidle_poll_us = 10001\n");
+        assert!(
+            error_of(&text).contains("runtime.idle_poll_us"),
             "{}",
             error_of(&text)
         );

@@ -17,6 +17,7 @@ use corral_actors::{NodeSpec, PeerSpec, RunningNode};
 use corral_certs::{CertPaths, CertStore};
 
 use crate::config::{NodeConfig, Role};
+use crate::idle_poll::IdlePoll;
 use crate::serve_http;
 
 /// How long a graceful stop waits for each stage.
@@ -62,12 +63,17 @@ pub(crate) fn spec_of(config: &NodeConfig) -> NodeSpec {
 pub(crate) fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = NodeConfig::load(path)?;
     init_logging();
-    let runtime = runtime_builder(config.runtime.worker_threads)
+    let idle_poll = IdlePoll::new(Duration::from_micros(config.runtime.idle_poll_us.into()));
+    let mut builder = runtime_builder(config.runtime.worker_threads);
+    if let Some(poll) = &idle_poll {
+        poll.hook(&mut builder);
+    }
+    let runtime = builder
         .enable_all()
         .thread_name("corral")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, idle_poll))
 }
 
 /// The runtime for `worker_threads` threads: one thread is a current-thread
@@ -97,7 +103,7 @@ fn init_logging() {
         .try_init();
 }
 
-async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+async fn serve(config: NodeConfig, idle_poll: Option<IdlePoll>) -> anyhow::Result<()> {
     let paths = CertPaths {
         ca: config.tls.ca.clone(),
         cert: config.tls.cert.clone(),
@@ -110,6 +116,12 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let mut node: RunningNode = corral_actors::start(spec, certs)
         .await
         .with_context(|| format!("node {} cannot start", config.id))?;
+    if let Some(poll) = &idle_poll {
+        poll.watch(
+            node.readiness_fds()
+                .context("cannot watch the node's sockets")?,
+        );
+    }
     let http = serve_http::spawn(config.metrics_listen, node.view(), metrics)
         .await
         .with_context(|| {
@@ -126,6 +138,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         () = node.stopped() => Err(anyhow::anyhow!("node {} stopped on a fatal error (see the log above)", config.id)),
     };
     http.abort();
+    if let Some(poll) = &idle_poll {
+        poll.watch(Vec::new());
+    }
     if outcome.is_ok() {
         node.shutdown(DRAIN).await;
     }

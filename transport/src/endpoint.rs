@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_certs::{CertStore, ClientPolicy, ExpectServer, Identity, ServerPolicy};
@@ -43,6 +44,8 @@ pub struct Endpoint {
     policies: Arc<Mutex<HashMap<ExpectServer, Arc<ServerPolicy>>>>,
     /// Remotes the socket heard are gone (dial-only endpoints; see `remote_gone`).
     gone: Option<Arc<GoneReader>>,
+    /// A second descriptor of the socket, polled for readiness only.
+    watched: Arc<OwnedFd>,
     _reload: Arc<AbortOnDrop>,
 }
 
@@ -69,8 +72,14 @@ impl Endpoint {
         })?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let quinn = bind(addr, bind_socket(addr, &config)?, Some(server), &config)?;
-        Ok(Self::new(quinn, store, config, transport, None))
+        let socket = bind_socket(addr, &config)?;
+        let watched = OwnedFd::from(
+            socket
+                .try_clone()
+                .map_err(|source| TransportError::Bind { addr, source })?,
+        );
+        let quinn = bind(addr, socket, Some(server), &config)?;
+        Ok(Self::new(quinn, store, config, transport, None, watched))
     }
 
     /// Binds a dial-only endpoint at `addr` (port 0 for any). Its links learn
@@ -82,8 +91,16 @@ impl Endpoint {
         let socket = bind_socket(addr, &config)?;
         let bind_error = |source| TransportError::Bind { addr, source };
         let gone = watch_socket(socket.try_clone().map_err(bind_error)?).map_err(bind_error)?;
+        let watched = OwnedFd::from(socket.try_clone().map_err(bind_error)?);
         let quinn = bind(addr, socket, None, &config)?;
-        Ok(Self::new(quinn, store, config, transport, Some(gone)))
+        Ok(Self::new(
+            quinn,
+            store,
+            config,
+            transport,
+            Some(gone),
+            watched,
+        ))
     }
 
     fn new(
@@ -92,6 +109,7 @@ impl Endpoint {
         config: LinkConfig,
         transport: Arc<quinn::TransportConfig>,
         gone: Option<GoneReader>,
+        watched: OwnedFd,
     ) -> Self {
         let sessions = Arc::new(ClientSessions::new(store.clone()));
         let reload = (config.cert_reload_poll_ms > 0).then(|| {
@@ -118,8 +136,15 @@ impl Endpoint {
             sessions,
             policies: Arc::new(Mutex::new(HashMap::new())),
             gone: gone.map(Arc::new),
+            watched: Arc::new(watched),
             _reload: Arc::new(AbortOnDrop(reload)),
         }
+    }
+
+    /// A new descriptor of the socket, to poll for datagrams waiting (never
+    /// to read from: the endpoint reads them). Keeps the port bound while held.
+    pub fn readiness_fd(&self) -> std::io::Result<OwnedFd> {
+        self.watched.try_clone()
     }
 
     /// The address the socket is bound to.
