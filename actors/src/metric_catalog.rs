@@ -327,6 +327,19 @@ pub const METRICS: &[(&str, Kind, &str, &str)] = &[
         "",
         "client QUIC connections open on this node",
     ),
+    // The runtime.
+    (
+        "corral_runtime_idle_poll_seconds",
+        Kind::Histogram,
+        "",
+        "windows a busy runtime thread polled its sockets before it slept (runtime.idle_poll_us)",
+    ),
+    (
+        "corral_runtime_idle_polls_ready_total",
+        Kind::Counter,
+        "",
+        "idle-poll windows that a message ended before they ran out",
+    ),
 ];
 
 /// Describes every metric and makes the unlabelled counters and gauges

@@ -139,7 +139,7 @@ async fn serve(config: NodeConfig, idle_poll: Option<IdlePoll>) -> anyhow::Resul
     };
     http.abort();
     if let Some(poll) = &idle_poll {
-        poll.watch(Vec::new());
+        poll.unwatch();
     }
     if outcome.is_ok() {
         node.shutdown(DRAIN).await;
