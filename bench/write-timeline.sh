@@ -7,6 +7,7 @@
 #   bench/write-timeline.sh                 # on the data dirs' usual filesystem
 #   TMPDIR=/dev/shm bench/write-timeline.sh # on tmpfs: no disk in the path
 #   RECORD_SECONDS=10 bench/write-timeline.sh --tail-share 0.001  # the p99.9 writes
+#   WRITES_ARGS="--node-setting runtime.idle_poll_us=0" bench/write-timeline.sh
 #
 # Needs `perf` (Debian: linux-perf) and root (or kernel.perf_event_paranoid
 # at -1) for system-wide syscall tracepoints. The cluster is the one
@@ -42,8 +43,9 @@ command -v perf >/dev/null || {
 (cd "$repo" && cargo build --release -q -p corral -p corral-bench)
 
 # Long enough to start, warm up and outlast the recording.
+# shellcheck disable=SC2086 # WRITES_ARGS: more `writes` options, split on spaces
 "$target_dir/release/corral-bench" writes --proposers 1 --via leader \
-    --seconds $((record_seconds + 6)) >"$work/writes.out" 2>&1 &
+    --seconds $((record_seconds + 6)) ${WRITES_ARGS:-} >"$work/writes.out" 2>&1 &
 bench_pid=$!
 sleep 5
 perf record -q -a -o "$work/perf.data" \
