@@ -17,11 +17,8 @@
 //! polls only while it is busy, that is when its last sleep was short (less
 //! than [`BUSY_SLEEPS`] windows): a node that is idle but for its timers
 //! (ticks, heartbeats, pings, every few milliseconds) sleeps as it did
-//! before. A window also ends when a yield gave the core to another process
-//! for a while ([`CORE_WANTED`]): on a loaded machine the core does other
-//! work rather than wait on the poll's turns. One thread of a runtime polls
-//! at a time. What the poll does not watch (a timer, the metrics listener)
-//! waits at most one window.
+//! before. One thread of a runtime polls at a time. What the poll does not
+//! watch (a timer, the metrics listener) waits at most one window.
 //!
 //! `corral_runtime_idle_poll_seconds` counts the windows and the time spent
 //! in them; `corral_runtime_idle_polls_ready_total` the windows a message
@@ -39,10 +36,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 /// and polls before it sleeps again.
 pub(crate) const BUSY_SLEEPS: u32 = 10;
 
-/// A yield that kept the thread off its core this long means another
-/// process wanted the core: the window ends there.
-pub(crate) const CORE_WANTED: Duration = Duration::from_micros(20);
-
 thread_local! {
     /// When this thread went to sleep, while it sleeps.
     static ASLEEP_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
@@ -58,8 +51,6 @@ pub(crate) struct IdlePoll {
 
 struct Inner {
     window: Duration,
-    /// A yield this long ends the window ([`CORE_WANTED`]).
-    core_wanted: Duration,
     /// What to poll: set once the node has bound its sockets.
     watched: Mutex<Option<Watched>>,
     /// Whether a thread is polling now.
@@ -79,7 +70,6 @@ impl IdlePoll {
         (!window.is_zero()).then(|| Self {
             inner: Arc::new(Inner {
                 window,
-                core_wanted: CORE_WANTED,
                 watched: Mutex::new(None),
                 polling: AtomicBool::new(false),
             }),
@@ -158,13 +148,7 @@ impl Inner {
             if start.elapsed() >= self.window {
                 break false;
             }
-            let yielded = Instant::now();
             std::thread::yield_now();
-            if yielded.elapsed() >= self.core_wanted {
-                // Another process ran on this core meanwhile: it is wanted
-                // for other work, so sleep rather than compete for it.
-                break false;
-            }
         };
         watched.windows.record(start.elapsed());
         if ready {
@@ -190,51 +174,10 @@ mod tests {
         (a, b)
     }
 
-    /// Polling `socket` for `window`; a yield ends the window only if it
-    /// lasted a whole window, so a test's windows do not end early on a
-    /// machine busy with other tests.
     fn watching(window: Duration, socket: &UdpSocket) -> IdlePoll {
-        let mut poll = IdlePoll::new(window).unwrap();
-        Arc::get_mut(&mut poll.inner).unwrap().core_wanted = window;
+        let poll = IdlePoll::new(window).unwrap();
         poll.watch(vec![OwnedFd::from(socket.try_clone().unwrap())]);
         poll
-    }
-
-    /// A thread that shares its core with a spinning one loses the core at
-    /// its first yield, and ends the window there.
-    #[test]
-    fn a_window_ends_when_the_core_is_wanted() {
-        use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
-        use nix::unistd::Pid;
-        let (_sender, receiver) = loopback_pair();
-        let mut poll = IdlePoll::new(LONG).unwrap();
-        Arc::get_mut(&mut poll.inner).unwrap().core_wanted = CORE_WANTED;
-        poll.watch(vec![OwnedFd::from(receiver.try_clone().unwrap())]);
-        // The first core this process may run on.
-        let allowed = sched_getaffinity(Pid::from_raw(0)).unwrap();
-        let core = (0..CpuSet::count())
-            .find(|&c| allowed.is_set(c).unwrap_or(false))
-            .unwrap();
-        let mut one_core = CpuSet::new();
-        one_core.set(core).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let spinner = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                sched_setaffinity(Pid::from_raw(0), &one_core).unwrap();
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        };
-        sched_setaffinity(Pid::from_raw(0), &one_core).unwrap();
-        let start = Instant::now();
-        let ready = poll.inner.poll_until_ready();
-        let took = start.elapsed();
-        stop.store(true, Ordering::Relaxed);
-        spinner.join().unwrap();
-        assert!(!ready);
-        assert!(took < LONG / 2, "{took:?}");
     }
 
     #[test]
