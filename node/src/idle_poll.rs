@@ -20,9 +20,10 @@
 //! before. One thread of a runtime polls at a time. What the poll does not
 //! watch (a timer, the metrics listener) waits at most one window.
 //!
-//! `corral_runtime_idle_poll_seconds` counts the windows and the time spent
-//! in them; `corral_runtime_idle_polls_ready_total` the windows a message
-//! ended before they ran out.
+//! `corral_runtime_idle_poll_seconds` counts the windows and the wall time
+//! spent in them (on a loaded machine, other processes' turns on the core
+//! too); `corral_runtime_idle_polls_ready_total` the windows a message ended
+//! before they ran out.
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
