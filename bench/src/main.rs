@@ -118,53 +118,26 @@ struct WriteArgs {
     /// A `node.toml` setting for every node, as `section.key=value`
     /// (`runtime.idle_poll_us=0`); repeatable.
     #[arg(long = "node-setting", value_parser = parse_node_setting)]
-    node_settings: Vec<NodeSetting>,
+    node_settings: Vec<(String, toml::Value)>,
     /// The `corral` binary (default: next to this one).
     #[arg(long)]
     corral: Option<PathBuf>,
 }
 
-/// One `--node-setting`: a key and its value (an integer, a boolean, or text).
-#[derive(Debug, Clone)]
-struct NodeSetting {
-    key: String,
-    value: NodeSettingValue,
-}
-
-#[derive(Debug, Clone)]
-enum NodeSettingValue {
-    Integer(i64),
-    Boolean(bool),
-    Text(String),
-}
-
-fn parse_node_setting(text: &str) -> Result<NodeSetting, String> {
+/// One `--node-setting`: its key, and its value as an integer, a boolean,
+/// or else text.
+fn parse_node_setting(text: &str) -> Result<(String, toml::Value), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not section.key=value"))?;
-    let value = if let Ok(n) = value.parse() {
-        NodeSettingValue::Integer(n)
-    } else if let Ok(b) = value.parse() {
-        NodeSettingValue::Boolean(b)
+    let value = if let Ok(n) = value.parse::<i64>() {
+        n.into()
+    } else if let Ok(b) = value.parse::<bool>() {
+        b.into()
     } else {
-        NodeSettingValue::Text(value.to_owned())
+        value.into()
     };
-    Ok(NodeSetting {
-        key: key.trim().to_owned(),
-        value,
-    })
-}
-
-/// `options` with every `--node-setting` added.
-fn with_node_settings(mut options: ClusterOptions, settings: &[NodeSetting]) -> ClusterOptions {
-    for setting in settings {
-        options = match &setting.value {
-            NodeSettingValue::Integer(n) => options.set(&setting.key, *n),
-            NodeSettingValue::Boolean(b) => options.set(&setting.key, *b),
-            NodeSettingValue::Text(t) => options.set(&setting.key, t.clone()),
-        };
-    }
-    options
+    Ok((key.trim().to_owned(), value))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -215,8 +188,8 @@ pub(crate) fn corral_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 async fn writes(args: WriteArgs) -> anyhow::Result<()> {
     let binary = corral_binary(args.corral.clone())?;
-    let options = ClusterOptions::new(args.nodes).set_log("warn");
-    let options = with_node_settings(options, &args.node_settings);
+    let mut options = ClusterOptions::new(args.nodes).set_log("warn");
+    options.settings.extend(args.node_settings.iter().cloned());
     let mut cluster = Cluster::lay_out(&binary, options).await?;
     // Measured before the nodes start, on the filesystem of their data directories.
     let fsync = fdatasync_latency_us(cluster.root(), args.fsync_samples)?;

@@ -45,7 +45,6 @@ thread_local! {
 }
 
 /// Polls a runtime's sockets before its threads sleep.
-#[derive(Clone)]
 pub(crate) struct IdlePoll {
     inner: Arc<Inner>,
 }

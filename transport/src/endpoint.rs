@@ -72,13 +72,7 @@ impl Endpoint {
         })?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let socket = bind_socket(addr, &config)?;
-        let watched = OwnedFd::from(
-            socket
-                .try_clone()
-                .map_err(|source| TransportError::Bind { addr, source })?,
-        );
-        let quinn = bind(addr, socket, Some(server), &config)?;
+        let (quinn, watched) = bind(addr, bind_socket(addr, &config)?, Some(server), &config)?;
         Ok(Self::new(quinn, store, config, transport, None, watched))
     }
 
@@ -91,8 +85,7 @@ impl Endpoint {
         let socket = bind_socket(addr, &config)?;
         let bind_error = |source| TransportError::Bind { addr, source };
         let gone = watch_socket(socket.try_clone().map_err(bind_error)?).map_err(bind_error)?;
-        let watched = OwnedFd::from(socket.try_clone().map_err(bind_error)?);
-        let quinn = bind(addr, socket, None, &config)?;
+        let (quinn, watched) = bind(addr, socket, None, &config)?;
         Ok(Self::new(
             quinn,
             store,
@@ -492,13 +485,19 @@ fn bind_socket(addr: SocketAddr, config: &LinkConfig) -> Result<std::net::UdpSoc
     bind_udp(addr, config).map_err(|source| TransportError::Bind { addr, source })
 }
 
-/// A quinn endpoint on `socket` (bound at `addr`).
+/// A quinn endpoint on `socket` (bound at `addr`), and a second descriptor of
+/// the socket to poll for readiness.
 fn bind(
     addr: SocketAddr,
     socket: std::net::UdpSocket,
     server: Option<quinn::ServerConfig>,
     config: &LinkConfig,
-) -> Result<quinn::Endpoint> {
+) -> Result<(quinn::Endpoint, OwnedFd)> {
+    let watched = OwnedFd::from(
+        socket
+            .try_clone()
+            .map_err(|source| TransportError::Bind { addr, source })?,
+    );
     let mut endpoint_config = quinn::EndpointConfig::default();
     // What we accept must be at least what path-MTU discovery may send us;
     // without discovery, the remote is told to send nothing larger (and so
@@ -513,13 +512,14 @@ fn bind(
         .map_err(|e| TransportError::Config {
             what: format!("mtu_bytes_max: {e}"),
         })?;
-    quinn::Endpoint::new(
+    let quinn = quinn::Endpoint::new(
         endpoint_config,
         server,
         socket,
         Arc::new(quinn::TokioRuntime),
     )
-    .map_err(|source| TransportError::Bind { addr, source })
+    .map_err(|source| TransportError::Bind { addr, source })?;
+    Ok((quinn, watched))
 }
 
 fn server_tls(store: &Arc<CertStore>) -> Result<rustls::ServerConfig> {
