@@ -10,14 +10,15 @@
 //!
 //! On a one-thread runtime (a node given one core's worth) a batch is
 //! written on this actor's thread unless the replica asks for the committer
-//! thread: handing a write over costs two context switches, more CPU than the
-//! write itself on such a host, and their latency lands on the write's path.
-//! The replica asks for the thread where its event loop must stay free during
-//! the write: on a leader with more than one entry uncommitted (it proposes
-//! what comes in meanwhile), and on a follower whose clients wait for
-//! forwarded writes (the leader's commit answers them while the follower's
-//! own write runs). A write here first lets the tasks already woken run, so
-//! the leader's appends are on their way to the followers before it blocks.
+//! thread: handing a write over costs two context switches, and a follower
+//! whose ack waits for its own write gains nothing from them. The replica
+//! asks for the thread where its event loop must stay free during the write:
+//! on a leader, always (two followers' acks commit an entry without the
+//! leader's own write, and it proposes what comes in meanwhile), and on a
+//! follower whose clients wait for forwarded writes (the leader's commit
+//! answers them while the follower's own write runs). A write here first
+//! lets the tasks already woken run, so that the acks and replies already
+//! due leave before it blocks.
 //!
 //! The core hands out one persist batch at a time and only the next once the
 //! token came back, so this mailbox holds at most one batch plus compactions.

@@ -38,17 +38,11 @@ impl ReplicaState {
             }
             if let Some(persist) = ready.persist {
                 // Whether the write must leave the event loop free while it
-                // runs (see storage_actor): on a leader with more than one
-                // entry uncommitted, to propose what comes in; on a follower whose
+                // runs (see storage_actor): on a leader always, since the
+                // followers' acks commit without its own write and it
+                // proposes what comes in meanwhile; on a follower whose
                 // clients wait for forwarded writes, to hear the leader's commit.
-                let on_thread = if self.node.role() == Role::Leader {
-                    self.node
-                        .last_index()
-                        .saturating_sub(self.node.committed_index())
-                        > 1
-                } else {
-                    !self.forwards.is_empty()
-                };
+                let on_thread = self.node.role() == Role::Leader || !self.forwards.is_empty();
                 if self
                     .storage
                     .cast(StorageMsg::Persist { persist, on_thread })
