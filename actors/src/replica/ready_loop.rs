@@ -38,9 +38,9 @@ impl ReplicaState {
             }
             if let Some(persist) = ready.persist {
                 // Whether the write must leave the event loop free while it
-                // runs (see storage_actor): on a leader always, since the
-                // followers' acks commit without its own write and it
-                // proposes what comes in meanwhile; on a follower whose
+                // runs (see storage_actor): on a leader always, since its
+                // followers' acks can commit an entry without its own write,
+                // and it proposes what comes in meanwhile; on a follower whose
                 // clients wait for forwarded writes, to hear the leader's commit.
                 let on_thread = self.node.role() == Role::Leader || !self.forwards.is_empty();
                 if self
