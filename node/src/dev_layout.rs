@@ -115,7 +115,7 @@ pub(crate) fn lay_out(dir: &Path, nodes: u64) -> anyhow::Result<Manifest> {
     corral_certs::issue_client(&certs, CLIENT_NAME, &leaf)?;
     let client = CertPaths::client(&certs, CLIENT_NAME);
 
-    let addresses = crate::free_ports::free_addresses(nodes)?;
+    let addresses = corral_transport::free_ports::free_addresses(nodes)?;
     let threads = worker_threads_per_node(nodes);
     let mut entries = Vec::new();
     for (id, (listen, metrics_listen)) in (1..=nodes).zip(addresses.iter().copied()) {

@@ -7,7 +7,6 @@ mod config;
 mod dev;
 mod dev_http;
 mod dev_layout;
-mod free_ports;
 mod idle_poll;
 mod serve;
 mod serve_http;

@@ -34,6 +34,7 @@ mod config;
 mod endpoint;
 mod error;
 pub mod frame;
+pub mod free_ports;
 mod hello;
 mod link;
 mod remote_gone;

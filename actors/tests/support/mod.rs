@@ -38,15 +38,17 @@ pub fn make_pki(dir: &Path, ids: &[u64]) {
     issue_client(dir, "alice", &IssueOptions::leaf()).unwrap();
 }
 
-/// Free loopback UDP ports (bound, read, released).
+/// Free loopback UDP ports, below the kernel's ephemeral range: a restarted
+/// node rebinds its port, and a port of that range could meanwhile go to
+/// any bind to port 0 (a peer dialer, a client).
 pub fn free_ports(n: usize) -> Vec<SocketAddr> {
-    let sockets: Vec<_> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+    corral_transport::free_ports::free_addresses(n as u64)
+        .unwrap()
+        .into_iter()
+        .map(|(udp, _)| udp)
+        .collect()
 }
 
-/// Specs of an `n`-node cluster (the last `observers` are observers), fast timing.
 pub fn cluster_specs(root: &Path, n: usize, observers: usize) -> Vec<NodeSpec> {
     let addrs = free_ports(n);
     let ids: Vec<u64> = (1..=n as u64).collect();

@@ -7,9 +7,8 @@
 //! so a port picked there races with all of them; one picked outside races
 //! only with a program that asks for that very port.
 
+use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-
-use anyhow::Context;
 
 /// Where Linux keeps its ephemeral port range.
 const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
@@ -21,8 +20,9 @@ const LOWEST_PORT: u16 = 10_000;
 /// `count` pairs of free loopback addresses: a UDP port for QUIC and a TCP
 /// port (the same number) for HTTP. Every socket is held until all are
 /// picked, so no two pairs collide.
-pub(crate) fn free_addresses(count: u64) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
-    let count = usize::try_from(count).context("too many nodes")?;
+pub fn free_addresses(count: u64) -> io::Result<Vec<(SocketAddr, SocketAddr)>> {
+    let count = usize::try_from(count)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many nodes"))?;
     let candidates = ports_outside(ephemeral_range());
     let mut held = Vec::new();
     let mut addresses = Vec::new();
@@ -47,8 +47,10 @@ pub(crate) fn free_addresses(count: u64) -> anyhow::Result<Vec<(SocketAddr, Sock
     }
     // No room outside the ephemeral range: let the kernel choose.
     while addresses.len() < count {
-        let udp = UdpSocket::bind("127.0.0.1:0").context("cannot find a free UDP port")?;
-        let tcp = TcpListener::bind("127.0.0.1:0").context("cannot find a free TCP port")?;
+        let udp = UdpSocket::bind("127.0.0.1:0")
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot find a free UDP port: {e}")))?;
+        let tcp = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot find a free TCP port: {e}")))?;
         addresses.push((udp.local_addr()?, tcp.local_addr()?));
         held.push((udp, tcp));
     }
