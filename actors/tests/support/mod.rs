@@ -49,6 +49,7 @@ pub fn free_ports(n: usize) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Specs of an `n`-node cluster (the last `observers` are observers), fast timing.
 pub fn cluster_specs(root: &Path, n: usize, observers: usize) -> Vec<NodeSpec> {
     let addrs = free_ports(n);
     let ids: Vec<u64> = (1..=n as u64).collect();
