@@ -3,12 +3,13 @@
 //! `zookeeper` package run the way bench/zk-compare.sh runs it (fsync on,
 //! the package's heap), one `QuorumPeerMain` process per server.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use corral_transport::free_ports::free_addresses;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,10 +49,14 @@ impl ZkEnsemble {
             classpath.push(':');
             classpath.push_str(SLF4J_SIMPLE_JAR);
         }
-        let mut ports = Vec::with_capacity(n);
-        for _ in 0..n {
-            ports.push((free_port()?, free_port()?, free_port()?));
-        }
+        // Below the ephemeral range, where no dialer's bind to port 0 takes
+        // one between this pick and the JVM's bind (see corral_transport).
+        let picked = free_addresses(3 * n as u64)
+            .context("no free loopback ports for the ZooKeeper servers")?;
+        let ports: Vec<(u16, u16, u16)> = picked
+            .chunks_exact(3)
+            .map(|c| (c[0].1.port(), c[1].1.port(), c[2].1.port()))
+            .collect();
         let peers: String = ports
             .iter()
             .enumerate()
@@ -193,12 +198,6 @@ impl Drop for ZkEnsemble {
             let _ = self.kill9(i);
         }
     }
-}
-
-/// A port free on loopback right now.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// The reply of a ZooKeeper four-letter word on `port`.
