@@ -18,11 +18,12 @@ const EPHEMERAL_DEFAULT: (u16, u16) = (32_768, 60_999);
 const LOWEST_PORT: u16 = 10_000;
 
 /// `count` pairs of free loopback addresses: a UDP port for QUIC and a TCP
-/// port (the same number) for HTTP. Every socket is held until all are
+/// port for HTTP (the same number, unless no port outside the ephemeral
+/// range is left). Every socket is held until all are
 /// picked, so no two pairs collide.
 pub fn free_addresses(count: u64) -> io::Result<Vec<(SocketAddr, SocketAddr)>> {
     let count = usize::try_from(count)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many nodes"))?;
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many addresses asked for"))?;
     let candidates = ports_outside(ephemeral_range());
     let mut held = Vec::new();
     let mut addresses = Vec::new();
